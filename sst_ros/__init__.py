@@ -1,0 +1,1 @@
+"""sst_ros: sound source tracking for robots."""
