@@ -17,6 +17,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/config/arrays", glob("config/arrays/*.yaml")),
+        (f"share/{PACKAGE}/config/sim", glob("config/sim/*.yaml")),
     ],
     python_requires=">=3.10",
     install_requires=[

@@ -4,8 +4,9 @@
 # Creates .venv/ at the repository root, installs the pinned CPU build of torch, the ROS 2
 # client wheels (rclpy, message packages, FastDDS), the project (editable) and its dev
 # tools, builds the vendored audio_common_msgs with colcon into .ros_ws/ (unless the
-# environment already provides it), and writes nothing outside the repository except
-# Debian packages for audio tools (installed only when running as root with apt-get).
+# environment already provides it). Outside the repository it only installs Debian packages
+# for audio tools (when running as root with apt-get) and creates the two include-path links
+# the message wheels' CMake files need (see below).
 # Idempotent: re-running skips what is already done.
 set -euo pipefail
 
@@ -95,6 +96,8 @@ for path in sorted(wanted):
     target = np_inc if path.endswith("numpy/_core/include") else py_inc
     if os.path.exists(path):
         continue
+    if os.path.islink(path):  # dangling (e.g. left by a removed clone's venv): replace it
+        os.unlink(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     os.symlink(target, path)
     print(f"[setup] linked {path} -> {target}")

@@ -48,7 +48,7 @@ _MAX_APERTURE_M = 2.0
 _MIN_SPACING_M = 1e-3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MicArray:
     """A microphone array.
 
@@ -89,6 +89,14 @@ class MicArray:
                 f"array '{self.name}': channel_order {self.channel_order} out of range for "
                 f"n_input_channels={self.n_input_channels}"
             )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MicArray):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.positions_m.tobytes(), self.channel_order, self.n_input_channels))
 
     @property
     def n_mics(self) -> int:
