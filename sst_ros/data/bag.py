@@ -1,0 +1,235 @@
+"""Reading recorded target-domain audio from rosbag2 bags (no rclpy needed).
+
+A bag written by ``record_target`` is a folder holding ``metadata.yaml``, one ``.mcap`` file
+with message definitions, and ``array.yaml`` (the microphone geometry). Each audio topic
+(``audio_common_msgs/msg/AudioDataStamped``) is decoded with the ``AudioInfo`` recorded in
+the same bag (the info topic in the same namespace, or the only one). Long recordings may be
+split into several sibling bag folders; :func:`find_bags` lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sst_ros.audio.pcm import decode_pcm, normalize_format
+from sst_ros.errors import AudioFormatError, BagError, ConfigError
+from sst_ros.geometry import MicArray, load_array
+
+__all__ = [
+    "ARRAY_FILE",
+    "AUDIO_DATA_STAMPED_TYPE",
+    "AUDIO_INFO_TYPE",
+    "AUDIO_MSG_DEFINITIONS",
+    "BagAudio",
+    "audio_typestore",
+    "find_bags",
+    "info_topic_for",
+    "read_bag_audio",
+]
+
+ARRAY_FILE = "array.yaml"
+AUDIO_DATA_STAMPED_TYPE = "audio_common_msgs/msg/AudioDataStamped"
+AUDIO_INFO_TYPE = "audio_common_msgs/msg/AudioInfo"
+
+#: Exact upstream definitions (ros-drivers/audio_common, ROS 2 branch); the same text as
+#: third_party/audio_common_msgs/msg/*.msg (a test checks they agree).
+AUDIO_MSG_DEFINITIONS: dict[str, str] = {
+    "audio_common_msgs/msg/AudioData": "uint8[] data\n",
+    "audio_common_msgs/msg/AudioDataStamped": "std_msgs/Header header\naudio_common_msgs/AudioData audio\n",
+    "audio_common_msgs/msg/AudioInfo": (
+        "# Number of channels\n"
+        "uint8 channels\n"
+        "# Sampling rate [Hz]\n"
+        "uint32 sample_rate\n"
+        "# Audio format (e.g. S16LE)\n"
+        "string sample_format\n"
+        "# Amount of audio data per second [bits/s]\n"
+        "uint32 bitrate\n"
+        "# Audio coding format (e.g. WAVE, MP3)\n"
+        "string coding_format\n"
+    ),
+}
+
+
+def audio_typestore():  # -> rosbags.typesys.store.Typestore
+    """A rosbags typestore (ROS 2 Kilted) with the ``audio_common_msgs`` types registered."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    types = {}
+    for name, text in AUDIO_MSG_DEFINITIONS.items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store
+
+
+def info_topic_for(audio_topic: str) -> str:
+    """Default ``AudioInfo`` topic of an audio topic: ``audio_info`` in the same namespace.
+
+    ``/robot/audio`` -> ``/robot/audio_info``; ``audio_stamped`` -> ``audio_info``.
+    """
+    ns, _, _ = audio_topic.rpartition("/")
+    return f"{ns}/audio_info" if audio_topic.count("/") else "audio_info"
+
+
+@dataclass
+class BagAudio:
+    """Audio of one topic of one bag.
+
+    Attributes:
+        topic: audio topic name.
+        samples: float32 (frames, channels), messages concatenated in recording order
+            (gated-out silence is absent: see ``message_stamps_ns``).
+        sample_rate_hz: Hz, from ``AudioInfo``.
+        sample_format: PCM format recorded (S16LE, ...).
+        first_stamp_ns: header stamp of the first message, nanoseconds.
+        geometry: the array recorded beside the bag (``array.yaml``), or None.
+        message_stamps_ns: int64 (n_messages,) header stamp of each message.
+        message_offsets: int64 (n_messages,) frame index in ``samples`` where each message starts.
+    """
+
+    topic: str
+    samples: np.ndarray
+    sample_rate_hz: int
+    sample_format: str
+    first_stamp_ns: int
+    geometry: MicArray | None
+    message_stamps_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    message_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def duration_s(self) -> float:
+        """Recorded audio, seconds."""
+        return self.samples.shape[0] / float(self.sample_rate_hz)
+
+
+def find_bags(root: str | os.PathLike[str]) -> list[Path]:
+    """Bag folders (holding ``metadata.yaml``) at or below ``root``, sorted by path."""
+    root = Path(root)
+    if (root / "metadata.yaml").is_file():
+        return [root]
+    return sorted(p.parent for p in root.rglob("metadata.yaml"))
+
+
+def _load_geometry(bag: Path) -> MicArray | None:
+    path = bag / ARRAY_FILE
+    if not path.is_file():
+        return None
+    try:
+        return load_array(path)
+    except ConfigError as err:
+        raise BagError(f"geometry file {path} of bag {bag} is invalid: {err}") from err
+
+
+def _info_for(topic: str, info_topics: list[str]) -> str | None:
+    want = info_topic_for(topic)
+    if want in info_topics:
+        return want
+    return info_topics[0] if len(info_topics) == 1 else None
+
+
+def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
+    """Read every audio topic of a bag written by ``record_target`` (or any rosbag2 bag).
+
+    Args:
+        bag_dir: the bag folder (with ``metadata.yaml``).
+
+    Returns:
+        One :class:`BagAudio` per audio topic, sorted by topic name.
+
+    Raises:
+        BagError: naming the file: bag missing, not readable/corrupt, no audio topics, no
+            ``AudioInfo`` for an audio topic, a payload that does not match its ``AudioInfo``,
+            or an ``AudioInfo`` that changes within the bag.
+    """
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2.errors import ReaderError
+
+    bag = Path(bag_dir)
+    if not bag.is_dir():
+        raise BagError(f"bag folder {bag} does not exist; record one with record_target")
+    if not (bag / "metadata.yaml").is_file():
+        raise BagError(f"{bag / 'metadata.yaml'} is missing: {bag} is not a rosbag2 bag (or was not closed)")
+    store = audio_typestore()
+    geometry = _load_geometry(bag)
+    try:
+        with AnyReader([bag], default_typestore=store) as reader:
+            audio_conns = [c for c in reader.connections if c.msgtype == AUDIO_DATA_STAMPED_TYPE]
+            info_conns = [c for c in reader.connections if c.msgtype == AUDIO_INFO_TYPE]
+            if not audio_conns:
+                types = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections}) or ["none"]
+                raise BagError(
+                    f"bag {bag} has no {AUDIO_DATA_STAMPED_TYPE} topic (topics: {', '.join(types)}); "
+                    "record the stamped audio topic"
+                )
+            info_topics = sorted({c.topic for c in info_conns})
+            mapping = {}
+            for c in audio_conns:
+                it = _info_for(c.topic, info_topics)
+                if it is None:
+                    raise BagError(
+                        f"bag {bag} has no AudioInfo for audio topic {c.topic} (info topics: "
+                        f"{', '.join(info_topics) or 'none'}); the channel count and sample format are unknown"
+                    )
+                mapping[c.topic] = it
+            infos: dict[str, tuple[int, int, str]] = {}
+            chunks: dict[str, list[np.ndarray]] = {t: [] for t in mapping}
+            stamps: dict[str, list[int]] = {t: [] for t in mapping}
+            for conn, _ts, raw in reader.messages(connections=audio_conns + info_conns):
+                msg = reader.deserialize(raw, conn.msgtype)
+                if conn.msgtype == AUDIO_INFO_TYPE:
+                    try:
+                        fields = (int(msg.channels), int(msg.sample_rate), normalize_format(msg.sample_format))
+                    except AudioFormatError as err:
+                        raise BagError(f"bag {bag}: AudioInfo on {conn.topic} is invalid: {err}") from err
+                    old = infos.get(conn.topic)
+                    if old is not None and old != fields:
+                        raise BagError(
+                            f"bag {bag}: AudioInfo on {conn.topic} changes from {old} to {fields} within the bag; "
+                            "record_target starts a new bag on such changes, split this bag by time"
+                        )
+                    infos[conn.topic] = fields
+                    continue
+                info = infos.get(mapping[conn.topic])
+                if info is None:
+                    continue  # audio before any AudioInfo cannot be decoded
+                try:
+                    x = decode_pcm(msg.audio.data, info[0], info[2])
+                except AudioFormatError as err:
+                    raise BagError(f"bag {bag}: message on {conn.topic} does not match its AudioInfo: {err}") from err
+                chunks[conn.topic].append(x)
+                stamps[conn.topic].append(int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec))
+    except BagError:
+        raise
+    except (ReaderError, OSError, ValueError, KeyError, IndexError) as err:
+        raise BagError(f"bag {bag} cannot be read (corrupt or truncated?): {err}") from err
+    except Exception as err:  # rosbags raises several unrelated types on corrupt files
+        raise BagError(f"bag {bag} cannot be read (corrupt or truncated?): {type(err).__name__}: {err}") from err
+    out = []
+    for topic in sorted(mapping):
+        info = infos.get(mapping[topic])
+        if info is None:
+            raise BagError(f"bag {bag}: no AudioInfo message recorded on {mapping[topic]} for audio topic {topic}")
+        ch, fs, fmt = info
+        parts = chunks[topic]
+        samples = np.concatenate(parts) if parts else np.zeros((0, ch), dtype=np.float32)
+        sizes = np.array([p.shape[0] for p in parts], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if parts else sizes
+        st = np.array(stamps[topic], dtype=np.int64)
+        out.append(
+            BagAudio(
+                topic=topic,
+                samples=samples,
+                sample_rate_hz=fs,
+                sample_format=fmt,
+                first_stamp_ns=int(st[0]) if st.size else 0,
+                geometry=geometry,
+                message_stamps_ns=st,
+                message_offsets=offsets,
+            )
+        )
+    return out

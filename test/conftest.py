@@ -1,0 +1,49 @@
+"""Shared pytest set-up: DDS isolation for every test that talks ROS.
+
+Before any test (and any rclpy import) runs, ``ROS_AUTOMATIC_DISCOVERY_RANGE`` is set to
+``LOCALHOST`` and, when the caller did not choose one (``scripts/run_tests.sh`` does), a
+random ``ROS_DOMAIN_ID``, so that parallel runs and other machines never cross-talk.
+Fixtures: ``ros_env`` (environment for node subprocesses), ``rclpy_context`` (an initialised
+rclpy context for the test process, shut down afterwards). Helpers live in ``helpers.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+if not os.environ.get("ROS_DOMAIN_ID"):
+    # 1..101 keep FastDDS ports valid; PID + entropy make collisions between runs unlikely.
+    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 101))
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import subprocess_env  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ros_env() -> dict[str, str]:
+    """Environment for node subprocesses: this run's domain, localhost discovery, unbuffered output."""
+    assert os.environ.get("ROS_DOMAIN_ID"), "ROS_DOMAIN_ID must be set for DDS isolation"
+    assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST"
+    return subprocess_env()
+
+
+@pytest.fixture
+def rclpy_context():
+    """An initialised rclpy Context of its own (SIGINT left to pytest); shut down afterwards."""
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        yield ctx
+    finally:
+        rclpy.try_shutdown(context=ctx)
