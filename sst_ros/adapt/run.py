@@ -1,0 +1,149 @@
+"""Adapt a checkpoint to target recordings and write the adapted checkpoint with provenance."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sst_ros.adapt.batches import LabelledClip, SourcePool, load_labelled_clips
+from sst_ros.adapt.iwan import AdaptConfig, AdaptResult, IwanTrainer, evaluate_oracle
+from sst_ros.adapt.target_data import file_sha256, load_target_set
+from sst_ros.errors import DataError
+
+__all__ = ["AdaptRun", "adapt_checkpoint", "split_clips"]
+
+
+@dataclass
+class AdaptRun:
+    """Result of :func:`adapt_checkpoint`: the written file, the result and the trainer."""
+
+    out_path: Path
+    result: AdaptResult
+    trainer: IwanTrainer
+    provenance: dict[str, Any]
+
+
+def split_clips(clips: Sequence[LabelledClip], val_fraction: float, seed: int) -> tuple[list, list]:
+    """Split clips (by clip, not by crop) into training and validation lists."""
+    if len(clips) < 2:
+        raise DataError("need at least 2 labelled synthetic clips (training and validation)")
+    idx = np.random.default_rng(seed).permutation(len(clips))
+    n_val = min(len(clips) - 1, max(1, int(round(val_fraction * len(clips)))))
+    return [clips[i] for i in idx[n_val:]], [clips[i] for i in idx[:n_val]]
+
+
+def adapt_checkpoint(
+    model_path: str | os.PathLike[str] | None,
+    target_paths: Sequence[str | os.PathLike[str]],
+    source_dirs: Sequence[str | os.PathLike[str]],
+    out_path: str | os.PathLike[str],
+    cfg: AdaptConfig,
+    *,
+    val_dirs: Sequence[str | os.PathLike[str]] | None = None,
+    oracle_dirs: Sequence[str | os.PathLike[str]] | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    max_source_clips: int | None = 400,
+    progress: bool = True,
+) -> AdaptRun:
+    """Adapt the model at ``model_path`` (None = shipped default) to the target recordings.
+
+    Args:
+        model_path: source checkpoint.
+        target_paths: rosbag2 bags / WAV files / folders of them (unlabelled).
+        source_dirs: labelled synthetic clip sets (the task loss).
+        out_path: adapted checkpoint to write.
+        cfg: adaptation hyper-parameters.
+        val_dirs: held-out synthetic clip sets for selection (None = 20 % of the source clips).
+        oracle_dirs: labelled target clip sets evaluated for reporting only (never for choosing).
+        run_dir: folder for resumable state and logs (None = ``<out>.run``).
+        resume: continue a previous run in ``run_dir``; without it an existing state is an error.
+        max_source_clips: bound on synthetic clips held in memory.
+        progress: show a tqdm progress bar.
+    """
+    from sst_ros.model.checkpoint import check_array_matches, load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(model_path)
+    out_path = Path(out_path)
+    run_dir = Path(run_dir) if run_dir is not None else out_path.with_name(out_path.name + ".run")
+    if (run_dir / "state.pt").exists() and not resume:
+        raise DataError(f"run folder {run_dir} holds an earlier adaptation; pass --resume to continue it or delete it")
+    fs = loaded.feature_cfg.sample_rate_hz
+    frame_s = loaded.frame_s
+    frame_samples = loaded.feature_cfg.hop * loaded.model_cfg.frames_per_output
+    target = load_target_set(target_paths, loaded.array, fs, min_duration_s=frame_s)
+    clips = load_labelled_clips(source_dirs, loaded.array, fs, frame_s, max_source_clips, cfg.seed)
+    if val_dirs:
+        val = load_labelled_clips(val_dirs, loaded.array, fs, frame_s, max_source_clips, cfg.seed)
+        train = clips
+    else:
+        train, val = split_clips(clips, 0.2, cfg.seed)
+    oracle = []
+    for d in oracle_dirs or []:
+        oracle.extend(load_labelled_clips([d], loaded.array, fs, frame_s))
+    for d in source_dirs:
+        _check_clipset_array(d, loaded, check_array_matches)
+    trainer = IwanTrainer(
+        loaded.model,
+        loaded.feature_cfg,
+        SourcePool(train, frame_samples),
+        SourcePool(val, frame_samples),
+        target,
+        cfg,
+        run_dir=run_dir,
+        oracle=oracle,
+    )
+    if resume:
+        trainer.try_resume()
+    result = trainer.run(progress=progress)
+    chosen = next(h for h in result.history if h["step"] == result.selected_step)
+    provenance: dict[str, Any] = {
+        "kind": "adapted",
+        "adaptation": {
+            "method": "importance-weighted adversarial adaptation (IWAN structure), Zhong & Dietzen 2025",
+            "variant": cfg.variant,
+            "config": cfg.to_dict(),
+            "steps": trainer.step,
+            "selected_step": result.selected_step,
+            "selection": {
+                "criterion": cfg.selection,
+                "description": "importance-weighted source validation loss (IWCV), weights from D; no target labels",
+                "value": chosen.get("iwcv" if cfg.selection == "iwcv" else "source_val_loss"),
+            },
+            "source_model": {
+                "path": str(loaded.path),
+                "sha256": file_sha256(loaded.path) if loaded.path else None,
+            },
+            "source_clips": [str(d) for d in source_dirs],
+            "n_source_clips": len(train),
+            "n_validation_clips": len(val),
+            "target_files": target.provenance(),
+            "target_duration_s": round(target.duration_s, 2),
+            "history": [{k: v for k, v in h.items() if k != "val_losses"} for h in result.history],
+        },
+        "source_provenance": loaded.provenance,
+    }
+    if oracle:
+        o = evaluate_oracle(result.model, oracle, loaded.feature_cfg)
+        provenance["adaptation"]["oracle_report_only"] = {
+            "clips": [str(d) for d in oracle_dirs or []],
+            "selected_model": o,
+            **result.selection_summary(cfg.selection),
+        }
+    provenance = json.loads(json.dumps(provenance, default=str))  # plain data only (weights-only loadable)
+    save_checkpoint(out_path, result.model, loaded.array, loaded.feature_cfg, loaded.model_cfg, provenance)
+    return AdaptRun(out_path, result, trainer, provenance)
+
+
+def _check_clipset_array(directory: str | os.PathLike[str], loaded: Any, check: Any) -> None:
+    from sst_ros.data.clipset import ClipSet
+
+    cs = ClipSet(directory)
+    if cs.array is not None:
+        check(loaded, cs.array)

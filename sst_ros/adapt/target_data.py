@@ -1,0 +1,288 @@
+"""Unlabelled target-domain audio: rosbag2 bags from ``record_target`` or folders of WAV files.
+
+A target set is a list of recordings, each resampled to the model's sample rate and reduced
+to the model's microphones in the model's channel order. Training draws random
+variable-length crops from it; :func:`pad_batch` stacks crops into a zero-padded batch that
+keeps every crop's true length.
+
+Channel handling (checked per recording, errors name the file and the mismatch):
+
+- a bag's recorded geometry (``array.yaml`` beside the bag) must have the model's microphone
+  count; its channel order picks the microphones out of the recorded interleaved channels;
+- otherwise the recording must carry either the model geometry's ``n_input_channels``
+  (the geometry's ``channel_order`` selects the microphones) or exactly ``n_mics`` channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.signal import resample_poly
+
+from sst_ros.audio.wav import read_wav
+from sst_ros.errors import AudioFormatError, BagError, DataError
+from sst_ros.geometry import MicArray
+
+__all__ = [
+    "TargetRecording",
+    "TargetSet",
+    "file_sha256",
+    "load_target_set",
+    "pad_batch",
+]
+
+_LOG = logging.getLogger(__name__)
+_BAG_SUFFIXES = (".mcap", ".db3")
+
+
+@dataclass(frozen=True)
+class TargetRecording:
+    """One unlabelled recording, ready for the model.
+
+    Attributes:
+        source: the file or bag folder it came from.
+        topic: the bag topic, or None for a WAV file.
+        audio: float32 (frames, n_mics) at the target set's sample rate, model channel order.
+        sha256: hash of the file (WAV) or of the bag folder's files (bag).
+    """
+
+    source: Path
+    topic: str | None
+    audio: np.ndarray
+    sha256: str
+
+    @property
+    def n_frames(self) -> int:
+        """Length in samples."""
+        return int(self.audio.shape[0])
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file, or of a folder's files (relative names and contents, sorted)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _resample(audio: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:
+    if fs_in == fs_out:
+        return audio.astype(np.float32, copy=False)
+    frac = Fraction(int(fs_out), int(fs_in))
+    return resample_poly(audio, frac.numerator, frac.denominator, axis=0).astype(np.float32)
+
+
+def _select_mics(audio: np.ndarray, array: MicArray, origin: str, recorded: MicArray | None = None) -> np.ndarray:
+    """Reduce (frames, C) recorded audio to (frames, n_mics) in the model's microphone order."""
+    n_ch = int(audio.shape[1])
+    if recorded is not None:
+        if recorded.n_mics != array.n_mics:
+            raise DataError(
+                f"{origin}: recorded geometry '{recorded.name}' has {recorded.n_mics} microphones but the model's "
+                f"geometry '{array.name}' has {array.n_mics}; record with the model's array or adapt a model "
+                "trained for this array"
+            )
+        dev = float(np.abs(recorded.positions_m - array.positions_m).max())
+        if dev > 1e-3:
+            raise DataError(
+                f"{origin}: recorded geometry '{recorded.name}' differs from the model's geometry '{array.name}' by "
+                f"up to {dev * 1000:.1f} mm; adapt a model trained for the recording array"
+            )
+        if n_ch == recorded.n_input_channels:
+            return audio[:, list(recorded.channel_order)]
+    if n_ch == array.n_input_channels:
+        return audio[:, list(array.channel_order)]
+    if n_ch == array.n_mics:
+        return audio
+    raise DataError(
+        f"{origin}: audio has {n_ch} channels but the model's geometry '{array.name}' expects "
+        f"{array.n_input_channels} input channels ({array.n_mics} microphones); record with the model's array "
+        "or choose a model trained for this array"
+    )
+
+
+def _is_bag_dir(path: Path) -> bool:
+    return path.is_dir() and (
+        (path / "metadata.yaml").is_file() or any(p.suffix in _BAG_SUFFIXES for p in path.iterdir())
+    )
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
+    """(kind, path) for each bag folder / WAV file named or found under a named folder."""
+    found: list[tuple[str, Path]] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise DataError(f"target path {p} does not exist; give rosbag2 folders, WAV files or folders of them")
+        if p.is_file() and p.suffix in _BAG_SUFFIXES:
+            p = p.parent
+        if _is_bag_dir(p):
+            found.append(("bag", p))
+        elif p.is_file():
+            if p.suffix.lower() != ".wav":
+                raise DataError(f"target file {p} is neither a WAV file nor part of a rosbag2 bag")
+            found.append(("wav", p))
+        else:
+            inner: list[tuple[str, Path]] = []
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for d in list(dirs):
+                    if _is_bag_dir(Path(root) / d):
+                        inner.append(("bag", Path(root) / d))
+                        dirs.remove(d)  # do not descend into a bag
+                inner.extend(("wav", Path(root) / f) for f in sorted(files) if f.lower().endswith(".wav"))
+            if not inner:
+                raise DataError(f"target folder {p} holds no rosbag2 bag and no WAV file")
+            found.extend(inner)
+    return found
+
+
+def _read_bag(path: Path, array: MicArray, fs: int) -> list[TargetRecording]:
+    from sst_ros.data.bag import read_bag_audio  # foundation layer; imported lazily
+
+    try:
+        streams = read_bag_audio(path)
+    except BagError:
+        raise
+    except Exception as err:  # a reader failing in an unforeseen way is still a bad bag
+        raise BagError(f"cannot read bag {path}: {err}; check it with `ros2 bag info {path}`") from err
+    if not streams:
+        raise BagError(f"bag {path} has no audio topics; record with record_target")
+    digest = file_sha256(path)
+    out = []
+    for s in streams:
+        origin = f"bag {path}, topic {s.topic}"
+        samples = np.asarray(s.samples, dtype=np.float32)
+        if samples.ndim != 2 or samples.shape[0] == 0:
+            raise BagError(f"{origin}: no audio samples recorded; the bag is empty")
+        audio = _select_mics(samples, array, origin, getattr(s, "geometry", None))
+        out.append(TargetRecording(path, s.topic, _resample(audio, int(s.sample_rate_hz), fs), digest))
+    return out
+
+
+def _read_wav_file(path: Path, array: MicArray, fs: int) -> TargetRecording:
+    try:
+        audio, fs_in = read_wav(path)
+    except AudioFormatError as err:
+        raise DataError(f"target WAV {path}: {err}") from err
+    if audio.shape[0] == 0:
+        raise DataError(f"target WAV {path} is empty (0 samples)")
+    audio = _select_mics(audio, array, f"WAV {path}")
+    return TargetRecording(path, None, _resample(audio, fs_in, fs), file_sha256(path))
+
+
+class TargetSet:
+    """Unlabelled target recordings at one sample rate with random variable-length crops."""
+
+    def __init__(self, recordings: Sequence[TargetRecording], sample_rate_hz: int) -> None:
+        if not recordings:
+            raise DataError("target set is empty; give at least one bag or WAV file with audio")
+        self.recordings = list(recordings)
+        self.sample_rate_hz = int(sample_rate_hz)
+
+    def __len__(self) -> int:
+        return len(self.recordings)
+
+    @property
+    def duration_s(self) -> float:
+        """Total audio duration in seconds."""
+        return sum(r.n_frames for r in self.recordings) / self.sample_rate_hz
+
+    def provenance(self) -> list[dict[str, object]]:
+        """One entry per recording: path, topic, sha256, duration_s (for checkpoint provenance)."""
+        return [
+            {
+                "path": str(r.source),
+                "topic": r.topic,
+                "sha256": r.sha256,
+                "duration_s": round(r.n_frames / self.sample_rate_hz, 3),
+            }
+            for r in self.recordings
+        ]
+
+    def sample_crops(self, rng: np.random.Generator, n: int, min_s: float, max_s: float) -> list[np.ndarray]:
+        """``n`` random crops of uniform random length in [min_s, max_s] seconds.
+
+        Recordings are chosen with probability proportional to their length; a recording
+        shorter than the drawn length gives a whole-recording crop. Returns float32
+        (frames_i, n_mics) arrays.
+        """
+        if not 0 < min_s <= max_s:
+            raise DataError(f"crop lengths need 0 < min_s <= max_s, got {min_s}, {max_s}")
+        lens = np.array([r.n_frames for r in self.recordings], dtype=np.float64)
+        p = lens / lens.sum()
+        crops = []
+        for _ in range(n):
+            rec = self.recordings[int(rng.choice(len(self.recordings), p=p))]
+            length = int(round(rng.uniform(min_s, max_s) * self.sample_rate_hz))
+            length = min(length, rec.n_frames)
+            start = int(rng.integers(0, rec.n_frames - length + 1))
+            crops.append(rec.audio[start : start + length])
+        return crops
+
+
+def load_target_set(
+    paths: Sequence[str | os.PathLike[str]], array: MicArray, sample_rate_hz: int, min_duration_s: float = 0.0
+) -> TargetSet:
+    """Load bags / WAV files / folders of them as a :class:`TargetSet` for ``array``.
+
+    Args:
+        paths: rosbag2 folders (MCAP or sqlite3), WAV files, or folders holding them.
+        array: the model's geometry; recordings must match its channel count.
+        sample_rate_hz: the model's sample rate (recordings are resampled to it).
+        min_duration_s: recordings shorter than this are skipped with a warning.
+    Raises:
+        BagError: corrupt or empty bag, bag without audio topics.
+        DataError: missing paths, channel-count mismatch (names the file and both counts), no audio.
+    """
+    recs: list[TargetRecording] = []
+    for kind, p in _expand(paths):
+        got = _read_bag(p, array, sample_rate_hz) if kind == "bag" else [_read_wav_file(p, array, sample_rate_hz)]
+        for r in got:
+            if r.n_frames < min_duration_s * sample_rate_hz:
+                _LOG.warning(
+                    "skipping %s (%s): %.2f s is shorter than %.2f s",
+                    r.source,
+                    r.topic or "wav",
+                    r.n_frames / sample_rate_hz,
+                    min_duration_s,
+                )
+                continue
+            recs.append(r)
+    if not recs:
+        raise DataError(f"no usable target audio in {', '.join(str(p) for p in paths)} (all recordings too short)")
+    return TargetSet(recs, sample_rate_hz)
+
+
+def pad_batch(seqs: Sequence[torch.Tensor | np.ndarray], dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad sequences along ``dim`` to the longest one and stack them.
+
+    Returns:
+        (batch, lengths): batch has a new leading axis B; lengths (B,) int64 = each
+        sequence's true size along ``dim``.
+    """
+    if not seqs:
+        raise DataError("cannot pad an empty list of sequences")
+    ts = [torch.as_tensor(s) for s in seqs]
+    lengths = torch.tensor([t.shape[dim] for t in ts], dtype=torch.int64)
+    max_len = int(lengths.max())
+    out = []
+    for t in ts:
+        pad_shape = list(t.shape)
+        pad_shape[dim] = max_len - t.shape[dim]
+        out.append(torch.cat([t, t.new_zeros(pad_shape)], dim=dim))
+    return torch.stack(out), lengths
