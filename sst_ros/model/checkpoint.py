@@ -1,0 +1,248 @@
+"""Model checkpoints: everything needed to run a trained tracker, in one file.
+
+A checkpoint is a ``torch.save`` mapping of plain data (loadable with ``weights_only=True``):
+
+* ``format``: ``"sst_ros.crnn"``, ``version``: :data:`CHECKPOINT_VERSION`
+* ``state_dict``: network weights
+* ``model_config``, ``feature_config``: :class:`ModelConfig` / :class:`FeatureConfig` as dicts
+* ``array``: the microphone geometry the model was trained for (:meth:`MicArray.to_dict`)
+* ``label_frame_s``: output frame length in seconds (0.1)
+* ``provenance``: free-form dict (data sets, seed, steps, metrics, git revision, times)
+* optional ``train_state`` (optimiser, step counters) in training checkpoints only; the
+  shipped default model leaves it out to stay small.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sst_ros.errors import ConfigError, ModelError
+from sst_ros.geometry import MicArray
+from sst_ros.model.crnn import CRNN, ModelConfig
+from sst_ros.model.features import FeatureConfig
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "LoadedModel",
+    "check_array_matches",
+    "check_audio_matches",
+    "default_model_path",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+CHECKPOINT_VERSION = 1
+_FORMAT = "sst_ros.crnn"
+_POSITION_TOLERANCE_M = 1e-3
+
+
+@dataclass
+class LoadedModel:
+    """A trained tracker ready to run.
+
+    Attributes:
+        model: the network, in eval mode, on the CPU.
+        array: microphone geometry it was trained for.
+        feature_cfg: feature parameters (sample rate, STFT).
+        model_cfg: network shape and azimuth grid.
+        provenance: training provenance (data, seed, steps, metrics, ...).
+        path: file it was loaded from.
+        label_frame_s: output frame length, seconds.
+        extra: the checkpoint's ``train_state`` when present (training checkpoints only).
+    """
+
+    model: CRNN
+    array: MicArray
+    feature_cfg: FeatureConfig
+    model_cfg: ModelConfig
+    provenance: dict[str, Any]
+    path: Path | None = None
+    label_frame_s: float = 0.1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frame_s(self) -> float:
+        """Output frame length in seconds (100 ms)."""
+        return self.feature_cfg.frame_s * self.model_cfg.frames_per_output
+
+
+def default_model_path() -> Path:
+    """Path of the shipped default model (``sst_ros/models/default.pt``)."""
+    return Path(__file__).resolve().parent.parent / "models" / "default.pt"
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: CRNN,
+    array: MicArray,
+    feature_cfg: FeatureConfig,
+    model_cfg: ModelConfig,
+    provenance: dict[str, Any],
+    train_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temporary file, then rename).
+
+    Args:
+        path: destination file.
+        model: trained network (its ``state_dict`` is saved).
+        array: geometry the model was trained for.
+        feature_cfg: feature parameters.
+        model_cfg: network shape.
+        provenance: plain-data dict (str/int/float/bool/list/dict/None values).
+        train_state: optional optimiser state and counters for resuming.
+    Returns:
+        the path written.
+    """
+    if model_cfg.n_mics != array.n_mics:
+        raise ModelError(
+            f"model has {model_cfg.n_mics} microphone inputs but array '{array.name}' has {array.n_mics}; "
+            "train the model for this array"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {
+        "format": _FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "model_config": model_cfg.to_dict(),
+        "feature_config": feature_cfg.to_dict(),
+        "array": array.to_dict(),
+        "label_frame_s": feature_cfg.frame_s * model_cfg.frames_per_output,
+        "provenance": _plain(provenance),
+    }
+    if train_state is not None:
+        payload["train_state"] = train_state
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """Plain Python data only (loadable with ``weights_only=True``): str subclasses such as
+    ``torch.__version__`` become str, numpy scalars and arrays become numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    return str(value)
+
+
+def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state: bool = False) -> LoadedModel:
+    """Load a checkpoint (None = the shipped default model).
+
+    Args:
+        path: checkpoint file, or None for :func:`default_model_path`.
+        with_train_state: also load the optimiser state (training checkpoints; uses a full unpickle).
+    Returns:
+        the :class:`LoadedModel` with the network in eval mode on the CPU.
+    Raises:
+        ModelError: the file is missing, unreadable, not an sst_ros checkpoint, or inconsistent;
+            the message names the path and the problem.
+    """
+    p = Path(path) if path is not None else default_model_path()
+    if not p.exists():
+        hint = (
+            "the package ships sst_ros/models/default.pt; reinstall the package or train one (training/README.md)"
+            if path is None
+            else "check the path or train a model with `sst train`"
+        )
+        raise ModelError(f"model file {p} does not exist; {hint}")
+    if not p.is_file():
+        raise ModelError(f"model file {p} is not a regular file")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=not with_train_state)
+    except Exception as err:  # torch raises many types for a bad file
+        raise ModelError(
+            f"model file {p} is corrupt or not a PyTorch checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+            "re-copy or re-train it"
+        ) from err
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        raise ModelError(f"model file {p} is not an sst_ros CRNN checkpoint (no format '{_FORMAT}')")
+    if int(data.get("version", -1)) > CHECKPOINT_VERSION:
+        raise ModelError(
+            f"model file {p} has checkpoint version {data.get('version')}, newer than this sst_ros "
+            f"(supports {CHECKPOINT_VERSION}); update sst_ros"
+        )
+    missing = [k for k in ("state_dict", "model_config", "feature_config", "array") if k not in data]
+    if missing:
+        raise ModelError(f"model file {p} is incomplete: missing {missing}")
+    try:
+        model_cfg = ModelConfig.from_dict(data["model_config"])
+        feature_cfg = FeatureConfig.from_dict(data["feature_config"])
+        array = MicArray.from_dict(data["array"], origin=f"{p} (array)")
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ModelError(f"model file {p} holds an invalid configuration: {err}") from err
+    if model_cfg.n_mics != array.n_mics:
+        raise ModelError(f"model file {p} is inconsistent: {model_cfg.n_mics} model inputs, {array.n_mics} mics")
+    model = CRNN(model_cfg)
+    try:
+        model.load_state_dict(data["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise ModelError(f"model file {p}: weights do not match its model configuration: {err}") from err
+    model.eval()
+    return LoadedModel(
+        model=model,
+        array=array,
+        feature_cfg=feature_cfg,
+        model_cfg=model_cfg,
+        provenance=dict(data.get("provenance") or {}),
+        path=p,
+        label_frame_s=float(data.get("label_frame_s", 0.1)),
+        extra={"train_state": data["train_state"]} if "train_state" in data else {},
+    )
+
+
+def check_audio_matches(loaded: LoadedModel, n_channels: int) -> None:
+    """Refuse audio whose channel count fits neither the device stream nor the microphones.
+
+    Accepted: ``array.n_input_channels`` (raw device stream, channels selected by the
+    array's ``channel_order``) or ``array.n_mics`` (already selected).
+
+    Raises:
+        ModelError: naming both counts and the fix.
+    """
+    arr = loaded.array
+    if n_channels not in (arr.n_input_channels, arr.n_mics):
+        raise ModelError(
+            f"audio has {n_channels} channels but the model was trained for array '{arr.name}' "
+            f"({arr.n_mics} microphones, {arr.n_input_channels}-channel stream); use a model trained "
+            "for this array (`sst train --array ...`) or feed the matching device stream"
+        )
+
+
+def check_array_matches(loaded: LoadedModel, array: MicArray) -> None:
+    """Refuse a geometry that differs from the one the model was trained for.
+
+    Microphone count and positions (within 1 mm, in the model's microphone order) must match.
+
+    Raises:
+        ModelError: naming both arrays and what differs.
+    """
+    ref = loaded.array
+    if array.n_mics != ref.n_mics:
+        raise ModelError(
+            f"array '{array.name}' has {array.n_mics} microphones but the model was trained for "
+            f"'{ref.name}' with {ref.n_mics}; train a model for this array (`sst train --array {array.name}`)"
+        )
+    dev = float(np.abs(array.positions_m - ref.positions_m).max())
+    if dev > _POSITION_TOLERANCE_M:
+        raise ModelError(
+            f"array '{array.name}' geometry differs from the model's array '{ref.name}' by up to "
+            f"{dev * 1000:.1f} mm; a model only works for the geometry it was trained for: "
+            f"train one with `sst train --array {array.name}`"
+        )

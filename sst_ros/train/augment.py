@@ -1,0 +1,88 @@
+"""Exact data augmentation from the symmetries of the microphone array.
+
+If a rotation about the vertical axis (or a reflection across a vertical plane) ``R`` maps
+the array onto itself, microphone ``i`` onto microphone ``P(i)``, then the signal microphone
+``P(i)`` receives from direction ``R u`` equals what microphone ``i`` receives from ``u``
+(plane waves: ``p_P(i) . R u = R p_i . R u = p_i . u``). So permuting the channels as
+``a'[:, P(i)] = a[:, i]`` and mapping the azimuth with ``R`` gives another valid training
+example (the ReSpeaker 4-mic square has 8 such symmetries: 4 rotations, 4 reflections).
+The room around the array is not symmetric, but it is random in simulation anyway.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sst_ros.geometry import MicArray, wrap_deg
+
+__all__ = ["Symmetry", "apply_symmetry", "array_symmetries"]
+
+_TOL_M = 1e-3
+
+
+@dataclass(frozen=True)
+class Symmetry:
+    """An azimuth map ``az' = sign * az + offset_deg`` with its microphone permutation.
+
+    Attributes:
+        perm: ``perm[i]`` = the microphone that microphone ``i``'s signal moves to.
+        sign: +1 for a rotation, -1 for a reflection.
+        offset_deg: rotation angle (sign +1) or twice the mirror line's azimuth (sign -1), degrees.
+    """
+
+    perm: tuple[int, ...]
+    sign: int
+    offset_deg: float
+
+    def map_azimuth(self, azimuth_deg: np.ndarray) -> np.ndarray:
+        """Transformed azimuths, degrees wrapped to (-180, 180]."""
+        return np.asarray(wrap_deg(self.sign * np.asarray(azimuth_deg, dtype=np.float64) + self.offset_deg))
+
+
+def _transform(xy: np.ndarray, sign: int, offset_deg: float) -> np.ndarray:
+    y = xy.copy()
+    if sign < 0:
+        y[:, 1] = -y[:, 1]
+    t = math.radians(offset_deg)
+    c, s = math.cos(t), math.sin(t)
+    return np.stack([c * y[:, 0] - s * y[:, 1], s * y[:, 0] + c * y[:, 1]], axis=1)
+
+
+def array_symmetries(array: MicArray) -> list[Symmetry]:
+    """All rotations/reflections about the vertical axis through the array centre that map
+    the microphones onto each other (identity first)."""
+    pos = array.positions_m - array.centre_m
+    xy, z = pos[:, :2], pos[:, 2]
+    r = np.hypot(xy[:, 0], xy[:, 1])
+    ang = np.degrees(np.arctan2(xy[:, 1], xy[:, 0]))[r > _TOL_M]
+    cands: set[tuple[int, float]] = {(1, 0.0)}
+    for a in ang:
+        for b in ang:
+            cands.add((1, round(float(wrap_deg(b - a)), 6)))
+            cands.add((-1, round(float(wrap_deg(b + a)), 6)))
+    out: list[Symmetry] = []
+    for sign, off in sorted(cands, key=lambda c: (c[0] < 0, abs(c[1]), c[1])):
+        moved = _transform(xy, sign, off)
+        d = np.linalg.norm(moved[:, None, :] - xy[None, :, :], axis=-1) + np.abs(z[:, None] - z[None, :])
+        perm = d.argmin(axis=1)
+        if np.all(d[np.arange(len(perm)), perm] < _TOL_M) and len(set(perm.tolist())) == len(perm):
+            out.append(Symmetry(tuple(int(p) for p in perm), sign, float(off)))
+    return out
+
+
+def apply_symmetry(audio: np.ndarray, azimuth_deg: np.ndarray, sym: Symmetry) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a symmetry to a clip.
+
+    Args:
+        audio: (frames, M) microphone signals in array order.
+        azimuth_deg: (F,) label azimuths, degrees.
+        sym: the symmetry.
+    Returns:
+        permuted audio (frames, M) and mapped azimuths (F,).
+    """
+    out = np.empty_like(audio)
+    out[:, list(sym.perm)] = audio
+    return out, sym.map_azimuth(azimuth_deg)

@@ -1,0 +1,113 @@
+"""``sst predict``: per-frame azimuth predictions for any WAV file, as CSV.
+
+The CSV has the columns ``time_s,azimuth_deg,elevation_deg,activity``, one row per 100 ms output
+frame, ``time_s`` = start of the frame (see :mod:`sst_ros.train.report`), the same format
+``sst evaluate`` writes beside its report, so predictions can be scored by any other tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sst_ros.errors import DataError, ModelError
+from sst_ros.geometry import MicArray, load_array
+
+__all__ = ["DEFAULT_BASELINE_ARRAY", "predict_wav", "register", "run"]
+
+DEFAULT_BASELINE_ARRAY = "respeaker_usb_v2"
+
+
+def _mic_audio(audio: np.ndarray, array: MicArray, wav: Path) -> np.ndarray:
+    from sst_ros.train.evaluate import prepare_audio
+
+    try:
+        return prepare_audio(audio, array, f"WAV file {wav}")
+    except DataError as err:
+        raise ModelError(str(err)) from err
+
+
+def predict_wav(
+    wav: str | os.PathLike[str],
+    out_csv: str | os.PathLike[str],
+    model_path: str | os.PathLike[str] | None = None,
+    *,
+    array: MicArray | str | None = None,
+    baseline: str | None = None,
+) -> Path:
+    """Predict azimuth per output frame for one WAV file and write the prediction CSV.
+
+    Args:
+        wav: multichannel WAV (any sample rate; the model resamples).
+        out_csv: CSV to write (folders are created).
+        model_path: checkpoint; None = the shipped default model. Ignored with ``baseline``.
+        array: geometry of the WAV's channels (name, YAML path or MicArray). With a model it must
+            match the model's array (a WAV with the array's ``n_input_channels`` channels is reduced
+            to the microphone channels); default: the model's array.
+        baseline: run this classical baseline instead of the model (array default: ReSpeaker 4-mic).
+    Returns:
+        The CSV path.
+    Raises:
+        AudioFormatError: unreadable WAV. ModelError: missing/corrupt model, or channels/geometry
+        that do not match it. ConfigError: unknown array or baseline.
+    """
+    from sst_ros.audio.wav import read_wav
+    from sst_ros.train.report import write_predictions_csv
+
+    wav = Path(wav)
+    audio, fs = read_wav(wav)
+    arr = load_array(array) if isinstance(array, (str, os.PathLike)) else array
+    if baseline:
+        from sst_ros.train.baselines import get_baseline
+
+        runner = get_baseline(baseline)
+        arr = arr or load_array(DEFAULT_BASELINE_ARRAY)
+        pred = runner.run(_mic_audio(audio, arr, wav), fs, arr)
+    else:
+        from sst_ros.model.checkpoint import check_array_matches, check_audio_matches, load_checkpoint
+        from sst_ros.model.infer import predict_audio
+
+        loaded = load_checkpoint(model_path)
+        if arr is not None:
+            check_array_matches(loaded, arr)
+        mic = _mic_audio(audio, arr or loaded.array, wav)
+        try:
+            check_audio_matches(loaded, mic.shape[1])
+        except ModelError as err:
+            raise ModelError(f"WAV file {wav}: {err}") from err
+        pred = predict_audio(loaded, mic, fs)
+    return write_predictions_csv(out_csv, pred.time_s, pred.azimuth_deg, pred.elevation_deg, pred.activity)
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``predict`` subcommand to the ``sst`` parser."""
+    p = subparsers.add_parser(
+        "predict",
+        help="predict azimuth per 100 ms frame for a WAV file (CSV)",
+        description=(
+            "Run the tracker (or a classical baseline) on a multichannel WAV file and write "
+            "time_s,azimuth_deg,elevation_deg,activity per 100 ms frame (time = start of the frame)."
+        ),
+    )
+    p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
+    p.add_argument("--wav", required=True, help="multichannel WAV file")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument(
+        "--array",
+        default=None,
+        help="geometry of the WAV's channels (shipped name or YAML); e.g. respeaker_usb_v2_6ch for the "
+        "6-channel ReSpeaker stream; default: the model's array",
+    )
+    p.add_argument("--baseline", default=None, help="use a classical baseline (srp_phat, music, normmusic) instead")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the CSV and print its path. Returns 0."""
+    path = predict_wav(args.wav, args.out, args.model, array=args.array, baseline=args.baseline)
+    print(f"predictions: {path}")
+    return 0

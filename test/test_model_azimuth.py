@@ -1,0 +1,74 @@
+"""Azimuth grid: circular targets without the 180-degree wrap defect, decoding, linear arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sst_ros.geometry import MicArray, angular_distance_deg, load_array
+from sst_ros.model.azimuth import AzimuthGrid, broadside_deg, grid_for_array
+
+
+def test_planar_array_gets_full_circle() -> None:
+    g = grid_for_array(load_array("respeaker_usb_v2"))
+    assert g.circular and g.n_bins == 72
+    c = g.bin_centers_deg()
+    assert c[0] == -180.0 and c[-1] == 175.0 and np.all(np.diff(c) == 5.0)
+
+
+def test_target_wraps_around_180_not_0() -> None:
+    """Regression for the reference code's wrap defect (0 and 179 degrees were neighbours)."""
+    g = AzimuthGrid(n_bins=72, sigma_deg=10.0)
+    t = g.targets(np.array([179.0]), np.array([True]))[0]
+    c = g.bin_centers_deg()
+    assert t[c == -180.0][0] > 0.95  # -180 is 1 degree away from 179
+    assert t[c == 175.0][0] > 0.9
+    assert t[c == -175.0][0] > 0.8  # across the wrap
+    assert t[c == 0.0][0] < 1e-6
+
+
+def test_inactive_frames_have_zero_target() -> None:
+    g = AzimuthGrid()
+    t = g.targets(np.array([10.0, 10.0, np.nan]), np.array([True, False, True]))
+    assert t[0].max() > 0.9 and t[1].max() == 0.0 and t[2].max() == 0.0
+
+
+@pytest.mark.parametrize("az", [-180.0, -179.2, -91.3, 0.0, 2.5, 33.3, 177.7, 180.0])
+def test_decode_recovers_gaussian_peak_between_bins(az: float) -> None:
+    g = AzimuthGrid(n_bins=72, sigma_deg=10.0)
+    spec = g.targets(np.array([az]), np.array([True]))
+    est = g.decode(spec)[0]
+    assert angular_distance_deg(est, az) < 0.05
+
+
+def test_find_peaks_two_sources_across_wrap() -> None:
+    g = AzimuthGrid(n_bins=72, sigma_deg=8.0)
+    spec = np.maximum(
+        g.targets(np.array([178.0]), np.array([True]))[0], 0.6 * g.targets(np.array([-60.0]), np.array([True]))[0]
+    )
+    peaks = g.find_peaks(spec, max_peaks=3, threshold=0.3, min_separation_deg=20)
+    assert len(peaks) == 2
+    assert angular_distance_deg(peaks[0][0], 178.0) < 0.5 and peaks[0][1] > 0.9
+    assert angular_distance_deg(peaks[1][0], -60.0) < 0.5
+
+
+def _linear(axis_deg: float) -> MicArray:
+    u = np.array([np.cos(np.radians(axis_deg)), np.sin(np.radians(axis_deg)), 0.0])
+    return MicArray("pair", np.stack([-0.05 * u, 0.05 * u]), (0, 1), 2)
+
+
+@pytest.mark.parametrize(("axis", "broadside"), [(90.0, 0.0), (0.0, 90.0), (45.0, -45.0), (-45.0, 45.0)])
+def test_linear_array_broadside_is_in_front_half(axis: float, broadside: float) -> None:
+    assert broadside_deg(_linear(axis)) == pytest.approx(broadside, abs=1e-6)
+    assert broadside_deg(load_array("respeaker_usb_v2")) is None
+
+
+def test_linear_array_folds_mirror_directions() -> None:
+    g = grid_for_array(_linear(90.0))  # mics along y: front (0) and back (180) are indistinguishable
+    assert not g.circular and g.n_bins == 37
+    assert g.bin_centers_deg()[0] == -90.0 and g.bin_centers_deg()[-1] == 90.0
+    np.testing.assert_allclose(g.fold(np.array([180.0, 150.0, -150.0, 30.0, 90.0])), [0.0, 30.0, -30.0, 30.0, 90.0])
+    # mirror images get identical targets
+    t = g.targets(np.array([150.0, 30.0]), np.array([True, True]))
+    np.testing.assert_allclose(t[0], t[1])
+    assert angular_distance_deg(g.decode(t[:1])[0], 30.0) < 0.05

@@ -1,0 +1,117 @@
+"""TrackingPipeline (the tracker node's work without ROS): formats, checks, stamps, resampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sst_ros.audio.pcm import encode_pcm
+from sst_ros.errors import AudioFormatError, ModelError
+from sst_ros.geometry import load_array
+from sst_ros.tracking import PeakConfig, TrackerConfig
+from sst_ros.tracking.pipeline import AudioFormat, PipelineConfig, TrackingPipeline
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory):
+    import torch
+
+    from sst_ros.model.azimuth import grid_for_array
+    from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
+    from sst_ros.model.crnn import CRNN, ModelConfig
+    from sst_ros.model.features import FeatureConfig
+
+    torch.manual_seed(0)
+    array = load_array("respeaker_usb_v2")
+    cfg = ModelConfig.preset("tiny", n_mics=array.n_mics, grid=grid_for_array(array))
+    path = save_checkpoint(tmp_path_factory.mktemp("m") / "tiny.pt", CRNN(cfg), array, FeatureConfig(), cfg, {})
+    return load_checkpoint(path)
+
+
+def permissive() -> PipelineConfig:
+    return PipelineConfig(peaks=PeakConfig(threshold=0.0), tracker=TrackerConfig(birth_hits=1, birth_window=1),
+                          activity_threshold=0.0)  # fmt: skip
+
+
+def noise(seconds: float, fs: int = 16000, channels: int = 4, seed: int = 0) -> np.ndarray:
+    return (0.05 * np.random.default_rng(seed).standard_normal((int(seconds * fs), channels))).astype(np.float32)
+
+
+def test_frames_stamped_with_audio_time_any_chunking(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 16000, "S16LE"))
+    x = noise(1.0)
+    t0 = 7 * NS
+    stamps = []
+    for i in range(0, 16000, 1000):  # 62.5 ms messages: frames complete inside messages
+        rep = pl.process_bytes(encode_pcm(x[i : i + 1000], "S16LE"), t0 + i * NS // 16000)
+        stamps += [f.stamp_ns for f in rep.frames]
+        assert rep.dropped is None and rep.gap_s is None
+    assert stamps == [t0 + k * NS // 10 for k in range(10)]
+
+
+def test_other_rate_is_resampled_and_stamps_account_for_the_delay(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 48000, "F32LE"))
+    x = noise(1.0, fs=48000)
+    frames = []
+    for i in range(0, 48000, 4800):
+        frames += pl.process_bytes(encode_pcm(x[i : i + 4800], "F32LE"), 3 * NS + i * NS // 48000).frames
+    assert len(frames) in (9, 10)  # the resampler's delay holds back a few samples
+    delay_ns = frames[0].stamp_ns - 3 * NS
+    assert -5_000_000 < delay_ns <= 0  # shifted by the resampler's (small) delay, never later
+    assert all(b.stamp_ns - a.stamp_ns == NS // 10 for a, b in zip(frames, frames[1:], strict=False))
+
+
+def test_channel_count_and_format_refused_with_the_fix(loaded) -> None:
+    pl = TrackingPipeline(loaded)
+    with pytest.raises(AudioFormatError, match="6 channels.*respeaker_usb_v2_6ch"):
+        pl.set_format(AudioFormat(6, 16000, "S16LE"))
+    assert pl.audio_format is None
+    assert pl.process_bytes(b"\0" * 3200, 0).dropped == "format"
+    with pytest.raises(AudioFormatError, match="unknown sample format"):
+        pl.set_format(AudioFormat(4, 16000, "MP3"))
+    # the 6-channel device stream is fine with the matching array config
+    pl6 = TrackingPipeline(loaded, array=load_array("respeaker_usb_v2_6ch"), config=permissive())
+    pl6.set_format(AudioFormat(6, 16000, "S16LE"))
+    assert len(pl6.process_samples(noise(0.1, channels=6), 0).frames) == 1
+
+
+def test_geometry_mismatch_is_a_model_error(loaded) -> None:
+    other = load_array({"name": "pair", "microphones_m": [[0.0, 0.05, 0.0], [0.0, -0.05, 0.0]]})
+    with pytest.raises(ModelError, match="pair"):
+        TrackingPipeline(loaded, array=other)
+
+
+def test_nan_zeroed_clipping_measured_gap_resets(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 16000, "F32LE"))
+    x = noise(0.1)
+    x[:10, 0] = np.nan
+    x[10, 1] = np.inf
+    x[20:40, 2] = 1.0
+    rep = pl.process_samples(x, 10 * NS)
+    assert rep.n_nonfinite == 11 and rep.clipped_fraction == pytest.approx(20 / x.size)
+    assert all(np.isfinite(t.azimuth_deg) for f in rep.frames for t in f.tracks)
+    assert pl.process_samples(noise(0.1), 10 * NS + NS // 10).gap_s is None
+    rep = pl.process_samples(noise(0.1), 12 * NS)
+    assert rep.gap_s == pytest.approx(1.8)
+    assert [f.stamp_ns for f in rep.frames] == [12 * NS]  # restarted at the new audio time
+    assert pl.process_samples(noise(0.1), 11 * NS).gap_s == pytest.approx(-1.1)
+
+
+def test_runtime_config_change_keeps_ids(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 16000, "S16LE"))
+    ids = []
+    for k in range(5):
+        rep = pl.process_samples(noise(0.1, seed=k), k * NS // 10)
+        ids.append({t.track_id for f in rep.frames for t in f.tracks})
+    ending = TrackerConfig(coast_misses=2, death_misses=2)
+    pl.set_config(PipelineConfig(peaks=PeakConfig(threshold=1.0), tracker=ending))
+    rep = pl.process_samples(noise(0.1, seed=9), 5 * NS // 10)
+    assert {t.track_id for f in rep.frames for t in f.tracks} <= ids[-1]  # coasting, same ids
+    rep = pl.process_samples(noise(0.1, seed=10), 6 * NS // 10)
+    assert [f.tracks for f in rep.frames] == [()]  # ended after death_misses frames without peaks
