@@ -26,6 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import subprocess_env  # noqa: E402
 
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is a hard dependency; keep conftest importable anyway
+    torch = None
+else:
+    # The tests use small tensors on a 2-core machine: one torch thread is faster than an
+    # oversubscribed OpenMP pool (measured up to 10x) and keeps runs independent of load.
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def ros_env() -> dict[str, str]:

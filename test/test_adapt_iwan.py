@@ -25,14 +25,6 @@ FS = 16000
 PAIR = {"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread is faster and kinder to a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _delayed_noise(rng: np.random.Generator, az_deg: float, seconds: float, gain: float = 0.1) -> np.ndarray:
     """White noise arriving from az_deg at a 0.18 m pair (integer-sample delay)."""

@@ -20,14 +20,6 @@ SECTOR_DEG = 30.0  # target talkers within +-30 degrees of the front
 H = 8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread is faster and kinder to a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _clips(rng: np.random.Generator, az_deg: np.ndarray, target: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame features of clips from directions az_deg: direction code + noise + a domain offset."""
@@ -49,8 +41,6 @@ def trained_disc() -> SequenceDiscriminator:
     """A weighting discriminator after a short training: synthetic from all around vs target from the sector."""
     rng = np.random.default_rng(7)
     torch.manual_seed(7)
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # module-scoped: runs before the function-scoped one_thread fixture
     disc = SequenceDiscriminator(H, gru_hidden=16, mlp_hidden=16)
     opt = torch.optim.Adam(disc.parameters(), lr=1e-2)
     for _ in range(120):
@@ -60,7 +50,6 @@ def trained_disc() -> SequenceDiscriminator:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    torch.set_num_threads(n_threads)
     return disc.eval()
 
 

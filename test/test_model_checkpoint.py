@@ -23,15 +23,6 @@ from sst_ros.model.features import FeatureConfig
 from sst_ros.model.infer import predict_audio
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: the test machine is shared; oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def saved(tmp_path: Path) -> tuple[Path, CRNN]:
     torch.manual_seed(0)

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from _model_synth import make_clip
 
 from sst_ros.geometry import angular_distance_deg, load_array
 from sst_ros.model.checkpoint import check_array_matches, default_model_path, load_checkpoint
 from sst_ros.model.infer import predict_audio
 from sst_ros.model.stream import StreamingTracker
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: the test machine is shared; oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

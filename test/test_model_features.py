@@ -10,16 +10,6 @@ from sst_ros.errors import AudioFormatError, ConfigError
 from sst_ros.model.features import FeatureConfig, StreamingFeatures, compute_features
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: the test machine is shared; oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

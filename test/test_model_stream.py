@@ -16,16 +16,6 @@ from sst_ros.model.infer import predict_audio
 from sst_ros.model.stream import StreamingTracker
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: the test machine is shared; oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 def _random_model(array: MicArray, preset: str, seed: int, phase_reference: bool = True) -> LoadedModel:
     torch.manual_seed(seed)
     cfg = ModelConfig.preset(preset, array.n_mics, grid=grid_for_array(array))

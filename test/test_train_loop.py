@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from _model_synth import write_clipset
 
 from sst_ros.cli import main as sst_main
@@ -17,15 +16,6 @@ from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.infer import predict_audio
 from sst_ros.train.loop import TrainConfig, train
 from sst_ros.train.metrics import doa_metrics
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: the test machine is shared; oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
