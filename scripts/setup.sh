@@ -43,7 +43,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 mkdir -p "$STAMP_DIR"
-pipi() { "$VPY" -m pip install -q --disable-pip-version-check "$@"; }
+# pip warns once per package about this machine's optional local indexes; keep the log readable.
+pipi() {
+  local rc=0
+  "$VPY" -m pip install -q --disable-pip-version-check "$@" > "$STAMP_DIR/pip.log" 2>&1 || rc=$?
+  grep -v '^WARNING: Location' "$STAMP_DIR/pip.log" || true
+  return "$rc"
+}
 
 if ! "$VPY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   log "installing torch==$TORCH_VERSION (CPU build)"
