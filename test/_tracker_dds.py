@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from helpers import subprocess_env, wait_for
 
 _DOMAIN = os.environ.get("ROS_DOMAIN_ID") or str(random.Random(os.getpid() ^ time.time_ns()).randint(1, 100))
 TRACKER_MODULE = "sst_ros.ros.tracker_node"
@@ -26,25 +27,7 @@ TRACKER_MODULE = "sst_ros.ros.tracker_node"
 
 def ros_env() -> dict[str, str]:
     """Environment for ROS subprocesses and the probe: this run's domain, localhost discovery."""
-    env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = _DOMAIN
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["PYTHONUNBUFFERED"] = "1"
-    env["RCUTILS_COLORIZED_OUTPUT"] = "0"
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, poll_s: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; AssertionError naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(poll_s)
+    return subprocess_env({"ROS_DOMAIN_ID": _DOMAIN, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "MPLBACKEND": "Agg"})
 
 
 def ros_args(params: dict[str, Any]) -> list[str]:
