@@ -51,7 +51,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from sst_ros.adapt.batches import Batch, LabelledClip, SourcePool, make_batch, pad_time
 from sst_ros.adapt.discriminator import SequenceDiscriminator, discriminator_loss
@@ -60,6 +59,7 @@ from sst_ros.adapt.losses import domain_accuracy, domain_adversarial_loss
 from sst_ros.adapt.target_data import TargetSet
 from sst_ros.adapt.weights import importance_weights, weight_stats
 from sst_ros.errors import ConfigError, DataError
+from sst_ros.train.losses import task_loss_per_frame
 
 __all__ = [
     "SELECTION_CRITERIA",
@@ -197,12 +197,9 @@ def _freeze_bn(model: nn.Module) -> None:
 def task_loss_per_clip(
     model: nn.Module, h: torch.Tensor, batch: Batch, activity_weight: float = 0.2, spectrum_loss: str = "bce"
 ) -> torch.Tensor:
-    """Task loss of each clip, as in source training (:mod:`sst_ros.train.loop`).
-
-    Spatial spectrum against Gaussian-bump targets (``AzimuthGrid.targets``, zero on inactive
-    frames) by binary cross-entropy ("bce") or MSE ("mse"), mean over bins, plus
-    ``activity_weight`` x BCE of the activity output; averaged over each clip's valid
-    (unpadded) output frames.
+    """Task loss of each clip: :func:`sst_ros.train.losses.task_loss_per_frame` (spectrum weight 1)
+    against Gaussian-bump targets (``AzimuthGrid.targets``, zero on inactive frames), averaged over
+    each clip's valid (unpadded) output frames.
 
     Args:
         model: the CRNN (its ``head_logits`` and ``cfg.grid`` are used).
@@ -221,12 +218,10 @@ def task_loss_per_clip(
     act = batch.active[:, :T]
     tgt = torch.from_numpy(grid.targets(az.reshape(-1), act.reshape(-1)).reshape(B, T, -1)).to(h.dtype)
     spec_logit, act_logit = model.head_logits(h)
-    if spectrum_loss == "bce":
-        l_spec = F.binary_cross_entropy_with_logits(spec_logit, tgt, reduction="none").mean(-1)
-    else:
-        l_spec = ((torch.sigmoid(spec_logit) - tgt) ** 2).mean(-1)
-    l_act = F.binary_cross_entropy_with_logits(act_logit, torch.from_numpy(act).to(h.dtype), reduction="none")
-    per_frame = l_spec + activity_weight * l_act  # (B, T)
+    per_frame = task_loss_per_frame(  # (B, T)
+        spec_logit, act_logit, tgt, torch.from_numpy(act).to(h.dtype),
+        spectrum_loss=spectrum_loss, activity_weight=activity_weight,
+    )
     mask = (torch.arange(T)[None, :] < batch.lengths[:, None]).to(h.dtype)
     return (per_frame * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from torch.nn import functional as F
 
 from sst_ros.errors import ConfigError, DataError
 from sst_ros.geometry import MicArray, load_array
@@ -44,6 +43,7 @@ from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from sst_ros.model.crnn import CRNN, ModelConfig
 from sst_ros.model.features import FeatureConfig, compute_features
 from sst_ros.train.augment import Symmetry, apply_symmetry, array_symmetries
+from sst_ros.train.losses import task_loss_per_frame
 from sst_ros.train.metrics import doa_metrics
 
 __all__ = ["ClipSource", "TrainConfig", "evaluate_clips", "train"]
@@ -269,12 +269,10 @@ def _loss(model: CRNN, x: torch.Tensor, target: torch.Tensor, active: torch.Tens
     spec_logit, act_logit = model.head_logits(model.extract(x))
     T = min(spec_logit.shape[1], target.shape[1])
     spec_logit, act_logit, target, active = spec_logit[:, :T], act_logit[:, :T], target[:, :T], active[:, :T]
-    if cfg.loss == "bce":
-        l_spec = F.binary_cross_entropy_with_logits(spec_logit, target)
-    else:
-        l_spec = F.mse_loss(torch.sigmoid(spec_logit), target)
-    l_act = F.binary_cross_entropy_with_logits(act_logit, active)
-    return cfg.spectrum_weight * l_spec + cfg.activity_weight * l_act
+    return task_loss_per_frame(
+        spec_logit, act_logit, target, active,
+        spectrum_loss=cfg.loss, spectrum_weight=cfg.spectrum_weight, activity_weight=cfg.activity_weight,
+    ).mean()
 
 
 def evaluate_clips(
