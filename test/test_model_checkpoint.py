@@ -12,6 +12,7 @@ from sst_ros.errors import ModelError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import (
+    LoadedModel,
     check_array_matches,
     check_audio_matches,
     default_model_path,
@@ -111,3 +112,24 @@ def test_provenance_with_torch_version_and_numpy_values_loads_safely(tmp_path: P
     loaded = load_checkpoint(p)
     assert loaded.provenance == {"torch": str(torch.__version__), "n": 3, "mae": 1.5, "xs": [[0, 1], None]}
     assert type(loaded.provenance["torch"]) is str
+
+
+def test_srp_model_round_trip_and_steering_geometry_checked(tmp_path: Path) -> None:
+    from sst_ros.model.features import feature_config_for
+
+    array = load_array("respeaker_usb_v2")
+    fcfg = feature_config_for(array.positions_m, kind="srp", srp_bands=8, srp_azimuths=64)
+    cfg = ModelConfig.preset("tiny", 4, grid=grid_for_array(array), n_freq=64, in_planes=fcfg.n_planes(4),
+                             freq_pool=(2, 2, 2, 2, 2))  # fmt: skip
+    model = CRNN(cfg).eval()
+    path = save_checkpoint(tmp_path / "srp.pt", model, array, fcfg, cfg, {"seed": 1})
+    loaded = load_checkpoint(path)
+    assert loaded.feature_cfg == fcfg and loaded.model_cfg.n_in_planes == 11
+    audio = np.random.default_rng(0).standard_normal((8000, 4)).astype(np.float32) * 0.1
+    direct = LoadedModel(model, array, fcfg, cfg, {})
+    expect = predict_audio(direct, audio, 16000).spectrum
+    np.testing.assert_allclose(predict_audio(loaded, audio, 16000).spectrum, expect)
+    # features that steer with another geometry than the checkpoint's array are refused
+    other = feature_config_for(load_array("minidsp_uma8").positions_m[:4], kind="srp", srp_bands=8, srp_azimuths=64)
+    with pytest.raises(ModelError, match="steer with microphone positions"):
+        save_checkpoint(tmp_path / "bad.pt", model, array, other, cfg, {})

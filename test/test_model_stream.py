@@ -11,14 +11,24 @@ from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import LoadedModel
 from sst_ros.model.crnn import CRNN, ModelConfig
-from sst_ros.model.features import FeatureConfig, compute_features
+from sst_ros.model.features import FeatureConfig, compute_features, feature_config_for
 from sst_ros.model.infer import predict_audio
 from sst_ros.model.stream import StreamingTracker
 
 
-def _random_model(array: MicArray, preset: str, seed: int, phase_reference: bool = True) -> LoadedModel:
+def _random_model(
+    array: MicArray, preset: str, seed: int, phase_reference: bool = True, kind: str = "stft"
+) -> LoadedModel:
     torch.manual_seed(seed)
-    cfg = ModelConfig.preset(preset, array.n_mics, grid=grid_for_array(array))
+    if kind == "srp":
+        fcfg = feature_config_for(array.positions_m, kind="srp")
+        cfg = ModelConfig.preset(
+            preset, array.n_mics, grid=grid_for_array(array), n_freq=fcfg.n_rows,
+            in_planes=fcfg.n_planes(array.n_mics), freq_pool=(2, 2, 2, 2, 2),
+        )  # fmt: skip
+    else:
+        fcfg = FeatureConfig(phase_reference=phase_reference)
+        cfg = ModelConfig.preset(preset, array.n_mics, grid=grid_for_array(array))
     model = CRNN(cfg)
     with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
         for m in model.modules():
@@ -27,7 +37,7 @@ def _random_model(array: MicArray, preset: str, seed: int, phase_reference: bool
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
-    return LoadedModel(model.eval(), array, FeatureConfig(phase_reference=phase_reference), cfg, {"test": True})
+    return LoadedModel(model.eval(), array, fcfg, cfg, {"test": True})
 
 
 @pytest.fixture
@@ -35,10 +45,15 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(7)
 
 
-@pytest.mark.parametrize(("preset", "array_name"), [("tiny", "respeaker_usb_v2"), ("cpu", "respeaker_usb_v2_6ch")])
-def test_streaming_equals_offline_random_chunks(preset: str, array_name: str, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize(
+    ("preset", "array_name", "kind"),
+    [("tiny", "respeaker_usb_v2", "stft"), ("cpu", "respeaker_usb_v2_6ch", "stft"), ("cpu", "respeaker_usb_v2", "srp")],
+)
+def test_streaming_equals_offline_random_chunks(
+    preset: str, array_name: str, kind: str, rng: np.random.Generator
+) -> None:
     array = load_array(array_name)
-    loaded = _random_model(array, preset, seed=3)
+    loaded = _random_model(array, preset, seed=3, kind=kind)
     audio = (0.05 * rng.standard_normal((16000 * 3 + 777, array.n_input_channels))).astype(np.float32)
     offline = predict_audio(loaded, audio, 16000)
     tracker = StreamingTracker(loaded)

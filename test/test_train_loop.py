@@ -56,6 +56,17 @@ def test_tiny_model_overfits_a_handful_of_clips(clips: Path, tmp_path: Path) -> 
     assert [json.loads(x)["step"] for x in lines] == [50, 100]
 
 
+def test_tiny_srp_model_overfits_and_carries_its_steering_geometry(clips: Path, tmp_path: Path) -> None:
+    """The shipped feature kind: per-band steered response maps (geometry from --array)."""
+    srp = {"kind": "srp", "n_freq": 64, "srp_bands": 8, "srp_azimuths": 64}
+    cfg = _cfg(clips, features=srp, model={"freq_pool": [2, 2, 2, 2, 2]}, steps=100, val_every=50, lr=1e-2)
+    summary = train(cfg, tmp_path / "srp_run", progress=False)
+    assert summary["best_val"]["mae_deg"] < 15.0, summary["best_val"]
+    loaded = load_checkpoint(tmp_path / "srp_run" / "best.pt")
+    assert loaded.feature_cfg.kind == "srp" and loaded.model_cfg.n_in_planes == 8 + 3
+    np.testing.assert_allclose(np.array(loaded.feature_cfg.mic_positions_m), load_array("respeaker_usb_v2").positions_m)
+
+
 def test_resume_continues_from_latest(clips: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(_cfg(clips, steps=4, val_every=2), run, progress=False)

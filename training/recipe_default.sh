@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped default model (sst_ros/models/default.pt) from scratch on a CPU.
-# Measured on the 2-core development machine (shared with other jobs): simulation 10.5 min,
-# training 80 min (3000 steps at ~1.6 s/step, 1 thread); details in training/README.md.
+# Measured on the idle 2-core development machine: simulation about 3 min, training about
+# 95 min (6000 steps at ~0.9 s/step, 2 threads); details in training/README.md.
 # Seeds are fixed: simulation seeds 1 (train) and 2 (validation), training seed 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +16,10 @@ sst simulate --config training/configs/sim_train.yaml --array respeaker_usb_v2 \
 sst simulate --config training/configs/sim_train.yaml --array respeaker_usb_v2 \
     --n 150 --duration 6 --seed 2 --workers "$WORKERS" --out "$DATA/default_val" --no-progress
 
-# 2. Train (1 torch thread: faster than 2 on the shared machine); resumable with: sst train --out "$RUN" --resume
+# 2. Train (THREADS=1 can be faster on a machine shared with other jobs); resumable with:
+#    sst train --config training/configs/default.yaml --out "$RUN" --resume
 sst train --config training/configs/default.yaml --array respeaker_usb_v2 \
-    --data "$DATA/default_train" --val "$DATA/default_val" --out "$RUN" --threads 1
+    --data "$DATA/default_train" --val "$DATA/default_val" --out "$RUN" --threads "${THREADS:-2}"
 
 # 3. Ship the best checkpoint (lowest validation MAE; no optimiser state, about 1.3 MB).
 cp "$RUN/best.pt" sst_ros/models/default.pt

@@ -99,6 +99,7 @@ def save_checkpoint(
     Returns:
         the path written.
     """
+    _check_feature_geometry(feature_cfg, array, "save_checkpoint")
     if model_cfg.n_mics != array.n_mics:
         raise ModelError(
             f"model has {model_cfg.n_mics} microphone inputs but array '{array.name}' has {array.n_mics}; "
@@ -140,6 +141,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return _plain(value.tolist())
     return str(value)
+
+
+def _check_feature_geometry(feature_cfg: FeatureConfig, array: MicArray, where: str) -> None:
+    """SRP features steer with their own copy of the geometry: it must be the array's."""
+    if feature_cfg.mic_positions_m is None:
+        return
+    pos = np.asarray(feature_cfg.mic_positions_m, dtype=np.float64)
+    if pos.shape != array.positions_m.shape or float(np.abs(pos - array.positions_m).max()) > 1e-6:
+        raise ModelError(
+            f"{where}: the features steer with microphone positions that are not those of array "
+            f"'{array.name}'; the file is inconsistent, re-train or re-export it"
+        )
 
 
 def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state: bool = False) -> LoadedModel:
@@ -189,6 +202,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
         raise ModelError(f"model file {p} holds an invalid configuration: {err}") from err
     if model_cfg.n_mics != array.n_mics:
         raise ModelError(f"model file {p} is inconsistent: {model_cfg.n_mics} model inputs, {array.n_mics} mics")
+    _check_feature_geometry(feature_cfg, array, f"model file {p}")
     model = CRNN(model_cfg)
     try:
         model.load_state_dict(data["state_dict"])

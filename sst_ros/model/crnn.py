@@ -42,8 +42,9 @@ class ModelConfig:
     """CRNN shape.
 
     Attributes:
-        n_mics: microphones M (input planes = 2M).
-        n_freq: frequency bins of the features.
+        n_mics: microphones M.
+        n_freq: rows of each feature plane: frequency bins (STFT features) or candidate
+            azimuths (SRP features); the CNN pools over this axis.
         conv_channels: output channels of each CNN block.
         freq_pool: frequency pooling factor after each block.
         time_pool: time pooling factor after each block (product = STFT frames per output frame).
@@ -52,6 +53,7 @@ class ModelConfig:
         gru_layers: GRU layers.
         head_hidden: sizes of the two hidden head layers.
         grid: azimuth grid of the spectrum output.
+        in_planes: input feature planes (0 = 2M, the STFT real/imaginary planes).
     """
 
     n_mics: int
@@ -64,6 +66,7 @@ class ModelConfig:
     gru_layers: int = 1
     head_hidden: tuple[int, int] = (256, 128)
     grid: AzimuthGrid = field(default_factory=AzimuthGrid)
+    in_planes: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.conv_channels)
@@ -78,6 +81,11 @@ class ModelConfig:
             raise ConfigError(f"model config: freq_pool {self.freq_pool} reduces {self.n_freq} bins to nothing")
         if len(self.head_hidden) != 2:
             raise ConfigError("model config: head_hidden needs two sizes")
+
+    @property
+    def n_in_planes(self) -> int:
+        """Feature planes the CNN takes."""
+        return self.in_planes if self.in_planes > 0 else 2 * self.n_mics
 
     @property
     def frames_per_output(self) -> int:
@@ -205,7 +213,7 @@ class CRNN(nn.Module):
         self._conv_shapes: list[tuple[int, int]] = []  # (c_in, n_freq) of each conv input
         self._pool_shapes: list[tuple[int, int]] = []
         self._conv_block: list[int] = []
-        c_in, f = 2 * cfg.n_mics, cfg.n_freq
+        c_in, f = cfg.n_in_planes, cfg.n_freq
         for b, c_out in enumerate(cfg.conv_channels):
             for _ in range(cfg.convs_per_block):
                 convs.append(_CausalConv(c_in, c_out))
@@ -247,9 +255,9 @@ class CRNN(nn.Module):
         return x, StreamState(conv=conv_state, pool=pool_state, gru=state.gru)
 
     def _extract(self, x: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
-        if x.dim() != 4 or x.shape[1] != 2 * self.cfg.n_mics or x.shape[2] != self.cfg.n_freq:
+        if x.dim() != 4 or x.shape[1] != self.cfg.n_in_planes or x.shape[2] != self.cfg.n_freq:
             raise ConfigError(
-                f"CRNN expects features (B, {2 * self.cfg.n_mics}, {self.cfg.n_freq}, T), got {tuple(x.shape)}"
+                f"CRNN expects features (B, {self.cfg.n_in_planes}, {self.cfg.n_freq}, T), got {tuple(x.shape)}"
             )
         y, state = self._cnn(x, state)
         B, C, Fo, T = y.shape

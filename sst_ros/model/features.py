@@ -18,7 +18,23 @@ Two changes make it fit for streaming:
 
 Both the framing and the moving average are plain recursions over frames, so feeding the
 same audio at once (:func:`compute_features`) or in arbitrary chunks
-(:class:`StreamingFeatures`) gives identical features.
+(:class:`StreamingFeatures`) gives identical features (bit for bit for ``stft``; for ``srp``
+up to the single-precision rounding of one matrix product, about 1e-7).
+
+Two feature kinds share that front end (``FeatureConfig.kind``):
+
+* ``"stft"``: the method's ``2M`` real/imaginary planes over ``n_freq`` bins (optionally
+  phase-referenced to microphone 0, see :class:`FeatureConfig`).
+* ``"srp"``: per-band **steered response maps**. For each of ``srp_bands`` equal frequency
+  bands and each of ``srp_azimuths`` candidate azimuths (full circle, elevation 0, far field)
+  the magnitude-weighted mean over the band's bins and all microphone pairs of
+  ``Re(G_ij(f) exp(-j 2 pi f tau_ij(az)))``, with ``G_ij = X_i conj(X_j) / (|X_i||X_j|)`` the
+  phase transform and ``tau_ij`` the pair's plane-wave delay difference from the geometry
+  (``mic_positions_m``). Averaged over bands this is SRP-PHAT; kept per band, the network
+  learns which bands to trust. Planes: the ``srp_bands`` maps, one plane of the frame's
+  normalised log-magnitude (for activity) and the cosine and sine of the candidate azimuth
+  (so a CNN with max pooling over azimuth can still tell where a peak was). The rows of
+  these features are azimuths, not frequencies: ``n_rows = srp_azimuths``.
 """
 
 from __future__ import annotations
@@ -33,7 +49,16 @@ from scipy.signal import lfilter
 
 from sst_ros.errors import AudioFormatError, ConfigError
 
-__all__ = ["FeatureConfig", "StreamingFeatures", "compute_features"]
+__all__ = [
+    "FEATURE_KINDS",
+    "FeatureConfig",
+    "StreamingFeatures",
+    "compute_features",
+    "feature_config_for",
+    "srp_steering",
+]
+
+FEATURE_KINDS = ("stft", "srp")
 
 
 @dataclass(frozen=True)
@@ -51,6 +76,14 @@ class FeatureConfig:
             bin and frame (``X_m * conj(X_0) / |X_0|``): the real and imaginary planes then carry
             the inter-microphone phase differences directly (relative transfer function),
             independent of the source signal's own phase. Off = the method's raw planes.
+            (``kind="stft"`` only.)
+        kind: ``"stft"`` (real/imaginary planes per microphone) or ``"srp"`` (per-band steered
+            response maps over azimuth; see the module docstring).
+        srp_bands: number of equal frequency bands of the ``srp`` maps (must divide ``n_freq``).
+        srp_azimuths: candidate azimuths of the ``srp`` maps, evenly over the full circle
+            starting at -180 degrees.
+        mic_positions_m: microphone positions (M, 3) in the array frame, metres (REP-103);
+            required by ``srp`` (it steers with them), ignored by ``stft``.
     """
 
     sample_rate_hz: int = 16000
@@ -60,8 +93,32 @@ class FeatureConfig:
     norm_time_constant_s: float = 2.0
     eps: float = 1e-8
     phase_reference: bool = False
+    kind: str = "stft"
+    srp_bands: int = 16
+    srp_azimuths: int = 128
+    mic_positions_m: tuple[tuple[float, float, float], ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.kind not in FEATURE_KINDS:
+            raise ConfigError(f"feature config: kind must be one of {FEATURE_KINDS}, got '{self.kind}'")
+        if self.mic_positions_m is not None:  # YAML/JSON give lists; keep it hashable
+            object.__setattr__(
+                self, "mic_positions_m", tuple(tuple(float(v) for v in p) for p in self.mic_positions_m)
+            )
+        if self.kind == "srp":
+            if not self.mic_positions_m or len(self.mic_positions_m) < 2:
+                raise ConfigError(
+                    "feature config: kind 'srp' needs mic_positions_m (the array geometry, >= 2 microphones); "
+                    "training fills it in from --array"
+                )
+            if any(len(p) != 3 for p in self.mic_positions_m):
+                raise ConfigError("feature config: mic_positions_m must hold [x, y, z] per microphone")
+            if self.srp_bands < 1 or self.n_freq % self.srp_bands != 0:
+                raise ConfigError(
+                    f"feature config: srp_bands ({self.srp_bands}) must divide n_freq ({self.n_freq})"
+                )
+            if self.srp_azimuths < 4:
+                raise ConfigError(f"feature config: srp_azimuths must be >= 4, got {self.srp_azimuths}")
         if self.sample_rate_hz <= 0 or self.hop <= 0 or self.n_fft <= 0:
             raise ConfigError(f"feature config: sample_rate_hz, n_fft and hop must be positive, got {self}")
         if self.hop > self.n_fft:
@@ -81,9 +138,21 @@ class FeatureConfig:
         """Per-frame decay of the running magnitude average."""
         return math.exp(-self.frame_s / self.norm_time_constant_s)
 
+    def n_planes(self, n_mics: int) -> int:
+        """Input planes (channels) of the features for ``n_mics`` microphones."""
+        return self.srp_bands + 3 if self.kind == "srp" else 2 * n_mics
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of each plane: frequency bins (``stft``) or candidate azimuths (``srp``)."""
+        return self.srp_azimuths if self.kind == "srp" else self.n_freq
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form for checkpoints."""
-        return asdict(self)
+        """Plain-data form for checkpoints (positions as nested lists)."""
+        d = asdict(self)
+        if d["mic_positions_m"] is not None:
+            d["mic_positions_m"] = [list(p) for p in d["mic_positions_m"]]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
@@ -109,6 +178,15 @@ class StreamingFeatures:
         self.cfg = cfg
         self.n_mics = int(n_mics)
         self._window = np.hanning(cfg.n_fft + 1)[:-1].astype(np.float64)  # periodic Hann
+        if cfg.kind == "srp":
+            n_cfg = 0 if cfg.mic_positions_m is None else len(cfg.mic_positions_m)
+            if n_cfg != n_mics:
+                raise ConfigError(f"srp features were configured for {n_cfg} microphones but the audio has {n_mics}")
+            self._pairs = np.array([(i, j) for i in range(n_mics) for j in range(i + 1, n_mics)])
+            # (B, A, 2 fb P): applied as steer @ planes, one matrix product per band
+            self._steer_t = np.ascontiguousarray(srp_steering(cfg).transpose(0, 2, 1), dtype=np.float32)
+            az = np.deg2rad(-180.0 + np.arange(cfg.srp_azimuths) * 360.0 / cfg.srp_azimuths)
+            self._coords = np.stack([np.cos(az), np.sin(az)]).astype(np.float32)  # (2, A)
         self.reset()
 
     def reset(self) -> None:
@@ -124,7 +202,8 @@ class StreamingFeatures:
         Args:
             audio_chunk: (n, M) float samples at ``cfg.sample_rate_hz``; any n >= 0.
         Returns:
-            float32 tensor (2M, n_freq, t_new): the new frames in time order (t_new may be 0).
+            float32 tensor (``cfg.n_planes(M)``, ``cfg.n_rows``, t_new): the new frames in time
+            order (t_new may be 0).
         """
         x = np.asarray(audio_chunk)
         if x.ndim != 2 or x.shape[1] != self.n_mics:
@@ -138,7 +217,7 @@ class StreamingFeatures:
         t_new = (buf.shape[0] - hist) // cfg.hop
         if t_new <= 0:
             self._buf = buf
-            return torch.zeros((2 * self.n_mics, cfg.n_freq, 0), dtype=torch.float32)
+            return torch.zeros((cfg.n_planes(self.n_mics), cfg.n_rows, 0), dtype=torch.float32)
         idx = np.arange(t_new)[:, None] * cfg.hop + np.arange(cfg.n_fft)[None, :]  # (t, n_fft)
         frames = buf[idx]  # (t, n_fft, M)
         spec = np.fft.rfft(frames * self._window[None, :, None], n=cfg.n_fft, axis=1)
@@ -150,6 +229,8 @@ class StreamingFeatures:
         den, self._zi_den = lfilter([1.0 - a], [1.0, -a], np.ones_like(mag), zi=self._zi_den)
         scale = 1.0 / (num / den + cfg.eps)  # (t,)
         spec = spec * scale[:, None, None]
+        if cfg.kind == "srp":
+            return torch.from_numpy(self._srp_planes(spec, mag * scale))
         if cfg.phase_reference:
             ref = spec[:, :, :1]
             spec = spec * (np.conj(ref) / (np.abs(ref) + 1e-12))
@@ -157,6 +238,68 @@ class StreamingFeatures:
         out[:, 0] = spec.real.transpose(2, 1, 0)
         out[:, 1] = spec.imag.transpose(2, 1, 0)
         return torch.from_numpy(out.reshape(2 * self.n_mics, cfg.n_freq, t_new))
+
+    def _srp_planes(self, spec: np.ndarray, frame_mag: np.ndarray) -> np.ndarray:
+        """(P, A, t) srp planes from normalised spectra (t, F, M) and frame magnitudes (t,)."""
+        cfg = self.cfg
+        t = spec.shape[0]
+        nb, fb = cfg.srp_bands, cfg.n_freq // cfg.srp_bands
+        spec = spec.astype(np.complex64)  # element-wise work in single precision (exact per element)
+        cross = spec[:, :, self._pairs[:, 0]] * np.conj(spec[:, :, self._pairs[:, 1]])  # (t, F, P)
+        weight = np.abs(spec).mean(axis=2)  # (t, F) bin magnitude, the within-band weight
+        g = cross * (weight[:, :, None] / (np.abs(cross) + np.float32(1e-20)))  # phase transform x weight
+        g = g.transpose(1, 2, 0).reshape(nb, fb * g.shape[2], t)  # (B, fb P, t)
+        stacked = np.concatenate([g.real, -g.imag], axis=1)  # (B, 2 fb P, t)
+        # single precision: BLAS may round a product differently for different chunk lengths, so
+        # chunked and whole-clip srp features agree to about 1e-7, not bit for bit (the element-wise
+        # work and the STFT front end are exact); double precision would triple the feature cost
+        num = np.matmul(self._steer_t, stacked)  # (B, A, t): Re(G * steering) summed over band and pairs
+        den = weight.T.reshape(nb, fb, t).sum(axis=1) * len(self._pairs) + 1e-12  # (B, t)
+        out = np.empty((nb + 3, cfg.srp_azimuths, t), dtype=np.float32)
+        np.divide(num, den[:, None, :], out=out[:nb])
+        out[nb] = np.log(frame_mag + 1e-3)[None, :]
+        out[nb + 1 :] = self._coords[:, :, None]
+        return out
+
+
+def feature_config_for(positions_m: np.ndarray, **fields: Any) -> FeatureConfig:
+    """A :class:`FeatureConfig` for an array: ``fields`` plus, for ``kind="srp"``, the geometry.
+
+    Args:
+        positions_m: (M, 3) microphone positions, metres, array frame.
+        fields: :class:`FeatureConfig` fields (``mic_positions_m`` given here wins).
+    """
+    if fields.get("kind") == "srp" and not fields.get("mic_positions_m"):
+        fields["mic_positions_m"] = np.asarray(positions_m, dtype=np.float64).tolist()
+    return FeatureConfig(**fields)
+
+
+def srp_steering(cfg: FeatureConfig) -> np.ndarray:
+    """Steering matrix of the ``srp`` features.
+
+    Returns:
+        float64 (srp_bands, 2 * bins_per_band * P, srp_azimuths): for each band, rows
+        ``[cos; sin]`` of ``2 pi f tau_ij(az)`` over (bin, pair), so that ``[Re G, -Im G] @ W``
+        is ``Re(G exp(-j 2 pi f tau))``; ``tau_ij(az) = (p_i - p_j) . u(az) / c`` with ``u`` the
+        unit vector towards azimuth ``az`` at elevation 0 (a nearer microphone hears earlier).
+    """
+    from sst_ros.geometry import SPEED_OF_SOUND_M_S
+
+    pos = np.asarray(cfg.mic_positions_m, dtype=np.float64)
+    m = pos.shape[0]
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    diff = np.stack([pos[i] - pos[j] for i, j in pairs])  # (P, 3)
+    az = np.deg2rad(-180.0 + np.arange(cfg.srp_azimuths) * 360.0 / cfg.srp_azimuths)
+    u = np.stack([np.cos(az), np.sin(az), np.zeros_like(az)], axis=1)  # (A, 3)
+    tau = diff @ u.T / SPEED_OF_SOUND_M_S  # (P, A) seconds
+    freq = np.arange(1, cfg.n_freq + 1) * cfg.sample_rate_hz / cfg.n_fft  # (F,) Hz
+    phase = 2.0 * np.pi * freq[:, None, None] * tau[None]  # (F, P, A)
+    # X_i conj(X_j) ~ exp(+j w (p_i - p_j).u / c): multiply by exp(-j phase) and keep the real part
+    nb, fb = cfg.srp_bands, cfg.n_freq // cfg.srp_bands
+    cos = np.cos(phase).reshape(nb, fb * len(pairs), -1)
+    sin = np.sin(phase).reshape(nb, fb * len(pairs), -1)
+    # Re(G e^{-j phi}) = Re G cos phi + Im G sin phi = [Re G, -Im G] @ [cos; -sin]
+    return np.concatenate([cos, -sin], axis=1)
 
 
 def compute_features(audio: np.ndarray, cfg: FeatureConfig) -> torch.Tensor:
@@ -166,7 +309,7 @@ def compute_features(audio: np.ndarray, cfg: FeatureConfig) -> torch.Tensor:
         audio: (n_samples, M) float samples at ``cfg.sample_rate_hz``.
         cfg: feature parameters.
     Returns:
-        float32 tensor (2M, n_freq, T) with ``T = n_samples // cfg.hop``.
+        float32 tensor (``cfg.n_planes(M)``, ``cfg.n_rows``, T) with ``T = n_samples // cfg.hop``.
     """
     x = np.asarray(audio)
     if x.ndim != 2:

@@ -41,7 +41,7 @@ from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from sst_ros.model.crnn import CRNN, ModelConfig
-from sst_ros.model.features import FeatureConfig, compute_features
+from sst_ros.model.features import FeatureConfig, compute_features, feature_config_for
 from sst_ros.train.augment import Symmetry, apply_symmetry, array_symmetries
 from sst_ros.train.losses import task_loss_per_frame
 from sst_ros.train.metrics import doa_metrics
@@ -235,13 +235,14 @@ class _Setup:
 
 def _setup(cfg: TrainConfig) -> _Setup:
     array = load_array(cfg.array)
-    fcfg = FeatureConfig(**cfg.features)
+    fcfg = feature_config_for(array.positions_m, **cfg.features)  # srp steers with the training geometry
     grid = grid_for_array(array, cfg.resolution_deg, cfg.sigma_deg)
     overrides = dict(cfg.model)
     for k in ("conv_channels", "freq_pool", "time_pool", "head_hidden"):
         if k in overrides:
             overrides[k] = tuple(overrides[k])
-    mcfg = ModelConfig.preset(cfg.preset, array.n_mics, grid=grid, n_freq=fcfg.n_freq, **overrides)
+    overrides.setdefault("in_planes", fcfg.n_planes(array.n_mics))
+    mcfg = ModelConfig.preset(cfg.preset, array.n_mics, grid=grid, n_freq=fcfg.n_rows, **overrides)
     syms = array_symmetries(array) if cfg.augment_symmetry else []
     return _Setup(array, fcfg, mcfg, syms)
 
