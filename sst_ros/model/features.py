@@ -63,7 +63,7 @@ FEATURE_KINDS = ("stft", "srp")
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """STFT feature parameters.
+    """Feature parameters: the causal STFT front end, then the planes of ``kind``.
 
     Attributes:
         sample_rate_hz: audio rate the features are computed at (other rates are resampled).
