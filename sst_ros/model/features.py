@@ -39,6 +39,7 @@ Two feature kinds share that front end (``FeatureConfig.kind``):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -182,11 +183,7 @@ class StreamingFeatures:
             n_cfg = 0 if cfg.mic_positions_m is None else len(cfg.mic_positions_m)
             if n_cfg != n_mics:
                 raise ConfigError(f"srp features were configured for {n_cfg} microphones but the audio has {n_mics}")
-            self._pairs = np.array([(i, j) for i in range(n_mics) for j in range(i + 1, n_mics)])
-            # (B, A, 2 fb P): applied as steer @ planes, one matrix product per band
-            self._steer_t = np.ascontiguousarray(srp_steering(cfg).transpose(0, 2, 1), dtype=np.float32)
-            az = np.deg2rad(-180.0 + np.arange(cfg.srp_azimuths) * 360.0 / cfg.srp_azimuths)
-            self._coords = np.stack([np.cos(az), np.sin(az)]).astype(np.float32)  # (2, A)
+            self._pairs, self._steer_t, self._coords = _srp_tables(cfg)
         self.reset()
 
     def reset(self) -> None:
@@ -274,6 +271,31 @@ def feature_config_for(positions_m: np.ndarray, **fields: Any) -> FeatureConfig:
     return FeatureConfig(**fields)
 
 
+def _mic_pairs(n_mics: int) -> np.ndarray:
+    """(P, 2) microphone index pairs ``(i, j)``, ``i < j``: the pair order of the srp features."""
+    return np.array([(i, j) for i in range(n_mics) for j in range(i + 1, n_mics)], dtype=np.intp)
+
+
+def _srp_azimuths_rad(cfg: FeatureConfig) -> np.ndarray:
+    """(A,) candidate azimuths of the srp rows, radians, from -pi over the full circle."""
+    return np.deg2rad(-180.0 + np.arange(cfg.srp_azimuths) * 360.0 / cfg.srp_azimuths)
+
+
+@functools.lru_cache(maxsize=8)
+def _srp_tables(cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-configuration constants of the srp features, built once (every training crop and
+    every stream makes a new extractor): pairs (P, 2), the steering matrix transposed for
+    ``steer @ planes`` as float32 (B, A, 2 fb P), and the cos/sin coordinate rows (2, A).
+    Read-only, since they are shared between extractors."""
+    steer_t = np.ascontiguousarray(srp_steering(cfg).transpose(0, 2, 1), dtype=np.float32)
+    az = _srp_azimuths_rad(cfg)
+    coords = np.stack([np.cos(az), np.sin(az)]).astype(np.float32)
+    pairs = _mic_pairs(len(cfg.mic_positions_m or ()))
+    for a in (pairs, steer_t, coords):
+        a.setflags(write=False)
+    return pairs, steer_t, coords
+
+
 def srp_steering(cfg: FeatureConfig) -> np.ndarray:
     """Steering matrix of the ``srp`` features.
 
@@ -286,10 +308,9 @@ def srp_steering(cfg: FeatureConfig) -> np.ndarray:
     from sst_ros.geometry import SPEED_OF_SOUND_M_S
 
     pos = np.asarray(cfg.mic_positions_m, dtype=np.float64)
-    m = pos.shape[0]
-    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
-    diff = np.stack([pos[i] - pos[j] for i, j in pairs])  # (P, 3)
-    az = np.deg2rad(-180.0 + np.arange(cfg.srp_azimuths) * 360.0 / cfg.srp_azimuths)
+    pairs = _mic_pairs(pos.shape[0])
+    diff = pos[pairs[:, 0]] - pos[pairs[:, 1]]  # (P, 3)
+    az = _srp_azimuths_rad(cfg)
     u = np.stack([np.cos(az), np.sin(az), np.zeros_like(az)], axis=1)  # (A, 3)
     tau = diff @ u.T / SPEED_OF_SOUND_M_S  # (P, A) seconds
     freq = np.arange(1, cfg.n_freq + 1) * cfg.sample_rate_hz / cfg.n_fft  # (F,) Hz
