@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sst_ros.errors import ConfigError
+from sst_ros.errors import AudioFormatError, ConfigError
 
 __all__ = [
     "SPEED_OF_SOUND_M_S",
+    "POSITION_TOLERANCE_M",
     "MicArray",
     "angular_distance_deg",
     "array_config_dir",
@@ -46,6 +47,8 @@ SPEED_OF_SOUND_M_S = 343.0
 # Positions beyond this are surely not metres (mm or cm typed by mistake).
 _MAX_APERTURE_M = 2.0
 _MIN_SPACING_M = 1e-3
+# Two geometries are the same array when every microphone agrees within this, metres.
+POSITION_TOLERANCE_M = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,20 +139,69 @@ class MicArray:
         ax = vt[0]
         return float(wrap_deg(math.degrees(math.atan2(ax[1], ax[0]))))
 
-    def select_channels(self, audio: np.ndarray) -> np.ndarray:
-        """Pick the microphone channels out of incoming audio.
+    def microphone_audio(self, audio: np.ndarray, where: str = "audio") -> np.ndarray:
+        """The microphone channels of recorded or streamed audio, in microphone order.
+
+        This is the one channel-selection rule of the package; every entrance (WAV files,
+        clip sets, bags, the tracker node) applies it exactly once, and everything after it
+        (features, models, baselines) takes microphone audio only:
+
+        - ``n_input_channels`` channels: the device stream; microphone ``i`` is channel
+          ``channel_order[i]``. This wins when the two counts are equal, so a permuted
+          ``channel_order`` is always applied.
+        - ``n_mics`` channels (only when that differs from ``n_input_channels``): already
+          microphone audio in microphone order (e.g. the simulator's clips for the 6-channel
+          ReSpeaker stream), returned as is.
 
         Args:
-            audio: (frames, n_input_channels) samples.
+            audio: (frames, C) samples.
+            where: what the audio is (a file name), for the error message.
         Returns:
-            (frames, n_mics) samples in microphone order.
+            (frames, n_mics) samples, same dtype (a copy when channels were selected).
+        Raises:
+            AudioFormatError: C fits neither count; the message names both and the fix.
         """
-        if audio.ndim != 2 or audio.shape[1] != self.n_input_channels:
-            raise ConfigError(
-                f"array '{self.name}' expects audio with {self.n_input_channels} channels, got shape "
-                f"{audio.shape}; check the audio source's channel count or choose the matching array config"
-            )
-        return audio[:, list(self.channel_order)]
+        x = np.asarray(audio)
+        if x.ndim == 2 and x.shape[1] == self.n_input_channels:
+            return x[:, list(self.channel_order)]
+        if x.ndim == 2 and x.shape[1] == self.n_mics:
+            return x
+        got = f"{x.shape[1]} channels" if x.ndim == 2 else f"shape {x.shape}"
+        raise AudioFormatError(
+            f"{where} has {got} but array '{self.name}' expects a {self.n_input_channels}-channel stream"
+            + (f" or {self.n_mics} microphone channels" if self.n_mics != self.n_input_channels else "")
+            + "; check the audio source's channel count or choose the matching array config (--array)"
+        )
+
+    def geometry_mismatch(self, other: MicArray) -> str | None:
+        """What makes ``other``'s microphones differ from this array's, or None when they match.
+
+        Microphone count and positions, in microphone order, within
+        :data:`POSITION_TOLERANCE_M`; channel order and names are not compared (they describe
+        the stream, not the geometry). Callers raise their own layer's error with the text.
+        """
+        if other.n_mics != self.n_mics:
+            return f"array '{other.name}' has {other.n_mics} microphones, '{self.name}' has {self.n_mics}"
+        dev = float(np.abs(other.positions_m - self.positions_m).max())
+        if dev > POSITION_TOLERANCE_M:
+            return f"array '{other.name}' differs from '{self.name}' by up to {dev * 1000:.1f} mm"
+        return None
+
+    def microphones_only(self) -> MicArray:
+        """The same microphones as a stream of exactly those channels, in microphone order.
+
+        The geometry of audio that :meth:`microphone_audio` already reduced (e.g. a clip
+        set's WAV files written in microphone order).
+        """
+        n = self.n_mics
+        return MicArray(
+            name=self.name,
+            positions_m=self.positions_m,
+            channel_order=tuple(range(n)),
+            n_input_channels=n,
+            sample_rate_hz=self.sample_rate_hz,
+            source=self.source,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (YAML/checkpoint), the inverse of :meth:`from_dict`."""

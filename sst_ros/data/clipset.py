@@ -3,8 +3,10 @@
 Layout of a clip-set folder (written by the simulator, read by training and evaluation;
 labelled data recorded elsewhere plugs in the same way)::
 
-    <dir>/array.yaml          geometry of the array (optional, see sst_ros.geometry)
-    <dir>/<name>.wav          audio, (frames, M) microphone channels in array order
+    <dir>/array.yaml          geometry of the WAV files' channels (optional, see sst_ros.geometry)
+    <dir>/<name>.wav          audio: the array's device stream, or its M microphone channels
+                              (the rule of MicArray.microphone_audio; the simulator writes
+                              microphone channels with a matching array.yaml)
     <dir>/<name>.csv          labels: time_s,azimuth_deg,elevation_deg,active
 
 One CSV row per label frame (``LABEL_FRAME_S`` = 100 ms by default): ``time_s`` is the start
@@ -186,10 +188,14 @@ class ClipSet:
     Attributes:
         dir: the folder.
         clips: clips sorted by name (each WAV that has a CSV beside it).
-        array: geometry from ``array.yaml`` or None when the folder has none.
+        array: geometry of the WAV channels: the ``array`` argument, else ``array.yaml``, else None.
+
+    Args:
+        directory: the clip-set folder.
+        array: geometry of the WAV files' channels, overriding the folder's ``array.yaml``.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], array: MicArray | None = None) -> None:
         self.dir = Path(directory)
         if not self.dir.is_dir():
             raise DataError(f"clip set {self.dir} is not a folder; create it with `sst simulate --out {self.dir}`")
@@ -198,9 +204,9 @@ class ClipSet:
             csv_path = wav.with_suffix(".csv")
             if csv_path.is_file():
                 self.clips.append(Clip(wav.stem, wav, csv_path))
-        self.array: MicArray | None = None
+        self.array: MicArray | None = array
         array_path = self.dir / ARRAY_FILE
-        if array_path.is_file():
+        if array is None and array_path.is_file():
             try:
                 self.array = load_array(array_path)
             except ConfigError as err:
@@ -216,16 +222,18 @@ class ClipSet:
         return self.clips[index]
 
     def load(self, clip: Clip | int | str) -> tuple[np.ndarray, int, Labels]:
-        """Load one clip: (audio float32 (frames, M), sample rate Hz, Labels)."""
+        """Load one clip: (audio float32 (frames, C), sample rate Hz, Labels).
+
+        With a known :attr:`array` the audio is its microphone channels (C = M, selected by
+        :meth:`MicArray.microphone_audio`); without one, the WAV's channels as they are.
+        """
         clip = self._resolve(clip)
         try:
             audio, fs = read_wav(clip.wav_path)
+            if self.array is not None:
+                audio = self.array.microphone_audio(audio, str(clip.wav_path))
         except AudioFormatError as err:
             raise DataError(f"clip set {self.dir}: {err}") from err
-        if self.array is not None and audio.shape[1] != self.array.n_mics:
-            raise DataError(
-                f"{clip.wav_path}: {audio.shape[1]} channels but {ARRAY_FILE} has {self.array.n_mics} microphones"
-            )
         return audio, fs, read_labels(clip.csv_path)
 
     def _resolve(self, clip: Clip | int | str) -> Clip:

@@ -39,9 +39,6 @@ __all__ = [
 
 CHECKPOINT_VERSION = 1
 _FORMAT = "sst_ros.crnn"
-_POSITION_TOLERANCE_M = 1e-3
-
-
 @dataclass
 class LoadedModel:
     """A trained tracker ready to run.
@@ -222,41 +219,35 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
 
 
 def check_audio_matches(loaded: LoadedModel, n_channels: int) -> None:
-    """Refuse audio whose channel count fits neither the device stream nor the microphones.
+    """Refuse microphone audio whose channel count is not the model's microphone count.
 
-    Accepted: ``array.n_input_channels`` (raw device stream, channels selected by the
-    array's ``channel_order``) or ``array.n_mics`` (already selected).
+    The model takes microphone audio only: select the microphones of a device stream first
+    (:meth:`sst_ros.geometry.MicArray.microphone_audio`).
 
     Raises:
         ModelError: naming both counts and the fix.
     """
     arr = loaded.array
-    if n_channels not in (arr.n_input_channels, arr.n_mics):
+    if n_channels != arr.n_mics:
         raise ModelError(
-            f"audio has {n_channels} channels but the model was trained for array '{arr.name}' "
-            f"({arr.n_mics} microphones, {arr.n_input_channels}-channel stream); use a model trained "
-            "for this array (`sst train --array ...`) or feed the matching device stream"
+            f"audio has {n_channels} microphone channels but the model was trained for array '{arr.name}' "
+            f"with {arr.n_mics} microphones; use a model trained for this array (`sst train --array ...`), or "
+            "select the microphones of the device stream first (MicArray.microphone_audio)"
         )
 
 
 def check_array_matches(loaded: LoadedModel, array: MicArray) -> None:
     """Refuse a geometry that differs from the one the model was trained for.
 
-    Microphone count and positions (within 1 mm, in the model's microphone order) must match.
+    Microphone count and positions (:meth:`MicArray.geometry_mismatch`, in the model's
+    microphone order) must match.
 
     Raises:
-        ModelError: naming both arrays and what differs.
+        ModelError: naming both arrays, what differs and the fix.
     """
-    ref = loaded.array
-    if array.n_mics != ref.n_mics:
+    mismatch = loaded.array.geometry_mismatch(array)
+    if mismatch is not None:
         raise ModelError(
-            f"array '{array.name}' has {array.n_mics} microphones but the model was trained for "
-            f"'{ref.name}' with {ref.n_mics}; train a model for this array (`sst train --array {array.name}`)"
-        )
-    dev = float(np.abs(array.positions_m - ref.positions_m).max())
-    if dev > _POSITION_TOLERANCE_M:
-        raise ModelError(
-            f"array '{array.name}' geometry differs from the model's array '{ref.name}' by up to "
-            f"{dev * 1000:.1f} mm; a model only works for the geometry it was trained for: "
-            f"train one with `sst train --array {array.name}`"
+            f"{mismatch}, and the model was trained for '{loaded.array.name}': a model only works for the "
+            f"geometry it was trained for; train one with `sst train --array {array.name}`"
         )

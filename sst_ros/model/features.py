@@ -206,7 +206,7 @@ class StreamingFeatures:
         if x.ndim != 2 or x.shape[1] != self.n_mics:
             raise AudioFormatError(
                 f"feature extractor expects audio of shape (frames, {self.n_mics}), got {x.shape}; "
-                "select the microphone channels first (MicArray.select_channels)"
+                "select the microphone channels first (MicArray.microphone_audio)"
             )
         cfg = self.cfg
         buf = np.concatenate([self._buf, x.astype(np.float64, copy=False)], axis=0)

@@ -10,7 +10,7 @@ import torch
 from sst_ros.errors import AudioFormatError
 from sst_ros.model.checkpoint import LoadedModel
 from sst_ros.model.features import compute_features
-from sst_ros.model.stream import select_model_channels
+from sst_ros.model.stream import model_input
 
 __all__ = ["Prediction", "predict_audio"]
 
@@ -42,12 +42,13 @@ def predict_audio(loaded: LoadedModel, audio: np.ndarray, fs: int) -> Prediction
 
     Args:
         loaded: the model.
-        audio: (frames, C) samples, C = the array's stream channels or its microphone count.
+        audio: (frames, M) microphone audio in the model's microphone order (select a device
+            stream's microphones first: :meth:`sst_ros.geometry.MicArray.microphone_audio`).
         fs: sample rate of ``audio``, Hz; resampled to the model's rate when different.
     Returns:
         :class:`Prediction` with ``T = n_samples_at_model_rate // 1600`` frames (whole 100 ms frames).
     """
-    x = select_model_channels(loaded, audio)
+    x = model_input(loaded, audio)
     fs_model = loaded.feature_cfg.sample_rate_hz
     if fs <= 0:
         raise AudioFormatError(f"sample rate must be positive, got {fs}")

@@ -18,7 +18,7 @@ from sst_ros.model.checkpoint import LoadedModel, check_audio_matches
 from sst_ros.model.crnn import StreamState
 from sst_ros.model.features import StreamingFeatures
 
-__all__ = ["DoaFrame", "StreamingTracker", "select_model_channels"]
+__all__ = ["DoaFrame", "StreamingTracker", "model_input"]
 
 
 @dataclass(frozen=True)
@@ -39,23 +39,21 @@ class DoaFrame:
     spectrum: np.ndarray
 
 
-def select_model_channels(loaded: LoadedModel, audio: np.ndarray) -> np.ndarray:
-    """The microphone channels of ``audio`` in the model's order.
+def model_input(loaded: LoadedModel, mic_audio: np.ndarray) -> np.ndarray:
+    """Check microphone audio against the model and make it contiguous float32.
 
     Args:
-        audio: (frames, C) with C = the array's stream channel count (selected by its
-            ``channel_order``) or C = its microphone count (taken as already selected).
+        mic_audio: (frames, M) microphone audio in the model's microphone order
+            (:meth:`sst_ros.geometry.MicArray.microphone_audio` of a device stream).
     Returns:
         (frames, M) float32.
     Raises:
-        ModelError: when C fits neither.
+        ModelError: not 2-D, or M is not the model's microphone count.
     """
-    x = np.asarray(audio)
+    x = np.asarray(mic_audio)
     if x.ndim != 2:
-        raise ModelError(f"audio must have shape (frames, channels), got {x.shape}")
+        raise ModelError(f"audio must have shape (frames, microphones), got {x.shape}")
     check_audio_matches(loaded, int(x.shape[1]))
-    if x.shape[1] == loaded.array.n_input_channels:
-        x = loaded.array.select_channels(x)
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -91,12 +89,13 @@ class StreamingTracker:
         """Feed new audio; returns the output frames it completes (often 0 or 1 per 100 ms).
 
         Args:
-            audio_chunk: (n, C) samples at :attr:`sample_rate_hz`, C = the array's stream
-                channels or its microphone count.
+            audio_chunk: (n, M) microphone audio at :attr:`sample_rate_hz`, in the model's
+                microphone order (select a device stream's microphones first with
+                :meth:`sst_ros.geometry.MicArray.microphone_audio`).
         Returns:
             list of :class:`DoaFrame`, in time order.
         """
-        x = select_model_channels(self.loaded, audio_chunk)
+        x = model_input(self.loaded, audio_chunk)
         feats = self._features.process(x)
         model = self.loaded.model
         with torch.inference_mode():

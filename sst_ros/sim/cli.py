@@ -106,7 +106,8 @@ def run_simulate(
             "choose another --out, --start-index, or pass --overwrite"
         )
     out.mkdir(parents=True, exist_ok=True)
-    write_array_yaml(out, arr)
+    # The clips hold microphone channels: array.yaml describes those, not the device stream.
+    write_array_yaml(out, arr.microphones_only())
     (out / "sim_config.yaml").write_text(
         yaml.safe_dump({"duration_s_used": dur, "seed": seed, **cfg.to_dict()}, sort_keys=False)
     )

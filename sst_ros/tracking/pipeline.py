@@ -5,7 +5,7 @@ samples, stamped with the time of its first sample) goes through:
 
 decode (``sst_ros.audio.pcm``) -> sanity checks (non-finite samples zeroed, clipping measured)
 -> gap check (``GapDetector``; a gap, overlap or backwards stamp resets all streaming state)
--> channel selection (``MicArray.select_channels``) -> resampling to the model's rate
+-> channel selection (``MicArray.microphone_audio``) -> resampling to the model's rate
 (``StreamingResampler``) -> CRNN streaming step (``StreamingTracker``, GRU state carried
 across messages) -> peaks of each frame's spatial spectrum (:func:`extract_peaks`) ->
 :class:`MultiTracker` -> one :class:`TrackFrame` per model frame (100 ms).
@@ -257,7 +257,7 @@ class TrackingPipeline:
             self._origin_ns = None
         if self._origin_ns is None:
             self._origin_ns = int(stamp_ns) - int(round(self._resampler.delay_s * _NS))
-        mics = self.array.select_channels(x)
+        mics = self.array.microphone_audio(x)
         chunk = self._resampler.process(mics)
         frames: list[TrackFrame] = []
         n_bad = 0

@@ -285,7 +285,7 @@ class DoaBaseline(ABC):
         if audio.ndim != 2 or audio.shape[1] != array.n_mics:
             raise AudioFormatError(
                 f"{self.name}: audio has shape {audio.shape} but array '{array.name}' has {array.n_mics} "
-                "microphones; pass (frames, M) audio in the array's microphone order (array.select_channels)"
+                "microphones; pass (frames, M) audio in the array's microphone order (array.microphone_audio)"
             )
         if fs <= 0:
             raise AudioFormatError(f"{self.name}: sample rate must be positive, got {fs}")
