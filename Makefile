@@ -13,10 +13,10 @@ demo: setup
 	$(ACT) && sst demo $(DEMO_ARGS)
 
 test: setup
-	$(ACT) && ruff check sst_ros test training bench launch && bash scripts/run_tests.sh $(PYTEST_ARGS)
+	$(ACT) && ruff check sst_ros test training bench launch && mypy && bash scripts/run_tests.sh $(PYTEST_ARGS)
 
 lint: setup
-	$(ACT) && ruff check sst_ros test training bench launch
+	$(ACT) && ruff check sst_ros test training bench launch && mypy
 
 clean:
 	rm -rf .venv .ros_ws build install log .pytest_cache

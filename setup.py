@@ -34,7 +34,9 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout", "ruff", "mcap>=1.1", "mcap-ros2-support>=0.5"],
+        "dev": [
+            "pytest>=7", "pytest-timeout", "ruff", "mypy", "types-PyYAML", "mcap>=1.1", "mcap-ros2-support>=0.5",
+        ],
     },
     zip_safe=True,
     maintainer="sst_ros maintainers",

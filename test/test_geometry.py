@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sst_ros.errors import ConfigError
+from sst_ros.errors import AudioFormatError, ConfigError
 from sst_ros.geometry import (
     MicArray,
     angular_distance_deg,
@@ -56,9 +56,23 @@ def test_default_array_loads() -> None:
     assert arr.aperture_m == pytest.approx(0.064)
     six = load_array("respeaker_usb_v2_6ch")
     audio = np.arange(12, dtype=np.float32).reshape(2, 6)
-    np.testing.assert_array_equal(six.select_channels(audio), audio[:, 1:5])
-    with pytest.raises(ConfigError, match="expects audio with 6 channels"):
-        six.select_channels(audio[:, :4])
+    np.testing.assert_array_equal(six.microphone_audio(audio), audio[:, 1:5])
+    # Four channels on a six-channel stream's array: already the microphones.
+    np.testing.assert_array_equal(six.microphone_audio(audio[:, 1:5]), audio[:, 1:5])
+    with pytest.raises(AudioFormatError, match="has 5 channels.*6-channel stream or 4 microphone channels"):
+        six.microphone_audio(audio[:, :5])
+
+
+def test_channel_order_wins_when_counts_are_equal() -> None:
+    """A permuted wiring with as many input channels as microphones is always applied."""
+    data = load_array("respeaker_usb_v2").to_dict()
+    data["channel_order"] = [1, 0, 3, 2]
+    swapped = MicArray.from_dict(data)
+    stream = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_array_equal(swapped.microphone_audio(stream), stream[:, [1, 0, 3, 2]])
+    assert swapped.geometry_mismatch(load_array("respeaker_usb_v2")) is None
+    assert "has 6 microphones" in (swapped.geometry_mismatch(load_array("respeaker_6mic_circular")) or "")
+    np.testing.assert_array_equal(swapped.microphones_only().microphone_audio(stream), stream)
 
 
 def test_linear_array_axis() -> None:

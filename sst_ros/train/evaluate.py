@@ -1,10 +1,18 @@
 """Evaluate the CRNN tracker and the classical baselines side by side on a labelled clip set.
 
-For every clip of the set, every method (the model, then each baseline) predicts one azimuth
-and one activity value per 100 ms output frame; the frames are matched to the label frames by
-start time, and only the frames that every method covers are scored, so all methods are judged
-on the same frame grid. Metrics come from :func:`sst_ros.train.metrics.doa_metrics` (wrapped
-azimuth error on labelled-active frames; activity F1 separately).
+Three stages, one function each:
+
+1. **predict** (:func:`predict_clip`): every method (the model, then each baseline) predicts one
+   azimuth and one activity value per 100 ms output frame of a clip's microphone audio;
+2. **score** (:func:`score_clip`): the frames are matched to the label frames by start time and
+   only the frames that every method covers are scored, so all methods are judged on the same
+   frame grid (:func:`sst_ros.train.metrics.doa_metrics`: wrapped azimuth error on
+   labelled-active frames; activity F1 separately);
+3. **report** (:func:`build_report`): metrics pooled over all clips and spread across clips per
+   method, written with the per-clip entries.
+
+The clips' channels are reduced to microphone audio once, by the clip set
+(:meth:`sst_ros.geometry.MicArray.microphone_audio` with the set's or the given geometry).
 
 Outputs in ``out_dir``:
 
@@ -21,16 +29,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from sst_ros.data.clipset import Clip, ClipSet, Labels
 from sst_ros.errors import ConfigError, DataError, ModelError
 from sst_ros.geometry import MicArray, load_array
-from sst_ros.train.baselines import BaselineConfig, get_baseline, parse_baseline_names
+from sst_ros.train.baselines import BaselineConfig, DoaBaseline, get_baseline, parse_baseline_names
+from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.report import (
     aggregate_clip_metrics,
     format_markdown_report,
@@ -42,10 +52,14 @@ from sst_ros.train.report import (
 __all__ = [
     "DEFAULT_BASELINES",
     "MODEL_METHOD",
-    "MethodPrediction",
+    "EvalPlan",
+    "FramePredictions",
     "align_frames",
+    "build_report",
     "evaluate",
-    "prepare_audio",
+    "plan_evaluation",
+    "predict_clip",
+    "score_clip",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,9 +68,12 @@ DEFAULT_BASELINES = ("srp_phat", "music", "normmusic")
 MODEL_METHOD = "crnn"
 
 
-@dataclass
-class MethodPrediction:
-    """One method's per-frame output on one clip (all (T,), frame start times in seconds)."""
+class FramePredictions(Protocol):
+    """What every method returns per clip (model ``Prediction``, baseline ``BaselinePrediction``).
+
+    All (T,): ``time_s`` frame start times in seconds, ``azimuth_deg`` and ``elevation_deg`` in
+    degrees, ``activity`` in [0, 1].
+    """
 
     time_s: np.ndarray
     azimuth_deg: np.ndarray
@@ -87,52 +104,222 @@ def align_frames(label_time_s: np.ndarray, pred_time_s: np.ndarray, frame_s: flo
     return np.where(ok, idx, -1)
 
 
-def prepare_audio(audio: np.ndarray, array: MicArray, where: str) -> np.ndarray:
-    """Return (frames, M) microphone audio for ``array``.
+@dataclass
+class EvalPlan:
+    """Everything an evaluation run needs, resolved and checked once.
 
-    Audio with ``array.n_mics`` channels is taken as already in microphone order; audio with
-    ``array.n_input_channels`` channels is reduced with ``array.select_channels``. Anything else
-    raises :class:`DataError` naming ``where`` and both channel counts.
+    Attributes:
+        clipset: the clip set (its ``array`` selects the microphones of every WAV).
+        clips: the clips to evaluate, in order.
+        loaded: the model (``LoadedModel``) or None for baselines only.
+        array: geometry of the microphone audio the methods get.
+        baseline_cfg: baseline settings (on the model's azimuth grid when one is evaluated).
+        runners: baseline name -> instance, in evaluation order.
+        seconds: method -> accumulated processing time, seconds.
     """
-    if audio.ndim != 2:
-        raise DataError(f"{where}: expected (frames, channels) audio, got shape {audio.shape}")
-    if audio.shape[1] == array.n_mics:
-        return audio
-    if audio.shape[1] == array.n_input_channels:
-        return array.select_channels(audio)
-    raise DataError(
-        f"{where}: audio has {audio.shape[1]} channels but array '{array.name}' has {array.n_mics} microphones"
-        + (f" ({array.n_input_channels} input channels)" if array.n_input_channels != array.n_mics else "")
-        + "; evaluate with a model/array matching the recordings (--array or the clip set's array.yaml)"
-    )
+
+    clipset: ClipSet
+    clips: list[Clip]
+    loaded: Any
+    array: MicArray
+    baseline_cfg: BaselineConfig
+    runners: dict[str, DoaBaseline]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def method_names(self) -> list[str]:
+        """The model's method name (when evaluated) followed by the baselines'."""
+        return ([MODEL_METHOD] if self.loaded is not None else []) + list(self.runners)
+
+    @property
+    def identifiable(self) -> MicArray | None:
+        """Geometry to fold angles with (linear arrays' front-back ambiguity), else None."""
+        return self.array if self.array.is_linear else None
 
 
-def _metrics_fn() -> Callable[..., dict[str, Any]]:
-    try:
-        from sst_ros.train.metrics import doa_metrics
-    except ImportError as err:  # pragma: no cover - only while the metrics module is missing
-        raise ModelError(f"sst_ros.train.metrics.doa_metrics is unavailable: {err}") from err
-    return doa_metrics
+def plan_evaluation(
+    model_path: str | os.PathLike[str] | None,
+    clipset_dir: str | os.PathLike[str],
+    baselines: Sequence[str] | str | None,
+    *,
+    use_model: bool,
+    array: MicArray | str | None,
+    baseline_cfg: BaselineConfig | None,
+    max_clips: int | None,
+) -> EvalPlan:
+    """Load and check the clip set, the model and the baselines (see :func:`evaluate`)."""
+    clips_path = Path(clipset_dir)
+    if not clips_path.is_dir():
+        raise DataError(f"clip set folder {clips_path} does not exist; give a folder written by `sst simulate`")
+    names = parse_baseline_names(list(baselines) if not isinstance(baselines, str) and baselines else baselines)
+    if not use_model and not names:
+        raise ConfigError("nothing to evaluate: no model (use_model=False) and no baselines")
+    given = load_array(array) if isinstance(array, (str, os.PathLike)) else array
+    loaded = None
+    if use_model:
+        from sst_ros.model.checkpoint import check_array_matches, load_checkpoint
+
+        loaded = load_checkpoint(model_path)
+    clipset = ClipSet(clips_path, array=given)
+    clips = list(clipset.clips)[: max_clips if max_clips else None]
+    if not clips:
+        raise DataError(f"clip set {clips_path} holds no clips (<name>.wav with <name>.csv beside it)")
+    if clipset.array is None and loaded is not None:
+        clipset.array = loaded.array
+    if clipset.array is None:
+        raise DataError(
+            f"clip set {clips_path} has no array.yaml and no model is evaluated; give the geometry (--array)"
+        )
+    if loaded is not None:
+        try:
+            check_array_matches(loaded, clipset.array)
+        except ModelError as err:
+            raise ModelError(f"clip set {clips_path} does not match the model: {err}") from err
+    cfg = baseline_cfg or BaselineConfig()
+    if loaded is not None:
+        try:
+            cfg = cfg.with_grid(loaded.model.bin_centers_deg())
+        except ConfigError:
+            # A linear array's model grid covers only the identifiable half plane: the
+            # baselines keep a full-circle grid and the metrics fold both into that range.
+            log.debug("model azimuth grid is not a full circle; baselines keep their own grid")
+    runners = {name: get_baseline(name, cfg) for name in names}
+    plan = EvalPlan(clipset, clips, loaded, clipset.array, cfg, runners)
+    plan.seconds = dict.fromkeys(plan.method_names, 0.0)
+    return plan
 
 
-def _identifiable_kwargs(array: MicArray) -> dict[str, Any]:
-    """Extra ``doa_metrics`` arguments for arrays with a front-back ambiguity (linear arrays)."""
-    if array.is_linear:
-        return {"identifiable": array}
-    return {}
+def predict_clip(plan: EvalPlan, audio: np.ndarray, fs: int) -> dict[str, FramePredictions]:
+    """Every method's per-frame predictions for one clip's (frames, M) microphone audio at ``fs`` Hz.
+
+    Adds each method's processing time to ``plan.seconds``.
+    """
+    preds: dict[str, FramePredictions] = {}
+    if plan.loaded is not None:
+        from sst_ros.model.infer import predict_audio
+
+        t0 = time.perf_counter()
+        preds[MODEL_METHOD] = predict_audio(plan.loaded, audio, fs)
+        plan.seconds[MODEL_METHOD] += time.perf_counter() - t0
+    for name, runner in plan.runners.items():
+        t0 = time.perf_counter()
+        preds[name] = runner.run(audio, fs, plan.array)
+        plan.seconds[name] += time.perf_counter() - t0
+    return preds
 
 
-def _model_grid(loaded: Any) -> np.ndarray | None:
-    for owner in (loaded.model, getattr(loaded, "model_cfg", None)):
-        fn = getattr(owner, "bin_centers_deg", None)
-        if callable(fn):
-            try:
-                grid = np.asarray(fn(), dtype=np.float64)
-            except TypeError:
-                continue
-            if grid.ndim == 1 and grid.size >= 3:
-                return grid
-    return None
+@dataclass
+class ClipScore:
+    """One clip's scores on the common frame grid.
+
+    Attributes:
+        metrics: method -> :func:`doa_metrics` result.
+        scored: method -> (estimated azimuth, estimated activity, true azimuth, true activity),
+            each (F_common,), for pooling over clips.
+        n_frames: label frames every method covers.
+    """
+
+    metrics: dict[str, dict[str, float]]
+    scored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    n_frames: int
+
+
+def score_clip(
+    preds: Mapping[str, FramePredictions], labels: Labels, frame_s: float, identifiable: MicArray | None
+) -> ClipScore:
+    """Score every method on the label frames that every method covers.
+
+    Args:
+        preds: method -> per-frame predictions of one clip.
+        labels: the clip's labels.
+        frame_s: output frame length, seconds.
+        identifiable: a linear array to fold angles with, or None.
+    """
+    idx = {m: align_frames(labels.time_s, p.time_s, frame_s) for m, p in preds.items()}
+    common = np.all(np.stack([i >= 0 for i in idx.values()]), axis=0)
+    true_az = np.asarray(labels.azimuth_deg, dtype=np.float64)[common]
+    true_act = np.asarray(labels.active, dtype=bool)[common]
+    metrics: dict[str, dict[str, float]] = {}
+    scored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    for m, p in preds.items():
+        sel = idx[m][common]
+        pa, pact = np.asarray(p.azimuth_deg)[sel], np.asarray(p.activity)[sel]
+        metrics[m] = doa_metrics(pa, true_az, true_act, pred_activity=pact, identifiable=identifiable)
+        scored[m] = (pa, pact, true_az, true_act)
+    return ClipScore(metrics, scored, int(common.sum()))
+
+
+def _write_clip_outputs(
+    out: Path, clip: Clip, labels: Labels, preds: Mapping[str, FramePredictions], plot: bool
+) -> dict[str, Any]:
+    """Write the prediction CSVs (and the plot) of one clip; returns the report's file entries."""
+    files: dict[str, Any] = {"predictions": {}}
+    for m, p in preds.items():
+        rel = f"{clip.name}.pred.csv" if m == MODEL_METHOD else f"{m}/{clip.name}.pred.csv"
+        write_predictions_csv(out / rel, p.time_s, p.azimuth_deg, p.elevation_deg, p.activity)
+        files["predictions"][m] = rel
+    if plot:
+        rel_png = f"plots/{clip.name}.png"
+        estimates = {m: (p.time_s, p.azimuth_deg) for m, p in preds.items()}
+        plot_clip(out / rel_png, labels, estimates, title=clip.name)
+        files["plot"] = rel_png
+    return files
+
+
+def build_report(
+    plan: EvalPlan, clip_reports: list[dict[str, Any]], scores: list[ClipScore], audio_s: float, model_path: Any
+) -> dict[str, Any]:
+    """The report dictionary: pooled and across-clip metrics per method, settings, clips.
+
+    Args:
+        plan: the evaluation plan.
+        clip_reports: per-clip entries (name, frames, metrics, files), in clip order.
+        scores: the matching :class:`ClipScore` per clip.
+        audio_s: total audio evaluated, seconds.
+        model_path: the checkpoint argument (None = the shipped default).
+    """
+    cfg = plan.baseline_cfg
+    methods: dict[str, Any] = {}
+    for m in plan.method_names:
+        pa, pact, ta, act = (np.concatenate([s.scored[m][k] for s in scores]) for k in range(4))
+        methods[m] = {
+            "pooled": doa_metrics(pa, ta, act.astype(bool), pred_activity=pact, identifiable=plan.identifiable),
+            "across_clips": aggregate_clip_metrics([c["metrics"][m] for c in clip_reports]),
+            "n_frames": int(pa.size),
+            "seconds": plan.seconds[m],
+            "real_time_factor": plan.seconds[m] / audio_s if audio_s > 0 else float("nan"),
+        }
+        if m != MODEL_METHOD:
+            methods[m]["description"] = plan.runners[m].description
+    report: dict[str, Any] = {
+        "clips_dir": str(plan.clipset.dir),
+        "n_clips": len(clip_reports),
+        "frame_s": cfg.frame_s,
+        "array": plan.array.to_dict(),
+        "model": None,
+        "baselines": {
+            "names": list(plan.runners),
+            "n_fft": cfg.n_fft,
+            "hop": cfg.hop,
+            "freq_range_hz": list(cfg.freq_range_hz),
+            "smoothing": cfg.smoothing,
+            "azimuth_bins": int(cfg.azimuth_grid_deg.size),
+            "activity": (
+                f"energy detector: band energy > {cfg.activity_floor_percentile:g}th-percentile floor + "
+                f"{cfg.activity_threshold_db:g} dB"
+            ),
+        },
+        "methods": methods,
+        "clips": clip_reports,
+    }
+    if plan.loaded is not None:
+        from sst_ros.model.checkpoint import default_model_path
+
+        report["model"] = {
+            "path": str(model_path) if model_path is not None else str(default_model_path()),
+            "provenance": plan.loaded.provenance,
+        }
+    return report
 
 
 def evaluate(
@@ -157,8 +344,8 @@ def evaluate(
         out_dir: folder for report.json, report.md, prediction CSVs and plots (created).
         baselines: baseline names (registry keys) or a comma-separated string; empty for none.
         use_model: False evaluates the baselines only (no checkpoint is loaded).
-        array: geometry of the clips when the clip set has no ``array.yaml`` (name, path or
-            MicArray); default: the clip set's, else the model's.
+        array: geometry of the clips' WAV channels (name, path or MicArray), overriding the clip
+            set's ``array.yaml``; default: the clip set's, else the model's.
         baseline_cfg: baseline settings; its azimuth grid is replaced by the model's bins when a
             model is evaluated, so every method uses the same grid.
         plots: write one PNG per clip; max_plots: at most this many (first clips).
@@ -170,172 +357,34 @@ def evaluate(
         DataError: missing/empty clip set, channel counts or geometry that do not match.
         ModelError: missing/corrupt checkpoint, or clips that do not match the model.
     """
-    from sst_ros.data.clipset import ClipSet
-
-    clips_path = Path(clipset_dir)
-    if not clips_path.is_dir():
-        raise DataError(f"clip set folder {clips_path} does not exist; give a folder written by `sst simulate`")
-    names = parse_baseline_names(list(baselines) if not isinstance(baselines, str) and baselines else baselines)
-    if not use_model and not names:
-        raise ConfigError("nothing to evaluate: no model (use_model=False) and no baselines")
-    clipset = ClipSet(clips_path)
-    clips = list(clipset.clips)[: max_clips if max_clips else None]
-    if not clips:
-        raise DataError(f"clip set {clips_path} holds no clips (<name>.wav with <name>.csv beside it)")
-
-    loaded = None
-    if use_model:
-        from sst_ros.model.checkpoint import load_checkpoint
-
-        loaded = load_checkpoint(model_path)
-    given_array = load_array(array) if isinstance(array, (str, os.PathLike)) else array
-    clip_array: MicArray | None = given_array or clipset.array
-    if loaded is not None and clip_array is not None:
-        from sst_ros.model.checkpoint import check_array_matches
-
-        try:
-            check_array_matches(loaded, clip_array)
-        except ModelError as err:
-            raise ModelError(f"clip set {clips_path} does not match the model: {err}") from err
-    eval_array = clip_array or (loaded.array if loaded is not None else None)
-    if eval_array is None:
-        raise DataError(
-            f"clip set {clips_path} has no array.yaml and no model is evaluated; give the geometry (--array)"
-        )
-
-    cfg = baseline_cfg or BaselineConfig()
-    grid = _model_grid(loaded) if loaded is not None else None
-    if grid is not None:
-        try:
-            cfg = cfg.with_grid(grid)
-        except ConfigError:
-            # A linear array's model grid covers only the identifiable half plane: the
-            # baselines keep a full-circle grid and the metrics fold both into that range.
-            log.debug("model azimuth grid is not a full circle; baselines keep their own grid")
-    runners = {name: get_baseline(name, cfg) for name in names}
-    frame_s = cfg.frame_s
-    method_names = ([MODEL_METHOD] if loaded is not None else []) + names
-    doa_metrics = _metrics_fn()
-    id_kwargs = _identifiable_kwargs(eval_array)
-
+    plan = plan_evaluation(
+        model_path, clipset_dir, baselines, use_model=use_model, array=array, baseline_cfg=baseline_cfg,
+        max_clips=max_clips,
+    )  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pooled: dict[str, dict[str, list[np.ndarray]]] = {
-        m: {"pa": [], "ta": [], "act": [], "pact": []} for m in method_names
-    }
-    seconds = dict.fromkeys(method_names, 0.0)
     audio_s = 0.0
     clip_reports: list[dict[str, Any]] = []
-
-    for ci, clip in enumerate(clips):
-        audio, fs, labels = clipset.load(clip)
-        where = f"clip '{clip.name}' ({clip.wav_path})"
-        if loaded is not None:
-            from sst_ros.model.checkpoint import check_audio_matches
-
-            audio = prepare_audio(audio, eval_array, where)
-            try:
-                check_audio_matches(loaded, audio.shape[1])
-            except ModelError as err:
-                raise ModelError(f"{where}: {err}") from err
-        else:
-            audio = prepare_audio(audio, eval_array, where)
+    scores: list[ClipScore] = []
+    for ci, clip in enumerate(plan.clips):
+        audio, fs, labels = plan.clipset.load(clip)
         audio_s += audio.shape[0] / fs
-
-        preds: dict[str, MethodPrediction] = {}
-        if loaded is not None:
-            from sst_ros.model.infer import predict_audio
-
-            t0 = time.perf_counter()
-            p = predict_audio(loaded, audio, fs)
-            seconds[MODEL_METHOD] += time.perf_counter() - t0
-            preds[MODEL_METHOD] = MethodPrediction(
-                np.asarray(p.time_s), np.asarray(p.azimuth_deg), np.asarray(p.elevation_deg), np.asarray(p.activity)
-            )
-        for name, runner in runners.items():
-            t0 = time.perf_counter()
-            b = runner.run(audio, fs, eval_array)
-            seconds[name] += time.perf_counter() - t0
-            preds[name] = MethodPrediction(b.time_s, b.azimuth_deg, b.elevation_deg, b.activity)
-
-        # The same frame grid for every method: label frames that every method covers.
-        idx = {m: align_frames(labels.time_s, p.time_s, frame_s) for m, p in preds.items()}
-        common = np.all(np.stack([i >= 0 for i in idx.values()]), axis=0)
-        true_az = np.asarray(labels.azimuth_deg, dtype=np.float64)[common]
-        true_act = np.asarray(labels.active, dtype=bool)[common]
-        clip_entry: dict[str, Any] = {
+        preds = predict_clip(plan, audio, fs)
+        score = score_clip(preds, labels, plan.baseline_cfg.frame_s, plan.identifiable)
+        plot = plots and (max_plots is None or ci < max_plots)
+        clip_reports.append({
             "name": clip.name,
-            "n_frames": int(common.sum()),
+            "n_frames": score.n_frames,
             "n_label_frames": int(len(labels.time_s)),
             "duration_s": audio.shape[0] / fs,
-            "metrics": {},
-            "predictions": {},
-        }
-        estimates = {}
-        for m, p in preds.items():
-            sel = idx[m][common]
-            pa, pact = p.azimuth_deg[sel], p.activity[sel]
-            clip_entry["metrics"][m] = doa_metrics(pa, true_az, true_act, pred_activity=pact, **id_kwargs)
-            pooled[m]["pa"].append(pa)
-            pooled[m]["ta"].append(true_az)
-            pooled[m]["act"].append(true_act)
-            pooled[m]["pact"].append(pact)
-            rel = f"{clip.name}.pred.csv" if m == MODEL_METHOD else f"{m}/{clip.name}.pred.csv"
-            write_predictions_csv(out / rel, p.time_s, p.azimuth_deg, p.elevation_deg, p.activity)
-            clip_entry["predictions"][m] = rel
-            estimates[m] = (p.time_s, p.azimuth_deg)
-        if plots and (max_plots is None or ci < max_plots):
-            rel_png = f"plots/{clip.name}.png"
-            plot_clip(out / rel_png, labels, estimates, title=clip.name)
-            clip_entry["plot"] = rel_png
-        clip_reports.append(clip_entry)
+            "metrics": score.metrics,
+            **_write_clip_outputs(out, clip, labels, preds, plot),
+        })  # fmt: skip
+        scores.append(score)
         if progress:
-            summary = ", ".join(f"{m} {clip_entry['metrics'][m].get('mae_deg', float('nan')):.1f}" for m in preds)
-            log.info("[%d/%d] %s: MAE deg %s", ci + 1, len(clips), clip.name, summary)
-
-    methods: dict[str, Any] = {}
-    for m in method_names:
-        cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in pooled[m].items()}
-        methods[m] = {
-            "pooled": doa_metrics(
-                cat["pa"], cat["ta"], cat["act"].astype(bool), pred_activity=cat["pact"], **id_kwargs
-            ),
-            "across_clips": aggregate_clip_metrics([c["metrics"][m] for c in clip_reports]),
-            "n_frames": int(cat["pa"].size),
-            "seconds": seconds[m],
-            "real_time_factor": seconds[m] / audio_s if audio_s > 0 else float("nan"),
-        }
-        if m != MODEL_METHOD:
-            methods[m]["description"] = runners[m].description
-
-    report: dict[str, Any] = {
-        "clips_dir": str(clips_path),
-        "n_clips": len(clip_reports),
-        "frame_s": frame_s,
-        "array": eval_array.to_dict(),
-        "model": None,
-        "baselines": {
-            "names": names,
-            "n_fft": cfg.n_fft,
-            "hop": cfg.hop,
-            "freq_range_hz": list(cfg.freq_range_hz),
-            "smoothing": cfg.smoothing,
-            "azimuth_bins": int(cfg.azimuth_grid_deg.size),
-            "activity": (
-                f"energy detector: band energy > {cfg.activity_floor_percentile:g}th-percentile floor + "
-                f"{cfg.activity_threshold_db:g} dB"
-            ),
-        },
-        "methods": methods,
-        "clips": clip_reports,
-    }
-    if loaded is not None:
-        from sst_ros.model.checkpoint import default_model_path
-
-        report["model"] = {
-            "path": str(model_path) if model_path is not None else str(default_model_path()),
-            "provenance": getattr(loaded, "provenance", {}),
-        }
+            summary = ", ".join(f"{m} {score.metrics[m].get('mae_deg', float('nan')):.1f}" for m in preds)
+            log.info("[%d/%d] %s: MAE deg %s", ci + 1, len(plan.clips), clip.name, summary)
+    report = build_report(plan, clip_reports, scores, audio_s, model_path)
     write_json(out / "report.json", report)
     (out / "report.md").write_text(format_markdown_report(report))
     return report

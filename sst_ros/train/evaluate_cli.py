@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"comma-separated baselines ({', '.join(available_baselines())}), 'all' or 'none' (default: %(default)s)",
     )
     p.add_argument("--out", required=True, help="output folder for the report, predictions and plots")
-    p.add_argument("--array", default=None, help="geometry of the clips when the set has no array.yaml (name or YAML)")
+    p.add_argument(
+        "--array", default=None, help="geometry of the clips' WAV channels (name or YAML); overrides array.yaml"
+    )
     p.add_argument(
         "--smoothing",
         type=float,

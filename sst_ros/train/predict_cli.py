@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sst_ros.errors import DataError, ModelError
+from sst_ros.errors import AudioFormatError, ModelError
 from sst_ros.geometry import MicArray, load_array
 
 __all__ = ["DEFAULT_BASELINE_ARRAY", "predict_wav", "register", "run"]
@@ -21,12 +21,11 @@ __all__ = ["DEFAULT_BASELINE_ARRAY", "predict_wav", "register", "run"]
 DEFAULT_BASELINE_ARRAY = "respeaker_usb_v2"
 
 
-def _mic_audio(audio: np.ndarray, array: MicArray, wav: Path) -> np.ndarray:
-    from sst_ros.train.evaluate import prepare_audio
-
+def _microphones(array: MicArray, audio: np.ndarray, wav: Path) -> np.ndarray:
+    """The WAV's microphone channels; a channel count that fits the array nowhere is a ModelError."""
     try:
-        return prepare_audio(audio, array, f"WAV file {wav}")
-    except DataError as err:
+        return array.microphone_audio(audio, f"WAV file {wav}")
+    except AudioFormatError as err:
         raise ModelError(str(err)) from err
 
 
@@ -44,9 +43,9 @@ def predict_wav(
         wav: multichannel WAV (any sample rate; the model resamples).
         out_csv: CSV to write (folders are created).
         model_path: checkpoint; None = the shipped default model. Ignored with ``baseline``.
-        array: geometry of the WAV's channels (name, YAML path or MicArray). With a model it must
-            match the model's array (a WAV with the array's ``n_input_channels`` channels is reduced
-            to the microphone channels); default: the model's array.
+        array: geometry of the WAV's channels (name, YAML path or MicArray); its microphones are
+            selected by :meth:`MicArray.microphone_audio`. With a model its microphone positions
+            must be the model's; default: the model's array.
         baseline: run this classical baseline instead of the model (array default: ReSpeaker 4-mic).
     Returns:
         The CSV path.
@@ -65,20 +64,15 @@ def predict_wav(
 
         runner = get_baseline(baseline)
         arr = arr or load_array(DEFAULT_BASELINE_ARRAY)
-        pred = runner.run(_mic_audio(audio, arr, wav), fs, arr)
+        pred = runner.run(_microphones(arr, audio, wav), fs, arr)
     else:
-        from sst_ros.model.checkpoint import check_array_matches, check_audio_matches, load_checkpoint
+        from sst_ros.model.checkpoint import check_array_matches, load_checkpoint
         from sst_ros.model.infer import predict_audio
 
         loaded = load_checkpoint(model_path)
         if arr is not None:
             check_array_matches(loaded, arr)
-        mic = _mic_audio(audio, arr or loaded.array, wav)
-        try:
-            check_audio_matches(loaded, mic.shape[1])
-        except ModelError as err:
-            raise ModelError(f"WAV file {wav}: {err}") from err
-        pred = predict_audio(loaded, mic, fs)
+        pred = predict_audio(loaded, _microphones(arr or loaded.array, audio, wav), fs)
     return write_predictions_csv(out_csv, pred.time_s, pred.azimuth_deg, pred.elevation_deg, pred.activity)
 
 
