@@ -35,6 +35,7 @@ __all__ = [
     "MicArray",
     "angular_distance_deg",
     "array_config_dir",
+    "az_el_from_quaternion",
     "az_el_from_vector",
     "config_dir",
     "load_array",
@@ -232,7 +233,8 @@ class MicArray:
             raise ConfigError(f"{origin}: field 'microphones_m' must be a list of [x, y, z], got shape {pos.shape}")
         n = pos.shape[0]
         order = tuple(int(c) for c in data.get("channel_order", range(n)))
-        n_in = int(data.get("n_input_channels", max(order) + 1 if order else n))
+        n_in_given = data.get("n_input_channels")
+        n_in = int(n_in_given) if n_in_given is not None else (max(order) + 1 if order else n)
         rate = data.get("sample_rate_hz")
         try:
             return cls(
@@ -354,3 +356,17 @@ def quaternion_from_az_el(azimuth_rad: float, elevation_rad: float = 0.0) -> tup
     cp, sp = math.cos(-elevation_rad / 2), math.sin(-elevation_rad / 2)
     # q = q_yaw(z) * q_pitch(y), roll = 0
     return (-sy * sp, cy * sp, sy * cp, cy * cp)
+
+
+def az_el_from_quaternion(q: tuple[float, float, float, float]) -> tuple[float, float]:
+    """Azimuth and elevation in radians of the +x axis of a rotation (inverse of :func:`quaternion_from_az_el`).
+
+    Args:
+        q: quaternion (x, y, z, w), not necessarily normalised (REP-103 frames).
+    """
+    x, y, z, w = (float(v) for v in q)
+    n2 = x * x + y * y + z * z + w * w
+    s = 2.0 / n2 if n2 > 0.0 else 0.0
+    # first column of the rotation matrix: the body x axis in the parent frame
+    axis = (1.0 - s * (y * y + z * z), s * (x * y + w * z), s * (x * z - w * y))
+    return math.atan2(axis[1], axis[0]), math.atan2(axis[2], math.hypot(axis[0], axis[1]))

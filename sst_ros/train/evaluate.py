@@ -75,10 +75,17 @@ class FramePredictions(Protocol):
     degrees, ``activity`` in [0, 1].
     """
 
-    time_s: np.ndarray
-    azimuth_deg: np.ndarray
-    elevation_deg: np.ndarray
-    activity: np.ndarray
+    @property
+    def time_s(self) -> np.ndarray: ...
+
+    @property
+    def azimuth_deg(self) -> np.ndarray: ...
+
+    @property
+    def elevation_deg(self) -> np.ndarray: ...
+
+    @property
+    def activity(self) -> np.ndarray: ...
 
 
 def align_frames(label_time_s: np.ndarray, pred_time_s: np.ndarray, frame_s: float) -> np.ndarray:
@@ -151,7 +158,7 @@ def plan_evaluation(
     clips_path = Path(clipset_dir)
     if not clips_path.is_dir():
         raise DataError(f"clip set folder {clips_path} does not exist; give a folder written by `sst simulate`")
-    names = parse_baseline_names(list(baselines) if not isinstance(baselines, str) and baselines else baselines)
+    names = parse_baseline_names(baselines if isinstance(baselines, str) or baselines is None else list(baselines))
     if not use_model and not names:
         raise ConfigError("nothing to evaluate: no model (use_model=False) and no baselines")
     given = load_array(array) if isinstance(array, (str, os.PathLike)) else array
