@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sst_ros.config_fields import check_fields
 from sst_ros.errors import ConfigError
 from sst_ros.model.azimuth import AzimuthGrid
 
@@ -125,11 +126,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`; unknown fields are a :class:`ConfigError`."""
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"model config: unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        d = dict(data)
+        d = check_fields(cls, data, "model config")
         for k in ("conv_channels", "freq_pool", "time_pool", "head_hidden"):
             if k in d:
                 d[k] = tuple(int(v) for v in d[k])
@@ -325,12 +322,6 @@ class CRNN(nn.Module):
         if isinstance(spectrum, torch.Tensor):
             spectrum = spectrum.detach().cpu().numpy()
         return self.cfg.grid.decode(spectrum)
-
-    def find_peaks(
-        self, spectrum_row: np.ndarray, max_peaks: int = 3, threshold: float = 0.3, min_separation_deg: float = 20.0
-    ) -> list[tuple[float, float]]:
-        """Peaks ``(azimuth_deg, height)`` of one spectrum row, highest first."""
-        return self.cfg.grid.find_peaks(spectrum_row, max_peaks, threshold, min_separation_deg)
 
     def n_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from scipy.signal import lfilter
 
+from sst_ros.config_fields import check_fields
 from sst_ros.errors import AudioFormatError, ConfigError
 
 __all__ = [
@@ -158,11 +159,7 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
         """Inverse of :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"feature config: unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+        return cls(**check_fields(cls, data, "feature config"))
 
 
 class StreamingFeatures:
