@@ -231,8 +231,9 @@ def check_audio_matches(loaded: LoadedModel, n_channels: int) -> None:
     if n_channels != arr.n_mics:
         raise ModelError(
             f"audio has {n_channels} channels but the model was trained for array '{arr.name}' with "
-            f"{arr.n_mics} microphones and takes microphone audio only; use a model trained for this array (`sst train --array ...`), or "
-            "select the microphones of the device stream first (MicArray.microphone_audio)"
+            f"{arr.n_mics} microphones and takes microphone audio only; use a model trained for this array "
+            "(`sst train --array ...`), or select the microphones of the device stream first "
+            "(MicArray.microphone_audio)"
         )
 
 

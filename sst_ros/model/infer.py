@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from sst_ros.errors import AudioFormatError
 from sst_ros.model.checkpoint import LoadedModel
 from sst_ros.model.features import compute_features
+from sst_ros.model.prediction import Prediction
 from sst_ros.model.stream import model_input
 
 __all__ = ["Prediction", "predict_audio"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Per-output-frame predictions of a recording (one row per 100 ms frame).
-
-    Attributes:
-        time_s: (T,) start of each frame, seconds from the start of the audio.
-        azimuth_deg: (T,) azimuth of the highest spectrum peak, degrees in (-180, 180].
-        elevation_deg: (T,) elevation, degrees: not estimated by the CRNN, always 0
-            (sources assumed near the array plane).
-        activity: (T,) source activity probability in [0, 1].
-        spectrum: (T, K) spatial spectrum over ``bin_centers_deg``.
-        bin_centers_deg: (K,) azimuth of each spectrum bin, degrees.
-    """
-
-    time_s: np.ndarray
-    azimuth_deg: np.ndarray
-    elevation_deg: np.ndarray
-    activity: np.ndarray
-    spectrum: np.ndarray
-    bin_centers_deg: np.ndarray
 
 
 def predict_audio(loaded: LoadedModel, audio: np.ndarray, fs: int) -> Prediction:

@@ -32,13 +32,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from sst_ros.data.clipset import Clip, ClipSet, Labels
 from sst_ros.errors import ConfigError, DataError, ModelError
 from sst_ros.geometry import MicArray, load_array
+from sst_ros.model.prediction import Prediction
 from sst_ros.train.baselines import BaselineConfig, DoaBaseline, get_baseline, parse_baseline_names
 from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.report import (
@@ -53,7 +54,6 @@ __all__ = [
     "DEFAULT_BASELINES",
     "MODEL_METHOD",
     "EvalPlan",
-    "FramePredictions",
     "align_frames",
     "build_report",
     "evaluate",
@@ -66,26 +66,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASELINES = ("srp_phat", "music", "normmusic")
 MODEL_METHOD = "crnn"
-
-
-class FramePredictions(Protocol):
-    """What every method returns per clip (model ``Prediction``, baseline ``BaselinePrediction``).
-
-    All (T,): ``time_s`` frame start times in seconds, ``azimuth_deg`` and ``elevation_deg`` in
-    degrees, ``activity`` in [0, 1].
-    """
-
-    @property
-    def time_s(self) -> np.ndarray: ...
-
-    @property
-    def azimuth_deg(self) -> np.ndarray: ...
-
-    @property
-    def elevation_deg(self) -> np.ndarray: ...
-
-    @property
-    def activity(self) -> np.ndarray: ...
 
 
 def align_frames(label_time_s: np.ndarray, pred_time_s: np.ndarray, frame_s: float) -> np.ndarray:
@@ -196,12 +176,12 @@ def plan_evaluation(
     return plan
 
 
-def predict_clip(plan: EvalPlan, audio: np.ndarray, fs: int) -> dict[str, FramePredictions]:
+def predict_clip(plan: EvalPlan, audio: np.ndarray, fs: int) -> dict[str, Prediction]:
     """Every method's per-frame predictions for one clip's (frames, M) microphone audio at ``fs`` Hz.
 
     Adds each method's processing time to ``plan.seconds``.
     """
-    preds: dict[str, FramePredictions] = {}
+    preds: dict[str, Prediction] = {}
     if plan.loaded is not None:
         from sst_ros.model.infer import predict_audio
 
@@ -232,7 +212,7 @@ class ClipScore:
 
 
 def score_clip(
-    preds: Mapping[str, FramePredictions], labels: Labels, frame_s: float, identifiable: MicArray | None
+    preds: Mapping[str, Prediction], labels: Labels, frame_s: float, identifiable: MicArray | None
 ) -> ClipScore:
     """Score every method on the label frames that every method covers.
 
@@ -257,7 +237,7 @@ def score_clip(
 
 
 def _write_clip_outputs(
-    out: Path, clip: Clip, labels: Labels, preds: Mapping[str, FramePredictions], plot: bool
+    out: Path, clip: Clip, labels: Labels, preds: Mapping[str, Prediction], plot: bool
 ) -> dict[str, Any]:
     """Write the prediction CSVs (and the plot) of one clip; returns the report's file entries."""
     files: dict[str, Any] = {"predictions": {}}

@@ -54,13 +54,11 @@ def predict_wav(
         that do not match it. ConfigError: unknown array or baseline.
     """
     from sst_ros.audio.wav import read_wav
-    from sst_ros.train.evaluate import FramePredictions
     from sst_ros.train.report import write_predictions_csv
 
     wav = Path(wav)
     audio, fs = read_wav(wav)
     arr = load_array(array) if isinstance(array, (str, os.PathLike)) else array
-    pred: FramePredictions
     if baseline:
         from sst_ros.train.baselines import get_baseline
 
