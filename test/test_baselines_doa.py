@@ -7,12 +7,11 @@ import pytest
 
 from sst_ros.errors import AudioFormatError, ConfigError
 from sst_ros.geometry import SPEED_OF_SOUND_M_S, angular_distance_deg, load_array, unit_vector
+from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.train.baselines import (
     BASELINES,
     BaselineConfig,
     DoaBaseline,
-    decode_azimuth,
-    default_azimuth_grid_deg,
     get_baseline,
     parse_baseline_names,
     smooth_spectra,
@@ -57,6 +56,7 @@ def test_localises_known_angle_all_quadrants(name, azimuth_deg, rng):
     pred = get_baseline(name).run(audio, FS, array)
     assert pred.azimuth_deg.shape == (10,)
     assert pred.spectrum.shape == (10, 360)
+    np.testing.assert_array_equal(pred.bin_centers_deg, AzimuthGrid(n_bins=360).bin_centers_deg())
     err = angular_distance_deg(pred.azimuth_deg, azimuth_deg)
     assert np.median(err) < 3.0, (name, azimuth_deg, pred.azimuth_deg)
 
@@ -95,14 +95,24 @@ def test_energy_activity_separates_speechlike_bursts(rng):
     assert np.all(pred.activity[silent] < 0.5)  # detected inactive at the 0.5 threshold
 
 
-def test_decode_wraps_at_180():
-    grid = default_azimuth_grid_deg(72)
-    d = np.abs(((grid[None, :] - 178.0) + 180) % 360 - 180)  # wrapped distance to 178 deg
-    spec = np.exp(-0.5 * (d / 10.0) ** 2)
-    az = decode_azimuth(spec, grid)[0]
-    assert angular_distance_deg(az, 178.0) < 1.0
-    spec = np.exp(-0.5 * (np.abs(((grid[None, :] + 179.0) + 180) % 360 - 180) / 10.0) ** 2)
-    assert angular_distance_deg(decode_azimuth(spec, grid)[0], -179.0) < 1.0
+def test_linear_domain_decode_wraps_at_180():
+    """The baselines' decoding: the grid's refiner in the linear domain, wrap-aware."""
+    grid = AzimuthGrid(n_bins=72)
+    centres = grid.bin_centers_deg()
+    for az in (178.0, -179.0, 180.0):
+        spec = np.exp(-0.5 * (angular_distance_deg(centres[None, :], az) / 10.0) ** 2)
+        assert angular_distance_deg(grid.decode(spec, log_domain=False)[0], az) < 1.0
+
+
+def test_grid_is_the_models_convention():
+    """Bins centred at -180 + k * 360 / K (the model's AzimuthGrid); rotated or half-plane grids are refused."""
+    model_grid = AzimuthGrid(n_bins=72).bin_centers_deg()
+    cfg = BaselineConfig().with_grid(model_grid)
+    np.testing.assert_array_equal(cfg.azimuth_grid_deg, model_grid)
+    assert cfg.grid == AzimuthGrid(n_bins=72)
+    assert BaselineConfig().azimuth_grid_deg[0] == -180.0
+    with pytest.raises(ConfigError, match="-180 \\+ k"):
+        BaselineConfig(azimuth_grid_deg=model_grid + 2.5)
 
 
 def test_smoothing_is_causal_and_peak_normalised():

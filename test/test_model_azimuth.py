@@ -1,10 +1,11 @@
-"""Azimuth grid: circular targets without the 180-degree wrap defect, decoding, linear arrays."""
+"""Azimuth grid: circular targets without the 180-degree wrap defect, decoding, sub-bin refinement, linear arrays."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from sst_ros.errors import ConfigError
 from sst_ros.geometry import MicArray, angular_distance_deg, load_array
 from sst_ros.model.azimuth import AzimuthGrid, broadside_deg, grid_for_array
 
@@ -41,15 +42,29 @@ def test_decode_recovers_gaussian_peak_between_bins(az: float) -> None:
     assert angular_distance_deg(est, az) < 0.05
 
 
-def test_find_peaks_two_sources_across_wrap() -> None:
-    g = AzimuthGrid(n_bins=72, sigma_deg=8.0)
-    spec = np.maximum(
-        g.targets(np.array([178.0]), np.array([True]))[0], 0.6 * g.targets(np.array([-60.0]), np.array([True]))[0]
-    )
-    peaks = g.find_peaks(spec, max_peaks=3, threshold=0.3, min_separation_deg=20)
-    assert len(peaks) == 2
-    assert angular_distance_deg(peaks[0][0], 178.0) < 0.5 and peaks[0][1] > 0.9
-    assert angular_distance_deg(peaks[1][0], -60.0) < 0.5
+def test_refine_several_bins_per_row_and_linear_domain() -> None:
+    g = AzimuthGrid(n_bins=72, sigma_deg=10.0)
+    spec = g.targets(np.array([31.0, -122.4]), np.array([True, True]))  # (2, 72)
+    k = np.stack([np.argmax(spec, axis=-1), (np.argmax(spec, axis=-1) + 36) % 72], axis=-1)  # (2, 2)
+    az = g.refine(spec, k)
+    assert az.shape == (2, 2)
+    np.testing.assert_allclose(az[:, 0], g.decode(spec))
+    # a fitted parabola through a Gaussian's values is close to, not exactly at, its centre
+    lin = g.decode(spec, log_domain=False)
+    assert np.all(angular_distance_deg(lin, np.array([31.0, -122.4])) < 1.0)
+    # flat spectrum: no refinement, the first bin's centre (-180, wrapped into (-180, 180])
+    assert g.decode(np.full(72, 0.5)) == 180.0
+    with pytest.raises(ConfigError, match="bins"):
+        g.decode(np.zeros(10))
+
+
+def test_circular_from_centers_is_the_one_convention() -> None:
+    g = AzimuthGrid(n_bins=360)
+    assert AzimuthGrid.circular_from_centers(g.bin_centers_deg()) == g
+    with pytest.raises(ConfigError, match="-180"):
+        AzimuthGrid.circular_from_centers(-180.0 + (np.arange(360) + 0.5))  # half-bin rotated
+    with pytest.raises(ConfigError, match="full circle"):
+        AzimuthGrid.circular_from_centers(np.linspace(-90, 90, 37))
 
 
 def _linear(axis_deg: float) -> MicArray:

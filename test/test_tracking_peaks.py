@@ -7,22 +7,47 @@ import pytest
 
 from sst_ros.errors import ConfigError
 from sst_ros.geometry import angular_distance_deg
-from sst_ros.tracking import PeakConfig, extract_peaks, is_circular_grid
+from sst_ros.model.azimuth import AzimuthGrid
+from sst_ros.tracking import PeakConfig, extract_peaks
 
-GRID = np.arange(-180.0, 180.0, 5.0) + 2.5  # 72 bins, full circle
+GRID = AzimuthGrid(n_bins=72)  # full circle, 5-degree bins centred at -180 + 5 k
 
 
-def bump(centres_deg: list[float], heights: list[float], sigma: float = 12.0) -> np.ndarray:
-    s = np.zeros_like(GRID)
+def bump(centres_deg: list[float], heights: list[float], sigma: float = 12.0, grid: AzimuthGrid = GRID) -> np.ndarray:
+    centres = grid.bin_centers_deg()
+    s = np.zeros_like(centres)
     for c, h in zip(centres_deg, heights, strict=True):
-        d = angular_distance_deg(GRID, c)
+        d = angular_distance_deg(centres, c)
         s = np.maximum(s, h * np.exp(-0.5 * (d / sigma) ** 2))
     return s
 
 
-def test_circular_grid_detected() -> None:
-    assert is_circular_grid(GRID)
-    assert not is_circular_grid(np.arange(0.0, 180.0, 1.0) + 0.5)
+def test_two_sources_across_wrap() -> None:
+    """Two Gaussian bumps, one straddling +-180: both found, highest first, sub-bin exact."""
+    g = AzimuthGrid(n_bins=72, sigma_deg=8.0)
+    spec = np.maximum(g.targets(np.array([178.0]), np.array([True]))[0],
+                      0.6 * g.targets(np.array([-60.0]), np.array([True]))[0])  # fmt: skip
+    peaks = extract_peaks(spec, g, PeakConfig(max_peaks=3, threshold=0.3, min_separation_deg=20))
+    assert len(peaks) == 2
+    assert angular_distance_deg(peaks[0].azimuth_deg, 178.0) < 0.5 and peaks[0].height > 0.9
+    assert angular_distance_deg(peaks[1].azimuth_deg, -60.0) < 0.5
+
+
+def test_highest_peak_is_the_models_decoded_azimuth() -> None:
+    """One refiner: the tracker's highest peak equals the model's decoding bit for bit."""
+    rng = np.random.default_rng(3)
+    for grid in (GRID, AzimuthGrid(n_bins=37, circular=False, center_deg=90.0)):
+        for _ in range(50):
+            s = rng.uniform(0.0, 1.0, grid.n_bins)
+            peaks = extract_peaks(s, grid, PeakConfig(max_peaks=1, threshold=0.0, min_separation_deg=0.0))
+            assert peaks[0].azimuth_deg == grid.decode(s)
+
+
+def test_linear_grid_ends_are_peaks_without_extrapolation() -> None:
+    g = AzimuthGrid(n_bins=37, circular=False, center_deg=0.0)  # -90 .. 90
+    s = bump([-90.0, 90.0], [0.9, 0.7], grid=g)
+    peaks = extract_peaks(s, g, PeakConfig(max_peaks=3, threshold=0.3))
+    assert [(p.azimuth_deg, p.height) for p in peaks] == [(-90.0, 0.9), (90.0, 0.7)]
 
 
 @pytest.mark.parametrize("az", [-170.0, -93.0, 0.0, 41.0, 133.0, 179.0])
@@ -63,7 +88,7 @@ def test_nan_spectrum_gives_no_nan_peaks() -> None:
     s[6] = np.inf
     peaks = extract_peaks(s, GRID, PeakConfig(threshold=0.3))
     assert peaks and all(np.isfinite(p.azimuth_deg) and np.isfinite(p.height) for p in peaks)
-    assert extract_peaks(np.full_like(GRID, np.nan), GRID, PeakConfig()) == []
+    assert extract_peaks(np.full(72, np.nan), GRID, PeakConfig()) == []
 
 
 def test_bad_inputs_raise_config_error() -> None:

@@ -8,10 +8,9 @@ import pytest
 from sst_ros.audio.pcm import encode_pcm
 from sst_ros.errors import AudioFormatError, ModelError
 from sst_ros.geometry import load_array
+from sst_ros.timebase import NS_PER_S as NS
 from sst_ros.tracking import PeakConfig, TrackerConfig
 from sst_ros.tracking.pipeline import AudioFormat, PipelineConfig, TrackingPipeline
-
-NS = 1_000_000_000
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,7 @@ def normalize_format(sample_format: str) -> str:
         AudioFormatError: the format is not one of :data:`SAMPLE_FORMATS`.
     """
     if not isinstance(sample_format, str):
-        raise AudioFormatError(
-            f"sample format must be a string such as 'S16LE', got {type(sample_format).__name__}"
-        )
+        raise AudioFormatError(f"sample format must be a string such as 'S16LE', got {type(sample_format).__name__}")
     name = sample_format.strip().upper()
     if name not in _BYTES:
         raise AudioFormatError(
@@ -95,6 +93,7 @@ def decode_pcm(data: bytes, n_channels: int, sample_format: str, dtype: type = n
             f"({fmt}) = {frame_bytes} bytes per frame; check that AudioInfo channels and sample_format "
             "match what the publisher sends"
         )
+    out: np.ndarray
     if fmt == "F32LE":
         out = buf.view("<f4").astype(dtype)
     elif fmt == "S24LE":

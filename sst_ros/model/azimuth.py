@@ -1,4 +1,9 @@
-"""The azimuth grid of the spatial spectrum: bins, training targets, decoding, peaks.
+"""The azimuth grid of spatial spectra: bins, training targets, sub-bin decoding.
+
+The one azimuth-bin convention and the one sub-bin refiner of the package: the model's
+decoding, the tracker's peak picking (:func:`sst_ros.tracking.peaks.extract_peaks`) and the
+classical baselines (:mod:`sst_ros.train.baselines`) all use :class:`AzimuthGrid`. This module
+does not import torch.
 
 Planar (and 3-D) arrays get a **circular grid** over the full circle: ``K`` bins centred at
 ``-180 + k * 360 / K`` degrees, the last bin a neighbour of the first. Targets are Gaussian
@@ -16,8 +21,9 @@ degrees, with ``K`` bins including both endfire directions. Labels and estimates
 
 Resolution: 5-degree bins (72 around the circle) with Gaussian targets of sigma 10 degrees
 (two bins per sigma). The estimate is refined by a parabola through the logarithm of the
-peak bin and its two neighbours, which recovers the exact centre of a sampled Gaussian, so
-accuracy is not limited by the bin width while the head stays small (72 outputs, not 360).
+peak bin and its two neighbours (:meth:`AzimuthGrid.refine`), which recovers the exact centre
+of a sampled Gaussian, so accuracy is not limited by the bin width while the head stays small
+(72 outputs, not 360).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sst_ros.geometry import MicArray, angular_distance_deg, wrap_deg
 __all__ = ["AzimuthGrid", "broadside_deg", "grid_for_array"]
 
 _LOG_FLOOR = 1e-6
+_LOG_CURVATURE_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -111,77 +118,75 @@ class AzimuthGrid:
         t[~act] = 0.0
         return t.astype(np.float32)
 
-    def decode(self, spectrum: np.ndarray) -> np.ndarray:
-        """Azimuth of the highest peak with sub-bin (log-parabolic) interpolation.
+    def decode(self, spectrum: np.ndarray, *, log_domain: bool = True) -> np.ndarray:
+        """Azimuth of the highest bin of each spectrum row, refined by :meth:`refine`.
 
         Args:
             spectrum: (..., K) spectrum values (non-negative).
+            log_domain: parabola through the logarithms (the model's Gaussian-shaped spectra)
+                or through the values themselves (the classical baselines); see :meth:`refine`.
         Returns:
             (...) float64 azimuth in degrees, wrapped to (-180, 180].
+        Raises:
+            ConfigError: the spectrum does not have K bins.
         """
-        s = np.asarray(spectrum, dtype=np.float64)
-        if s.shape[-1] != self.n_bins:
-            raise ConfigError(f"spectrum has {s.shape[-1]} bins, the azimuth grid {self.n_bins}")
-        if s.shape[-1] == 0 or s.size == 0:
+        s = self._checked(spectrum)
+        if s.size == 0:
             return np.zeros(s.shape[:-1])
-        k = np.argmax(s, axis=-1)
-        return self._refine(s, k)
+        k = np.argmax(s, axis=-1)[..., None]
+        return self.refine(s, k, log_domain=log_domain)[..., 0]
 
-    def _refine(self, s: np.ndarray, k: np.ndarray) -> np.ndarray:
-        K = self.n_bins
+    def refine(self, spectrum: np.ndarray, peak_bins: np.ndarray, *, log_domain: bool = True) -> np.ndarray:
+        """Sub-bin azimuth of given (peak) bins: the vertex of a parabola through each bin and its neighbours.
+
+        The parabola goes through the values at bins ``k - 1, k, k + 1`` (neighbours wrap on a
+        circular grid). ``log_domain=True`` fits the logarithms (values floored at 1e-6), which
+        recovers the exact centre of a sampled Gaussian (the model's targets);
+        ``log_domain=False`` fits the values (the classical baselines' spectra). The offset is
+        clipped to half a bin, and is 0 where the three values are not a strict maximum
+        (curvature >= 0, or > -1e-12 in the log domain) and, on a linear grid, beyond the
+        range ends.
+
+        Args:
+            spectrum: (..., K) spectrum values.
+            peak_bins: (..., P) integer bin indices in [0, K) to refine (e.g. argmax or local maxima).
+        Returns:
+            (..., P) float64 azimuth in degrees, wrapped to (-180, 180] (linear grids: within
+            the identifiable range).
+        """
+        s = self._checked(spectrum)
+        k = np.asarray(peak_bins, dtype=np.intp)
+        n = self.n_bins
         if self.circular:
-            kl, kr = (k - 1) % K, (k + 1) % K
+            kl, kr = (k - 1) % n, (k + 1) % n
         else:
-            kl, kr = np.clip(k - 1, 0, K - 1), np.clip(k + 1, 0, K - 1)
-        logs = np.log(np.maximum(s, _LOG_FLOOR))
-        c = np.take_along_axis(logs, k[..., None], -1)[..., 0]
-        left = np.take_along_axis(logs, kl[..., None], -1)[..., 0]
-        right = np.take_along_axis(logs, kr[..., None], -1)[..., 0]
-        denom = left - 2.0 * c + right
+            kl, kr = np.clip(k - 1, 0, n - 1), np.clip(k + 1, 0, n - 1)
+        y = np.log(np.maximum(s, _LOG_FLOOR)) if log_domain else s
+        centre = np.take_along_axis(y, k, -1)
+        left = np.take_along_axis(y, kl, -1)
+        right = np.take_along_axis(y, kr, -1)
+        curvature = left - 2.0 * centre + right
+        tol = _LOG_CURVATURE_TOL if log_domain else 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            delta = np.where(denom < -1e-12, 0.5 * (left - right) / denom, 0.0)
-        delta = np.clip(delta, -0.5, 0.5)
+            delta = np.where(curvature < -tol, 0.5 * (left - right) / curvature, 0.0)
+        delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
         if not self.circular:  # no interpolation beyond the range ends
             delta = np.where((k == 0) & (delta < 0), 0.0, delta)
-            delta = np.where((k == K - 1) & (delta > 0), 0.0, delta)
-        centers = self.relative_centers_deg()
-        rel = centers[k] + delta * self.step_deg
+            delta = np.where((k == n - 1) & (delta > 0), 0.0, delta)
+        rel = self.relative_centers_deg()[k] + delta * self.step_deg
         if self.circular:
             return np.asarray(wrap_deg(rel))
         return np.asarray(wrap_deg(self.center_deg + rel))
 
-    def find_peaks(
-        self, spectrum_row: np.ndarray, max_peaks: int = 3, threshold: float = 0.3, min_separation_deg: float = 20.0
-    ) -> list[tuple[float, float]]:
-        """Local maxima of one spectrum row, highest first.
-
-        Args:
-            spectrum_row: (K,) spectrum values.
-            max_peaks: most peaks returned.
-            threshold: minimum peak height.
-            min_separation_deg: peaks closer than this to a higher kept peak are dropped.
-        Returns:
-            list of ``(azimuth_deg, height)``, azimuth refined as in :meth:`decode`.
-        """
-        s = np.asarray(spectrum_row, dtype=np.float64).ravel()
-        if s.size != self.n_bins:
-            raise ConfigError(f"spectrum row has {s.size} bins, the azimuth grid {self.n_bins}")
-        s = np.where(np.isfinite(s), s, 0.0)
-        if self.circular:
-            left, right = np.roll(s, 1), np.roll(s, -1)
-        else:
-            left = np.concatenate(([-np.inf], s[:-1]))
-            right = np.concatenate((s[1:], [-np.inf]))
-        cand = np.flatnonzero((s >= left) & (s > right) & (s >= threshold))
-        cand = cand[np.argsort(-s[cand], kind="stable")]
-        out: list[tuple[float, float]] = []
-        for k in cand:
-            az = float(self._refine(s[None, :], np.array([k]))[0])
-            if all(angular_distance_deg(az, a) >= min_separation_deg for a, _ in out):
-                out.append((az, float(s[k])))
-            if len(out) >= max_peaks:
-                break
-        return out
+    def _checked(self, spectrum: np.ndarray) -> np.ndarray:
+        """``spectrum`` as float64 (..., K); ConfigError when the last axis is not K bins."""
+        s = np.asarray(spectrum, dtype=np.float64)
+        if s.ndim == 0 or s.shape[-1] != self.n_bins:
+            raise ConfigError(
+                f"spectrum has {s.shape[-1] if s.ndim else 0} bins, the azimuth grid {self.n_bins}; "
+                "pass the spectrum over this grid's bin_centers_deg()"
+            )
+        return s
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for checkpoints."""
@@ -191,6 +196,27 @@ class AzimuthGrid:
     def from_dict(cls, data: dict[str, Any]) -> AzimuthGrid:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
+
+    @classmethod
+    def circular_from_centers(cls, centers_deg: np.ndarray) -> AzimuthGrid:
+        """The circular grid whose bin centres are ``centers_deg`` (K,) degrees.
+
+        Raises:
+            ConfigError: the centres are not ``-180 + k * 360 / K`` (within 1e-6 degrees), e.g. a
+                linear array's half-plane grid or a rotated grid.
+        """
+        c = np.asarray(centers_deg, dtype=np.float64)
+        if c.ndim != 1 or c.size < 3:
+            raise ConfigError(
+                f"a circular azimuth grid needs a 1-D array of at least 3 bin centres, got shape {c.shape}"
+            )
+        grid = cls(n_bins=int(c.size), circular=True)
+        if not np.allclose(c, grid.bin_centers_deg(), rtol=0.0, atol=1e-6):
+            raise ConfigError(
+                "azimuth grid must be uniform over the full circle with bins centred at -180 + k * 360 / K "
+                f"degrees (the model's convention), got {c.size} bins from {c[0]:.6g} to {c[-1]:.6g}"
+            )
+        return grid
 
 
 def broadside_deg(array: MicArray) -> float | None:

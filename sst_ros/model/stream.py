@@ -23,18 +23,20 @@ __all__ = ["DoaFrame", "StreamingTracker", "model_input"]
 
 @dataclass(frozen=True)
 class DoaFrame:
-    """The tracker's output for one 100 ms frame.
+    """The model's output for one 100 ms frame.
+
+    Directions are read from the spectrum by whoever needs them: the highest peak with the
+    model's grid (``loaded.model_cfg.grid.decode(spectrum)``), several sources with
+    :func:`sst_ros.tracking.peaks.extract_peaks`.
 
     Attributes:
         time_offset_s: start of the frame described, seconds since the stream start (or reset).
-        azimuth_deg: azimuth of the highest spectrum peak, degrees in (-180, 180] (linear arrays:
-            within the identifiable half plane).
         activity: source activity probability in [0, 1].
-        spectrum: (K,) float32 spatial spectrum over the model's azimuth bins.
+        spectrum: (K,) float32 spatial spectrum over the model's azimuth bins
+            (``loaded.model_cfg.grid.bin_centers_deg()``).
     """
 
     time_offset_s: float
-    azimuth_deg: float
     activity: float
     spectrum: np.ndarray
 
@@ -103,12 +105,10 @@ class StreamingTracker:
         spec = out.spectrum[0].numpy()
         if spec.shape[0] == 0:
             return []
-        az = model.cfg.grid.decode(spec)
         act = out.activity[0].numpy()
         frames = [
             DoaFrame(
                 time_offset_s=(self._n_out + i) * self.frame_s,
-                azimuth_deg=float(az[i]),
                 activity=float(act[i]),
                 spectrum=spec[i].copy(),
             )

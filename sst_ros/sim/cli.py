@@ -18,6 +18,7 @@ import logging
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,28 +90,10 @@ def run_simulate(
     """Simulate ``n`` scenes into the clip-set folder ``out``; returns the folder."""
     cfg = load_scene_config(config)
     arr = array if isinstance(array, MicArray) else load_array(array)
-    if n < 1:
-        raise ConfigError(f"--n must be >= 1, got {n}")
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {seed}")
     dur = float(cfg.duration_s if duration_s is None else duration_s)
-    if dur <= 0:
-        raise ConfigError(f"--duration must be > 0 s, got {dur}")
+    _check_counts(n, workers, seed, dur)
     out = Path(out)
-    names = [f"scene_{i:06d}" for i in range(start_index, start_index + n)]
-    if not overwrite and any((out / f"{nm}.wav").exists() for nm in names):
-        raise ConfigError(
-            f"{out} already holds some of scenes {start_index}..{start_index + n - 1}; "
-            "choose another --out, --start-index, or pass --overwrite"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    # The clips hold microphone channels: array.yaml describes those, not the device stream.
-    write_array_yaml(out, arr.microphones_only())
-    (out / "sim_config.yaml").write_text(
-        yaml.safe_dump({"duration_s_used": dur, "seed": seed, **cfg.to_dict()}, sort_keys=False)
-    )
+    _prepare_out(out, range(start_index, start_index + n), overwrite, arr, cfg, {"duration_s_used": dur, "seed": seed})
     # Load the speech corpora once in the parent: forked workers inherit them.
     get_speech_pool(
         int(cfg.sample_rate_hz),
@@ -120,13 +103,56 @@ def run_simulate(
     )
     jobs = [(i, scene_seed(seed, i)) for i in range(start_index, start_index + n)]
     init_args = (cfg.to_dict(), arr.to_dict(), str(out), dur, subtype)
-    bar = _progress(n) if progress else None
-    results: list[dict[str, Any]] = []
     t0 = time.monotonic()
+    results = _run_jobs(jobs, init_args, workers, progress)
+    elapsed = time.monotonic() - t0
+    results.sort(key=lambda m: m["index"])
+    manifest = out / "scenes.jsonl"
+    with manifest.open("a" if start_index and manifest.exists() else "w") as fh:
+        for meta in results:
+            fh.write(json.dumps(meta) + "\n")
+    log.info("wrote %d scenes to %s in %.1f s (%.2f scenes/s)", n, out, elapsed, n / max(elapsed, 1e-9))
+    return out
+
+
+def _check_counts(n: int, workers: int, seed: int, duration_s: float) -> None:
+    """ConfigError naming the option when a count, the seed or the duration (s) is out of range."""
+    if n < 1:
+        raise ConfigError(f"--n must be >= 1, got {n}")
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    if duration_s <= 0:
+        raise ConfigError(f"--duration must be > 0 s, got {duration_s}")
+
+
+def _prepare_out(
+    out: Path, indices: range, overwrite: bool, arr: MicArray, cfg: SceneConfig, run_info: dict[str, Any]
+) -> None:
+    """Create ``out`` with ``array.yaml`` and ``sim_config.yaml``; refuse to overwrite scenes unless asked."""
+    if not overwrite and any((out / f"scene_{i:06d}.wav").exists() for i in indices):
+        raise ConfigError(
+            f"{out} already holds some of scenes {indices.start}..{indices.stop - 1}; "
+            "choose another --out, --start-index, or pass --overwrite"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    # The clips hold microphone channels: array.yaml describes those, not the device stream.
+    write_array_yaml(out, arr.microphones_only())
+    (out / "sim_config.yaml").write_text(yaml.safe_dump({**run_info, **cfg.to_dict()}, sort_keys=False))
+
+
+def _run_jobs(
+    jobs: list[tuple[int, int]], init_args: tuple[Any, ...], workers: int, progress: bool
+) -> list[dict[str, Any]]:
+    """Simulate and write every ``(index, seed)`` job, in this process or a worker pool; their metadata."""
+    bar = _progress(len(jobs)) if progress else None
+    results: list[dict[str, Any]] = []
+    pool = None
+    it: Iterator[dict[str, Any]]
     if workers == 1:
         _init_worker(*init_args)
         it = map(_one, jobs)
-        pool = None
     else:
         ctx = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context()
         pool = ctx.Pool(workers, initializer=_init_worker, initargs=init_args)
@@ -146,14 +172,7 @@ def run_simulate(
             pool.join()
         if bar is not None:
             bar.close()
-    elapsed = time.monotonic() - t0
-    results.sort(key=lambda m: m["index"])
-    manifest = out / "scenes.jsonl"
-    with manifest.open("a" if start_index and manifest.exists() else "w") as fh:
-        for meta in results:
-            fh.write(json.dumps(meta) + "\n")
-    log.info("wrote %d scenes to %s in %.1f s (%.2f scenes/s)", n, out, elapsed, n / max(elapsed, 1e-9))
-    return out
+    return results
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -211,62 +212,91 @@ def _check_bounds(origin: str, field: str, v: float, bounds: tuple[float, float]
         raise ConfigError(f"{origin}: field '{field}' = {v:g} is outside the possible range [{lo:g}, {hi:g}]")
 
 
+def _check_float(origin: str, field: str, v: Any, bounds: tuple[float, float]) -> float:
+    x = _num(origin, field, v)
+    _check_bounds(origin, field, x, bounds)
+    return x
+
+
+def _check_int(origin: str, field: str, v: Any, bounds: tuple[float, float]) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{origin}: field '{field}' must be an integer, got {v!r}")
+    _check_bounds(origin, field, v, bounds)
+    return v
+
+
+def _check_prob(origin: str, field: str, v: Any, bounds: None) -> float:
+    return _check_float(origin, field, v, (0.0, 1.0))
+
+
+def _check_bool(origin: str, field: str, v: Any, bounds: None) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(f"{origin}: field '{field}' must be true or false, got {v!r}")
+    return v
+
+
+def _check_choice(origin: str, field: str, v: Any, bounds: tuple[str, ...]) -> Any:
+    if v not in bounds:
+        raise ConfigError(f"{origin}: field '{field}' must be one of {', '.join(bounds)}, got {v!r}")
+    return v
+
+
+def _check_range(origin: str, field: str, v: Any, bounds: tuple[float, float]) -> tuple[float, float]:
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise ConfigError(f"{origin}: field '{field}' must be a [low, high] pair, got {v!r}")
+    lo, hi = (_num(origin, field, x) for x in v)
+    if lo > hi:
+        raise ConfigError(f"{origin}: field '{field}' has low {lo:g} > high {hi:g}; give [low, high]")
+    _check_bounds(origin, field, lo, bounds)
+    _check_bounds(origin, field, hi, bounds)
+    return (lo, hi)
+
+
+def _check_vec3(origin: str, field: str, v: Any, bounds: tuple[float, float]) -> tuple[float, ...]:
+    if not isinstance(v, (list, tuple)) or len(v) != 3:
+        raise ConfigError(f"{origin}: field '{field}' must be [x, y, z] in metres, got {v!r}")
+    vec = tuple(_num(origin, field, x) for x in v)
+    for x in vec:
+        _check_bounds(origin, field, x, bounds)
+    return vec
+
+
+def _check_weights(origin: str, field: str, v: Any, bounds: tuple[str, ...]) -> dict[str, float]:
+    if not isinstance(v, dict) or not v:
+        raise ConfigError(f"{origin}: field '{field}' must map names ({', '.join(bounds)}) to weights")
+    out = {}
+    for name, w in v.items():
+        if name not in bounds:
+            raise ConfigError(f"{origin}: field '{field}' has unknown entry '{name}'; choose from {', '.join(bounds)}")
+        x = _num(origin, f"{field}.{name}", w)
+        if x < 0:
+            raise ConfigError(f"{origin}: field '{field}.{name}' must be a weight >= 0, got {x:g}")
+        out[name] = x
+    if sum(out.values()) <= 0:
+        raise ConfigError(f"{origin}: field '{field}' needs at least one positive weight")
+    return out
+
+
+# Schema kind -> checker(origin, field, value, bounds) returning the normalised value.
+_CHECKERS: dict[str, Callable[[str, str, Any, Any], Any]] = {
+    "float": _check_float,
+    "int": _check_int,
+    "prob": _check_prob,
+    "bool": _check_bool,
+    "choice": _check_choice,
+    "range": _check_range,
+    "vec3": _check_vec3,
+    "weights": _check_weights,
+}
+
+
 def _validate(data: dict[str, Any], origin: str) -> dict[str, Any]:
     for field, (kind, bounds) in _SCHEMA.items():
         try:
             v = _get(data, field)
         except (KeyError, TypeError) as err:
             raise ConfigError(f"{origin}: missing field '{field}'") from err
-        if kind == "float":
-            x = _num(origin, field, v)
-            _check_bounds(origin, field, x, bounds)
-            _set(data, field, x)
-        elif kind == "int":
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ConfigError(f"{origin}: field '{field}' must be an integer, got {v!r}")
-            _check_bounds(origin, field, v, bounds)
-        elif kind == "prob":
-            x = _num(origin, field, v)
-            _check_bounds(origin, field, x, (0.0, 1.0))
-            _set(data, field, x)
-        elif kind == "bool":
-            if not isinstance(v, bool):
-                raise ConfigError(f"{origin}: field '{field}' must be true or false, got {v!r}")
-        elif kind == "choice":
-            if v not in bounds:
-                raise ConfigError(f"{origin}: field '{field}' must be one of {', '.join(bounds)}, got {v!r}")
-        elif kind == "range":
-            if not isinstance(v, (list, tuple)) or len(v) != 2:
-                raise ConfigError(f"{origin}: field '{field}' must be a [low, high] pair, got {v!r}")
-            lo, hi = (_num(origin, field, x) for x in v)
-            if lo > hi:
-                raise ConfigError(f"{origin}: field '{field}' has low {lo:g} > high {hi:g}; give [low, high]")
-            _check_bounds(origin, field, lo, bounds)
-            _check_bounds(origin, field, hi, bounds)
-            _set(data, field, (lo, hi))
-        elif kind == "vec3":
-            if not isinstance(v, (list, tuple)) or len(v) != 3:
-                raise ConfigError(f"{origin}: field '{field}' must be [x, y, z] in metres, got {v!r}")
-            vec = tuple(_num(origin, field, x) for x in v)
-            for x in vec:
-                _check_bounds(origin, field, x, bounds)
-            _set(data, field, vec)
-        elif kind == "weights":
-            if not isinstance(v, dict) or not v:
-                raise ConfigError(f"{origin}: field '{field}' must map names ({', '.join(bounds)}) to weights")
-            out = {}
-            for name, w in v.items():
-                if name not in bounds:
-                    raise ConfigError(
-                        f"{origin}: field '{field}' has unknown entry '{name}'; choose from {', '.join(bounds)}"
-                    )
-                x = _num(origin, f"{field}.{name}", w)
-                if x < 0:
-                    raise ConfigError(f"{origin}: field '{field}.{name}' must be a weight >= 0, got {x:g}")
-                out[name] = x
-            if sum(out.values()) <= 0:
-                raise ConfigError(f"{origin}: field '{field}' needs at least one positive weight")
-            _set(data, field, out)
+        _set(data, field, _CHECKERS[kind](origin, field, v, bounds))
     _cross_checks(data, origin)
     return data
 

@@ -22,7 +22,7 @@ from sst_ros.geometry import SPEED_OF_SOUND_M_S
 from sst_ros.sim.room import Room, early_rirs, image_sources, late_tail, mixing_time_s
 from sst_ros.sim.trajectory import Trajectory
 
-__all__ = ["RenderOptions", "render_direct", "render_source"]
+__all__ = ["RenderOptions", "render_source"]
 
 _OVERSAMPLE = 4
 
@@ -38,18 +38,12 @@ class RenderOptions:
     field: str = "spherical"
 
 
-def render_direct(signal: np.ndarray, positions_m: np.ndarray, mics_m: np.ndarray, fs: int) -> np.ndarray:
-    """Direct path of ``signal`` (N,) emitted from ``positions_m`` (N, 3) at microphones (M, 3).
+def _direct_from_distances(signal: np.ndarray, d: np.ndarray, fs: int) -> np.ndarray:
+    """Direct path of ``signal`` (N,) for per-sample source-microphone distances ``d`` (N, M) in metres.
 
     Returns:
         (N, M) float64: ``signal(n - d_m(n) fs / c) / (4 pi d_m(n))``.
     """
-    d = np.linalg.norm(positions_m[:, None, :] - mics_m[None, :, :], axis=-1)  # (N, M)
-    return _direct_from_distances(np.asarray(signal, dtype=np.float64), d, fs)
-
-
-def _direct_from_distances(signal: np.ndarray, d: np.ndarray, fs: int) -> np.ndarray:
-    """Direct path for per-sample source-microphone distances ``d`` (N, M) in metres."""
     n = signal.shape[0]
     delay = d * (fs / SPEED_OF_SOUND_M_S)
     pad = int(np.ceil(delay.max())) + 4

@@ -68,7 +68,8 @@ def activity_labels(
     ``min_fraction`` of its sub-frames are speech.
 
     Returns:
-        (active (F,) bool, sub-frame speech mask (F * S,) bool with S sub-frames per frame).
+        (active (F,) bool, speech mask (N,) bool per sample of ``direct``: its sub-frame's decision,
+        False beyond the F frames).
     """
     per_frame = max(1, int(round(frame_s / _SUBFRAME_S)))
     sub_len = max(1, int(round(frame_s * fs / per_frame)))
@@ -83,7 +84,10 @@ def activity_labels(
     else:
         mask = energy > ref * 10.0 ** (threshold_db / 10.0)
     frac = mask.reshape(n_frames, per_frame).mean(axis=1) if n_frames else np.zeros(0)
-    return frac >= min_fraction - 1e-9, mask
+    speech = np.zeros(direct.shape[0], dtype=bool)
+    per_sample = np.repeat(mask, sub_len)[: direct.shape[0]]
+    speech[: per_sample.shape[0]] = per_sample
+    return frac >= min_fraction - 1e-9, speech
 
 
 def _speech_track(
@@ -210,13 +214,9 @@ def simulate_scene(
     dist = np.linalg.norm(traj.position(np.linspace(0, dur, 21)) - pose.origin_m, axis=1)
     shift = int(round(float(np.mean(dist)) / SPEED_OF_SOUND_M_S * fs))
     direct = np.concatenate([np.zeros(shift), speech])[:n]
-    active, sub_mask = activity_labels(
+    active, sample_mask = activity_labels(
         direct, fs, n_frames, frame_s, cfg.labels.vad_threshold_db, cfg.labels.active_min_fraction
     )
-    sample_mask = np.zeros(n, dtype=bool)
-    sub_len = int(round(frame_s * fs / max(1, int(round(frame_s / _SUBFRAME_S)))))
-    idx = np.repeat(sub_mask, sub_len)[:n]
-    sample_mask[: idx.shape[0]] = idx
     p_talker = _power(talker, sample_mask) if sample_mask.any() else _power(talker)
     p_talker = max(p_talker, 1e-12)
 

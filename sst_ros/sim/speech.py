@@ -203,8 +203,8 @@ class SpeechPool:
     ) -> None:
         self.fs = int(fs)
         self.espeak_pool_size = int(espeak_pool_size)
-        self.espeak_rate_wpm = tuple(espeak_rate_wpm)
-        self.espeak_pitch = tuple(espeak_pitch)
+        self.espeak_rate_wpm: tuple[float, float] = (espeak_rate_wpm[0], espeak_rate_wpm[1])
+        self.espeak_pitch: tuple[float, float] = (espeak_pitch[0], espeak_pitch[1])
         self.real: list[np.ndarray] = []
         self.real_names: list[str] = []
         self._by_corpus: dict[str, list[int]] = {}

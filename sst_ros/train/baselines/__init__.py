@@ -9,10 +9,7 @@ from __future__ import annotations
 from sst_ros.errors import ConfigError
 from sst_ros.train.baselines.base import (
     BaselineConfig,
-    BaselinePrediction,
     DoaBaseline,
-    decode_azimuth,
-    default_azimuth_grid_deg,
     energy_activity,
     smooth_spectra,
 )
@@ -23,14 +20,11 @@ from sst_ros.train.baselines.srp_phat import SrpPhat
 __all__ = [
     "BASELINES",
     "BaselineConfig",
-    "BaselinePrediction",
     "DoaBaseline",
     "Music",
     "NormMusic",
     "SrpPhat",
     "available_baselines",
-    "decode_azimuth",
-    "default_azimuth_grid_deg",
     "energy_activity",
     "get_baseline",
     "parse_baseline_names",

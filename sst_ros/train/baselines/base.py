@@ -12,7 +12,12 @@ and is stamped with its start time), through the same steps:
 3. The same post-processing for every algorithm: each frame's spectrum scaled to a peak of 1,
    then causal exponential smoothing over frames
    ``s_t = a * s_{t-1} + (1 - a) * p_t`` with ``a = smoothing``.
-4. Argmax plus circular parabolic sub-bin interpolation -> azimuth in degrees.
+4. Argmax plus parabolic sub-bin interpolation through the peak bin and its (circular)
+   neighbours, in the linear domain: :meth:`AzimuthGrid.decode` with ``log_domain=False``.
+
+The azimuth grid is a circular :class:`~sst_ros.model.azimuth.AzimuthGrid` (the model's
+convention: ``K`` bins centred at ``-180 + k * 360 / K`` degrees): 360 one-degree bins by
+default, the model's bins when evaluated beside it (:meth:`BaselineConfig.with_grid`).
 
 Activity comes from a separate energy detector (:func:`energy_activity`), not from the
 spectrum, and is reported separately.
@@ -29,25 +34,25 @@ import numpy as np
 from scipy.signal import get_window
 
 from sst_ros.errors import AudioFormatError, ConfigError
-from sst_ros.geometry import SPEED_OF_SOUND_M_S, MicArray, wrap_deg
+from sst_ros.geometry import SPEED_OF_SOUND_M_S, MicArray
+from sst_ros.model.azimuth import AzimuthGrid
+from sst_ros.model.prediction import Prediction
+from sst_ros.timebase import OUTPUT_FRAME_S, frame_samples
 
 __all__ = [
     "BaselineConfig",
-    "BaselinePrediction",
     "DoaBaseline",
-    "decode_azimuth",
-    "default_azimuth_grid_deg",
     "energy_activity",
     "frame_snapshots",
     "smooth_spectra",
 ]
 
+_DEFAULT_AZIMUTH_BINS = 360  # the baselines' own grid (1-degree bins) when no model grid is given
 
-def default_azimuth_grid_deg(n_bins: int = 360) -> np.ndarray:
-    """(K,) bin centres in degrees covering the full circle: ``-180 + (k + 0.5) * 360 / K``."""
-    if n_bins < 3:
-        raise ConfigError(f"azimuth grid needs at least 3 bins, got {n_bins}")
-    return -180.0 + (np.arange(n_bins) + 0.5) * (360.0 / n_bins)
+
+def _default_grid_deg() -> np.ndarray:
+    """(360,) bin centres of the default grid, degrees: ``-180 + k``."""
+    return AzimuthGrid(n_bins=_DEFAULT_AZIMUTH_BINS).bin_centers_deg()
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class BaselineConfig:
         frame_s: output frame length in seconds (the model's / the labels' 100 ms grid).
         smoothing: exponential smoothing factor ``a`` in [0, 1) applied to the normalised
             spectra over frames (0 = none).
-        azimuth_grid_deg: (K,) azimuth bin centres in degrees, uniformly spaced over 360 degrees.
+        azimuth_grid_deg: (K,) azimuth bin centres in degrees: a circular :class:`AzimuthGrid`'s
+            (``-180 + k * 360 / K``; default 360 bins).
         activity_threshold_db: energy above the clip's noise floor (dB) at which the energy
             detector's activity crosses 0.5.
         activity_floor_percentile: percentile of the clip's frame energies taken as noise floor.
@@ -72,17 +78,20 @@ class BaselineConfig:
     n_fft: int = 512
     hop: int = 256
     freq_range_hz: tuple[float, float] = (300.0, 3500.0)
-    frame_s: float = 0.1
+    frame_s: float = OUTPUT_FRAME_S
     smoothing: float = 0.6
-    azimuth_grid_deg: np.ndarray = field(default_factory=default_azimuth_grid_deg, compare=False)
+    azimuth_grid_deg: np.ndarray = field(default_factory=_default_grid_deg, compare=False)
     activity_threshold_db: float = 3.0
     activity_floor_percentile: float = 10.0
     activity_slope_db: float = 1.5
     speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S
 
     def __post_init__(self) -> None:
-        grid = np.asarray(self.azimuth_grid_deg, dtype=np.float64)
-        object.__setattr__(self, "azimuth_grid_deg", grid)
+        try:
+            grid = AzimuthGrid.circular_from_centers(self.azimuth_grid_deg)
+        except ConfigError as err:
+            raise ConfigError(f"baseline azimuth_grid_deg: {err}") from err
+        object.__setattr__(self, "azimuth_grid_deg", grid.bin_centers_deg())
         if self.n_fft < 16 or self.hop < 1 or self.hop > self.n_fft:
             raise ConfigError(f"baseline STFT: need n_fft >= 16 and 1 <= hop <= n_fft, got {self.n_fft}/{self.hop}")
         lo, hi = self.freq_range_hz
@@ -94,39 +103,19 @@ class BaselineConfig:
             raise ConfigError(f"baseline smoothing must be in [0, 1), got {self.smoothing}")
         if self.frame_s <= 0:
             raise ConfigError(f"baseline frame_s must be > 0, got {self.frame_s}")
-        if grid.ndim != 1 or grid.size < 3:
-            raise ConfigError("baseline azimuth_grid_deg must be a 1-D grid of at least 3 bins")
-        step = np.diff(np.unwrap(np.radians(grid)))
-        if not np.allclose(step, 2 * np.pi / grid.size, atol=1e-6):
-            raise ConfigError(
-                "baseline azimuth_grid_deg must be increasing and uniform over the full circle "
-                f"(K bins spaced 360/K degrees), got {grid.size} bins"
-            )
+
+    @property
+    def grid(self) -> AzimuthGrid:
+        """The circular azimuth grid of :attr:`azimuth_grid_deg`."""
+        return AzimuthGrid(n_bins=int(self.azimuth_grid_deg.size), circular=True)
 
     def with_grid(self, grid_deg: np.ndarray) -> BaselineConfig:
-        """A copy using another azimuth grid (e.g. the model's bin centres)."""
+        """A copy using another azimuth grid (e.g. the model's bin centres, ``AzimuthGrid.bin_centers_deg()``).
+
+        Raises:
+            ConfigError: ``grid_deg`` is not a circular grid's bin centres (e.g. a linear array's half plane).
+        """
         return replace(self, azimuth_grid_deg=np.asarray(grid_deg, dtype=np.float64))
-
-
-@dataclass
-class BaselinePrediction:
-    """Per-frame output of a baseline, shaped like the model's ``Prediction``.
-
-    Attributes:
-        time_s: (T,) start time of each output frame, seconds from the first sample.
-        azimuth_deg: (T,) estimated azimuth, degrees in (-180, 180].
-        elevation_deg: (T,) estimated elevation, degrees (0: planar search).
-        activity: (T,) energy-detector activity in [0, 1].
-        spectrum: (T, K) smoothed, normalised spatial spectrum over ``azimuth_grid_deg``.
-        azimuth_grid_deg: (K,) azimuth bin centres, degrees.
-    """
-
-    time_s: np.ndarray
-    azimuth_deg: np.ndarray
-    elevation_deg: np.ndarray
-    activity: np.ndarray
-    spectrum: np.ndarray
-    azimuth_grid_deg: np.ndarray
 
 
 def _stft(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -151,7 +140,7 @@ def frame_snapshots(n_samples: int, fs: int, cfg: BaselineConfig) -> tuple[int, 
     Returns:
         (T, owner) with owner (S,) int frame index per snapshot (may be >= T for the tail).
     """
-    frame_len = int(round(cfg.frame_s * fs))
+    frame_len = frame_samples(fs, cfg.frame_s)
     n_frames = n_samples // frame_len
     n_snap = 0 if n_samples < cfg.n_fft else 1 + (n_samples - cfg.n_fft) // cfg.hop
     centres = np.arange(n_snap) * cfg.hop + cfg.n_fft // 2
@@ -182,35 +171,6 @@ def smooth_spectra(spectra: np.ndarray, smoothing: float) -> np.ndarray:
         state = p[t] if t == 0 else smoothing * state + (1.0 - smoothing) * p[t]
         out[t] = state
     return out
-
-
-def decode_azimuth(spectra: np.ndarray, grid_deg: np.ndarray) -> np.ndarray:
-    """Argmax over a uniform circular grid with parabolic sub-bin interpolation.
-
-    The neighbours of the first and last bins wrap around the circle, so a peak at +-180
-    degrees is interpolated correctly.
-
-    Args:
-        spectra: (T, K) spectra.
-        grid_deg: (K,) uniform bin centres, degrees.
-    Returns:
-        (T,) azimuth in degrees, (-180, 180].
-    """
-    s = np.asarray(spectra, dtype=np.float64)
-    if s.shape[0] == 0:
-        return np.zeros(0)
-    k = s.shape[1]
-    step = 360.0 / k
-    i = np.argmax(s, axis=1)
-    rows = np.arange(s.shape[0])
-    y0 = s[rows, (i - 1) % k]
-    y1 = s[rows, i]
-    y2 = s[rows, (i + 1) % k]
-    den = y0 - 2.0 * y1 + y2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        delta = np.where(den < 0, 0.5 * (y0 - y2) / den, 0.0)
-    delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
-    return np.asarray(wrap_deg(np.asarray(grid_deg)[i] + delta * step), dtype=np.float64)
 
 
 def energy_activity(
@@ -271,7 +231,7 @@ class DoaBaseline(ABC):
             bins: frequency bin indices to use.
         """
 
-    def run(self, audio: np.ndarray, fs: int, array: MicArray) -> BaselinePrediction:
+    def run(self, audio: np.ndarray, fs: int, array: MicArray) -> Prediction:
         """Estimate the azimuth per output frame.
 
         Args:
@@ -279,7 +239,7 @@ class DoaBaseline(ABC):
             fs: sample rate in Hz.
             array: geometry (positions in metres, array frame).
         Returns:
-            :class:`BaselinePrediction` with ``T = floor(frames / (frame_s * fs))`` frames.
+            :class:`~sst_ros.model.prediction.Prediction` with ``T = floor(frames / (frame_s * fs))`` frames.
         """
         audio = np.asarray(audio)
         if audio.ndim != 2 or audio.shape[1] != array.n_mics:
@@ -307,11 +267,11 @@ class DoaBaseline(ABC):
                 if sel.size:
                     raw[t] = self._frame_spectrum(state, stft[:, :, sel], bins)
         spectrum = smooth_spectra(raw, cfg.smoothing)
-        return BaselinePrediction(
+        return Prediction(
             time_s=np.arange(n_frames) * cfg.frame_s,
-            azimuth_deg=decode_azimuth(spectrum, grid),
+            azimuth_deg=cfg.grid.decode(spectrum, log_domain=False),
             elevation_deg=np.zeros(n_frames),
             activity=energy_activity(stft, owner, n_frames, bins, cfg),
             spectrum=spectrum,
-            azimuth_grid_deg=grid.copy(),
+            bin_centers_deg=grid.copy(),
         )
