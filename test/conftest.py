@@ -4,7 +4,9 @@ Before any test (and any rclpy import) runs, ``ROS_AUTOMATIC_DISCOVERY_RANGE`` i
 ``LOCALHOST`` and, when the caller did not choose one (``scripts/run_tests.sh`` does), a
 random ``ROS_DOMAIN_ID``, so that parallel runs and other machines never cross-talk.
 Fixtures: ``ros_env`` (environment for node subprocesses), ``rclpy_context`` (an initialised
-rclpy context for the test process, shut down afterwards). Helpers live in ``helpers.py``.
+rclpy context for the test process, shut down afterwards), ``rng`` (a numpy Generator seeded by
+the module's ``RNG_SEED``), ``tiny_model`` (an untrained tiny checkpoint, once per session).
+Helpers live in ``helpers.py``.
 """
 
 from __future__ import annotations
@@ -56,3 +58,30 @@ def rclpy_context():
         yield ctx
     finally:
         rclpy.try_shutdown(context=ctx)
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest):
+    """A fresh numpy Generator per test, seeded by the test module's ``RNG_SEED`` (default 1234)."""
+    import numpy as np
+
+    return np.random.default_rng(getattr(request.module, "RNG_SEED", 1234))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained ``tiny`` CRNN checkpoint for the ReSpeaker USB v2 (torch seed 0), saved once
+    per session through the real save path."""
+    import torch
+
+    from sst_ros.geometry import load_array
+    from sst_ros.model.azimuth import grid_for_array
+    from sst_ros.model.checkpoint import save_checkpoint
+    from sst_ros.model.crnn import CRNN, ModelConfig
+    from sst_ros.model.features import FeatureConfig
+
+    torch.manual_seed(0)
+    array = load_array("respeaker_usb_v2")
+    cfg = ModelConfig.preset("tiny", n_mics=array.n_mics, grid=grid_for_array(array))
+    path = tmp_path_factory.mktemp("tiny_model") / "tiny.pt"
+    return save_checkpoint(path, CRNN(cfg).eval(), array, FeatureConfig(), cfg, {"note": "untrained, tests only"})

@@ -11,11 +11,6 @@ from sst_ros.audio.pcm import SAMPLE_FORMATS, bytes_per_sample, decode_pcm, enco
 from sst_ros.errors import AudioFormatError
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(1234)
-
-
 @pytest.mark.parametrize(
     ("fmt", "dtype", "lo", "hi"), [("S16LE", "<i2", -(2**15), 2**15), ("S32LE", "<i4", -(2**31), 2**31)]
 )

@@ -20,10 +20,6 @@ from sst_ros.train.baselines import (
 FS = 16000
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(1234)
-
 
 def delayed_noise(array, azimuth_deg, rng, seconds=1.0, snr_db=20.0, fs=FS):
     """Far-field white noise from ``azimuth_deg`` with exact fractional delays (anechoic) plus sensor noise."""

@@ -12,9 +12,6 @@ from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.errors import DataError, ModelError
 from sst_ros.geometry import SPEED_OF_SOUND_M_S, load_array, unit_vector
-from sst_ros.model.checkpoint import save_checkpoint
-from sst_ros.model.crnn import CRNN, ModelConfig
-from sst_ros.model.features import FeatureConfig
 from sst_ros.train.evaluate import evaluate
 from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.report import PREDICTION_COLUMNS, read_predictions_csv
@@ -45,18 +42,6 @@ def _write_set(directory, array, rng, azimuths=(60.0, -120.0)):
         write_clip(directory, f"clip{i:02d}", audio.astype(np.float32), FS, labels)
     write_array_yaml(directory, array)
     return directory
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """An untrained tiny CRNN checkpoint for the default array (the real save/load path)."""
-    import torch
-
-    torch.manual_seed(0)
-    array = load_array("respeaker_usb_v2")
-    cfg = ModelConfig.preset("tiny", n_mics=array.n_mics)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    return save_checkpoint(path, CRNN(cfg).eval(), array, FeatureConfig(), cfg, {"note": "untrained test model"})
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,6 @@ from sst_ros.errors import AudioFormatError, ConfigError
 from sst_ros.model.features import FeatureConfig, StreamingFeatures, compute_features
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(1234)
-
-
 def _random_chunks(audio: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     cuts = np.sort(rng.choice(np.arange(1, audio.shape[0]), size=12, replace=False))
     cuts = np.concatenate([cuts, [cuts[3]]])  # an empty chunk too

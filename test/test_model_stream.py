@@ -15,6 +15,8 @@ from sst_ros.model.features import FeatureConfig, compute_features, feature_conf
 from sst_ros.model.infer import predict_audio
 from sst_ros.model.stream import StreamingTracker
 
+RNG_SEED = 7
+
 
 def _random_model(
     array: MicArray, preset: str, seed: int, phase_reference: bool = True, kind: str = "stft"
@@ -39,10 +41,6 @@ def _random_model(
                 m.bias.uniform_(-0.2, 0.2)
     return LoadedModel(model.eval(), array, fcfg, cfg, {"test": True})
 
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(7)
 
 
 @pytest.mark.parametrize(

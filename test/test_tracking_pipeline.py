@@ -14,19 +14,10 @@ from sst_ros.tracking.pipeline import AudioFormat, PipelineConfig, TrackingPipel
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory):
-    import torch
+def loaded(tiny_model):
+    from sst_ros.model.checkpoint import load_checkpoint
 
-    from sst_ros.model.azimuth import grid_for_array
-    from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
-    from sst_ros.model.crnn import CRNN, ModelConfig
-    from sst_ros.model.features import FeatureConfig
-
-    torch.manual_seed(0)
-    array = load_array("respeaker_usb_v2")
-    cfg = ModelConfig.preset("tiny", n_mics=array.n_mics, grid=grid_for_array(array))
-    path = save_checkpoint(tmp_path_factory.mktemp("m") / "tiny.pt", CRNN(cfg), array, FeatureConfig(), cfg, {})
-    return load_checkpoint(path)
+    return load_checkpoint(tiny_model)
 
 
 def permissive() -> PipelineConfig:

@@ -10,11 +10,6 @@ from sst_ros.geometry import angular_distance_deg, wrap_deg
 from sst_ros.tracking import MultiTracker, Peak, TrackerConfig
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(1234)
-
-
 def test_single_moving_talker_keeps_one_id(rng: np.random.Generator) -> None:
     tracker = MultiTracker(TrackerConfig(birth_hits=3, coast_misses=5, death_misses=5))
     ids: set[int] = set()
