@@ -28,12 +28,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sst_ros.adapt.batches import SourcePool, load_labelled_clips
-from sst_ros.adapt.iwan import AdaptConfig, IwanTrainer
-from sst_ros.adapt.target_data import load_target_set
+from sst_ros.adapt.batches import SourcePool
+from sst_ros.adapt.config import AdaptConfig
+from sst_ros.adapt.trainer import IwanTrainer
 from sst_ros.audio.wav import write_wav
+from sst_ros.data.clip_reader import ClipReader
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
+from sst_ros.data.target_set import load_target_set
 from sst_ros.errors import ModelError
+from sst_ros.timebase import OUTPUT_FRAME_S, frame_samples
 
 
 def _model():
@@ -77,13 +80,15 @@ def main() -> int:
         # source: labelled clips of the model's array
         for i in range(12):
             nf = 50
-            lab = Labels(np.arange(nf) * 0.1, np.full(nf, rng.uniform(-180, 180)), np.zeros(nf), np.ones(nf, bool))
-            write_clip(tmp / "src", f"c{i:02d}", (0.1 * rng.standard_normal((nf * 1600, array.n_mics))), fs, lab)
+            t_s = np.arange(nf) * OUTPUT_FRAME_S
+            lab = Labels(t_s, np.full(nf, rng.uniform(-180, 180)), np.zeros(nf), np.ones(nf, bool))
+            audio = 0.1 * rng.standard_normal((nf * frame_samples(fs), array.n_mics))
+            write_clip(tmp / "src", f"c{i:02d}", audio, fs, lab)
         write_array_yaml(tmp / "src", array)
-        clips = load_labelled_clips([tmp / "src"], array, fs, 0.1)
-        spf = fcfg.hop * model.cfg.frames_per_output
+        clips = ClipReader([tmp / "src"], array, fs, fcfg.hop * model.cfg.frames_per_output / fs)
         t0 = time.perf_counter()
-        tr = IwanTrainer(model, fcfg, SourcePool(clips[:10], spf), SourcePool(clips[10:], spf), target, cfg)
+        tr = IwanTrainer(model, fcfg, SourcePool(clips.subset(range(10))), SourcePool(clips.subset([10, 11])), target,
+                         cfg)  # fmt: skip
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         tr.evaluate()

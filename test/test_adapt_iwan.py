@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from sst_ros.adapt.batches import SourcePool, load_labelled_clips
-from sst_ros.adapt.iwan import AdaptConfig, IwanTrainer
-from sst_ros.adapt.target_data import load_target_set
+from sst_ros.adapt.batches import SourcePool
+from sst_ros.adapt.config import AdaptConfig
+from sst_ros.adapt.trainer import IwanTrainer
 from sst_ros.audio.wav import write_wav
 from sst_ros.cli import main as sst_main
+from sst_ros.data.clip_reader import ClipReader
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
+from sst_ros.data.target_set import load_target_set
 from sst_ros.errors import ConfigError
 from sst_ros.geometry import load_array
 from sst_ros.model.azimuth import grid_for_array
@@ -60,14 +62,14 @@ def setup(tmp_path: Path) -> dict[str, Path]:
 def test_short_adaptation_changes_target_extractor_only(setup: dict[str, Path]) -> None:
     loaded = load_checkpoint(setup["ckpt"])
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
-    clips = load_labelled_clips([setup["src"]], loaded.array, FS, loaded.frame_s)
+    clips = ClipReader([setup["src"]], loaded.array, FS, loaded.frame_s)
     target = load_target_set([setup["tgt"]], loaded.array, FS)
     cfg = AdaptConfig(
         variant="iwan", steps=4, batch_size=3, crop_min_s=0.5, crop_max_s=1.2, eval_every=2, n_val_clips=3,
         n_target_val_clips=2, disc_gru_hidden=16, disc_mlp_hidden=8, lr=1e-2,
     )  # fmt: skip
-    tr = IwanTrainer(loaded.model, loaded.feature_cfg, SourcePool(clips[:4], 1600), SourcePool(clips[4:], 1600),
-                     target, cfg)  # fmt: skip
+    tr = IwanTrainer(loaded.model, loaded.feature_cfg, SourcePool(clips.subset(range(4))),
+                     SourcePool(clips.subset([4])), target, cfg)  # fmt: skip
     res = tr.run()
     fe_s = tr.fe_s.state_dict()
     fe_t = tr.model_t.state_dict()
@@ -115,16 +117,16 @@ def test_sst_adapt_cli_writes_provenance_and_resumes(setup: dict[str, Path], cap
 
 def test_oracle_clips_are_reported_never_used_to_choose(setup: dict[str, Path]) -> None:
     loaded = load_checkpoint(setup["ckpt"])
-    clips = load_labelled_clips([setup["src"]], loaded.array, FS, loaded.frame_s)
+    clips = ClipReader([setup["src"]], loaded.array, FS, loaded.frame_s)
     target = load_target_set([setup["tgt"]], loaded.array, FS)
     cfg = AdaptConfig(
         variant="iwan", steps=4, batch_size=2, crop_min_s=0.5, crop_max_s=1.0, eval_every=2, n_val_clips=3,
         n_target_val_clips=2, disc_gru_hidden=16, disc_mlp_hidden=8, lr=1e-2, selection="iwcv",
     )  # fmt: skip
     runs = []
-    for oracle in (None, clips[:2]):
-        tr = IwanTrainer(loaded.model, loaded.feature_cfg, SourcePool(clips[:4], 1600), SourcePool(clips[4:], 1600),
-                         target, cfg, oracle=oracle)  # fmt: skip
+    for oracle in (None, clips.subset(range(2))):
+        tr = IwanTrainer(loaded.model, loaded.feature_cfg, SourcePool(clips.subset(range(4))),
+                         SourcePool(clips.subset([4])), target, cfg, oracle=oracle)  # fmt: skip
         runs.append(tr.run())
     plain, with_oracle = runs
     assert "oracle_mae_deg" in with_oracle.history[0] and "oracle_mae_deg" not in plain.history[0]

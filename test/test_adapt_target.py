@@ -9,9 +9,10 @@ import pytest
 import torch
 import yaml
 
-from sst_ros.adapt.target_data import load_target_set, pad_batch
+from sst_ros.adapt.batches import pad_batch
 from sst_ros.audio.wav import write_wav
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, audio_typestore
+from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, audio_typestore, find_bags
+from sst_ros.data.target_set import find_recordings, load_target_set
 from sst_ros.errors import BagError, DataError
 from sst_ros.geometry import load_array
 
@@ -99,6 +100,27 @@ def test_bag_and_wav_folder_load_with_channel_selection(tmp_path: Path, rng, pai
     assert batch.shape == (20, int(lengths.max()), 2)
     assert torch.equal(batch[0, : lengths[0]], torch.from_numpy(crops[0]))
     assert torch.all(batch[0, lengths[0] :] == 0)
+
+
+def test_recordings_are_found_by_the_one_bag_discovery(tmp_path: Path) -> None:
+    """Target folders: per folder its bags, then its WAV files, then its sub-folders (sorted); bags are not entered."""
+    for bag in ("root/b_bag", "root/sub/d_bag", "root/unclosed"):
+        (tmp_path / bag).mkdir(parents=True)
+    (tmp_path / "root/b_bag/metadata.yaml").write_text("")
+    (tmp_path / "root/b_bag/inside.wav").write_bytes(b"")  # part of the bag, not a recording
+    (tmp_path / "root/sub/d_bag/metadata.yaml").write_text("")
+    (tmp_path / "root/unclosed/x_0.mcap").write_bytes(b"")  # a bag that was not closed is still a bag
+    for wav in ("root/a.wav", "root/sub/c.WAV", "root/sub/notes.txt"):
+        (tmp_path / wav).write_bytes(b"")
+    root = tmp_path / "root"
+    assert find_recordings([root]) == [
+        ("bag", root / "b_bag"), ("bag", root / "unclosed"), ("wav", root / "a.wav"),
+        ("bag", root / "sub/d_bag"), ("wav", root / "sub/c.WAV"),
+    ]  # fmt: skip
+    assert find_bags(root) == [root / "b_bag", root / "sub/d_bag", root / "unclosed"]
+    assert find_recordings([root / "unclosed" / "x_0.mcap"]) == [("bag", root / "unclosed")]
+    with pytest.raises(DataError, match="neither a WAV"):
+        find_recordings([root / "sub/notes.txt"])
 
 
 def test_corrupt_bag_names_the_file(tmp_path: Path, rng, pair) -> None:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from sst_ros.adapt.batches import pad_batch
 from sst_ros.adapt.discriminator import SequenceDiscriminator, discriminator_loss
-from sst_ros.adapt.target_data import pad_batch
 from sst_ros.adapt.weights import importance_weights
 from sst_ros.geometry import angular_distance_deg
 

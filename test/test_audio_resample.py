@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sst_ros.audio.resample import StreamingResampler, resample
+from sst_ros.audio.resample import StreamingResampler, resample, resample_part, resampled_length
 from sst_ros.errors import AudioFormatError
 
 RATES = [(48000, 16000), (44100, 16000), (16000, 48000), (22050, 16000), (16000, 16000)]
@@ -69,6 +69,27 @@ def test_streaming_same_rate_is_identity() -> None:
     r = StreamingResampler(16000, 16000, 3)
     np.testing.assert_array_equal(r.process(x), x)
     assert r.delay_s == 0.0
+
+
+@pytest.mark.parametrize(("fs_in", "fs_out"), RATES + [(8000, 16000), (96000, 16000)])
+def test_part_is_bit_identical_to_the_same_span_of_the_whole(fs_in, fs_out) -> None:
+    """Reading only a span (training crops of long files) changes no sample, even at the span's edges."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((fs_in // 3 + 7, 2)).astype(np.float32)
+    whole = resample(x, fs_in, fs_out)
+    assert resampled_length(x.shape[0], fs_in, fs_out) == whole.shape[0]
+    reads: list[tuple[int, int]] = []
+
+    def read(a: int, b: int) -> np.ndarray:
+        reads.append((a, b))
+        return x[a:b]
+
+    spans = [(0, 1), (0, 500), (whole.shape[0] - 300, whole.shape[0]), (whole.shape[0] - 10, whole.shape[0] + 50)]
+    spans += [tuple(sorted(rng.integers(0, whole.shape[0], 2))) for _ in range(20)]
+    for start, stop in spans:
+        np.testing.assert_array_equal(resample_part(read, x.shape[0], fs_in, fs_out, start, stop), whole[start:stop])
+    a, b = reads[1]  # 500 samples at the start: a small part of the input is read
+    assert a == 0 and b < x.shape[0] // 4
 
 
 def test_errors() -> None:

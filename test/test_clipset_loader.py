@@ -1,4 +1,4 @@
-"""Streaming loader over clip sets (random label-aligned crops from disk) and the trajectory plot."""
+"""The clip and crop loader (random label-aligned crops read from disk) and the trajectory plot."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
 
+from sst_ros.audio.resample import resample  # noqa: E402
+from sst_ros.data.clip_reader import ClipReader, crop_frames  # noqa: E402
 from sst_ros.data.clipset import Labels, read_labels, write_array_yaml, write_clip  # noqa: E402
-from sst_ros.data.loader import ClipDataset  # noqa: E402
 from sst_ros.data.plots import plot_trajectory  # noqa: E402
 from sst_ros.errors import DataError  # noqa: E402
 from sst_ros.geometry import load_array  # noqa: E402
 
 FS = 16000
+ARRAY = load_array("respeaker_usb_v2")
 
 
 def _write_set(folder: Path, n_clips: int, seconds: float, n_ch: int = 4) -> None:
@@ -37,66 +37,88 @@ def _write_set(folder: Path, n_clips: int, seconds: float, n_ch: int = 4) -> Non
         )
         write_clip(folder, f"clip_{k:02d}", audio, FS, labels, subtype="FLOAT")
     if n_ch == 4:
-        write_array_yaml(folder, load_array("respeaker_usb_v2"))
+        write_array_yaml(folder, ARRAY)
 
 
 def test_crops_are_label_aligned_and_reproducible(tmp_path: Path) -> None:
     _write_set(tmp_path, 3, 3.0)
-    ds = ClipDataset(tmp_path, crop_s=1.0, seed=7)
-    assert len(ds) == 3 and ds.n_mics == 4 and ds.sample_rate_hz == FS
-    item = ds[1]
-    assert item["audio"].shape == (FS, 4) and item["audio"].dtype == torch.float32
-    assert item["azimuth_deg"].shape == (10,)
-    first_frame = int(round(item["audio"][0, 0].item() * 2**20)) - 1000
-    labels = read_labels(tmp_path / "clip_01.csv")
-    np.testing.assert_allclose(
-        item["azimuth_deg"].numpy(), labels.azimuth_deg[first_frame : first_frame + 10], atol=1e-3
-    )
-    np.testing.assert_array_equal(item["active"].numpy() > 0.5, labels.active[first_frame : first_frame + 10])
+    reader = ClipReader([tmp_path], ARRAY, FS)
+    assert len(reader) == 3 and reader.array.n_mics == 4 and reader.sample_rate_hz == FS
+    assert reader.frame_samples == FS // 10 and reader.n_frames(1) == 30
+    audio, fs, labels = reader.random_crop(1, 10, np.random.default_rng(7))
+    assert fs == FS and audio.shape == (FS, 4) and audio.dtype == np.float32
+    assert labels.azimuth_deg.shape == (10,)
+    first_frame = int(round(audio[0, 0] * 2**20)) - 1000
+    truth = read_labels(tmp_path / "clip_01.csv")
+    np.testing.assert_allclose(labels.azimuth_deg, truth.azimuth_deg[first_frame : first_frame + 10], atol=1e-3)
+    np.testing.assert_array_equal(labels.active, truth.active[first_frame : first_frame + 10])
     # Every sample of a label frame belongs to that frame.
-    codes = np.round(item["audio"][:, 0].numpy() * 2**20).astype(int) - 1000
+    codes = np.round(audio[:, 0] * 2**20).astype(int) - 1000
     np.testing.assert_array_equal(codes, np.repeat(np.arange(first_frame, first_frame + 10), FS // 10))
-    again = ClipDataset(tmp_path, crop_s=1.0, seed=7)[1]
-    assert torch.equal(again["audio"], item["audio"])
-    starts = set()
-    for epoch in range(8):
-        ds.set_epoch(epoch)
-        starts.add(int(round(ds[1]["audio"][0, 0].item() * 2**20)))
-    assert len(starts) > 1  # crops move between epochs
+    again = ClipReader([tmp_path], ARRAY, FS).random_crop(1, 10, np.random.default_rng(7))
+    np.testing.assert_array_equal(again.audio, audio)
+    starts = {int(round(reader.random_crop(1, 10, np.random.default_rng(s)).audio[0, 0] * 2**20)) for s in range(8)}
+    assert len(starts) > 1  # crops move with the random numbers
+    # a crop read from disk equals the same frames of the whole clip
+    whole = reader.load(1)
+    np.testing.assert_array_equal(reader.crop(1, 4, 10).audio, crop_frames(whole, 4, 10, FS // 10).audio)
 
 
 def test_short_clips_are_padded_and_masked(tmp_path: Path) -> None:
     _write_set(tmp_path, 1, 0.5)
-    item = ClipDataset(tmp_path, crop_s=1.0, seed=0)[0]
-    assert item["audio"].shape == (FS, 4)
-    np.testing.assert_array_equal(item["valid"].numpy(), [1] * 5 + [0] * 5)
-    assert not item["active"][5:].any()
-    assert torch.all(item["audio"][FS // 2 :] == 0)
+    reader = ClipReader([tmp_path], ARRAY, FS)
+    audio, _, labels = reader.random_crop(0, 10, np.random.default_rng(0))
+    assert audio.shape == (FS, 4) and reader.n_frames(0) == 5
+    np.testing.assert_array_equal(labels.active, [False, True, True, False, True] + [False] * 5)
+    assert not labels.active[5:].any() and np.all(labels.azimuth_deg[5:] == 0)
+    assert np.all(audio[FS // 2 :] == 0)
 
 
-def test_dataloader_batches_two_sets(tmp_path: Path) -> None:
+def test_reader_over_two_sets_and_subsets(tmp_path: Path) -> None:
     _write_set(tmp_path / "a", 2, 2.0)
     _write_set(tmp_path / "b", 3, 2.0)
-    ds = ClipDataset([tmp_path / "a", tmp_path / "b"], crop_s=0.5, seed=1)
-    batch = next(iter(DataLoader(ds, batch_size=5, shuffle=False)))
-    assert batch["audio"].shape == (5, FS // 2, 4)
-    assert batch["active"].shape == (5, 5)
-    whole = ClipDataset(tmp_path / "a", crop_s=None)[0]
-    assert whole["audio"].shape == (2 * FS, 4) and whole["valid"].sum() == 20
+    reader = ClipReader([tmp_path / "a", tmp_path / "b"], ARRAY, FS)
+    assert len(reader) == 5 and [(cs.dir.name, c.name) for cs, c in reader.items][2] == ("b", "clip_00")
+    crops = [reader.random_crop(i, 5, np.random.default_rng(1)) for i in range(5)]
+    assert all(c.audio.shape == (FS // 2, 4) and len(c.labels) == 5 for c in crops)
+    whole = reader.load(0)
+    assert whole.audio.shape == (2 * FS, 4) and len(whole.labels) == 20
+    sub = reader.subset([4, 0])
+    assert [(cs.dir.name, c.name) for cs, c in sub.items] == [("b", "clip_02"), ("a", "clip_00")]
+    np.testing.assert_array_equal(sub.load(1).audio, whole.audio)
+
+
+@pytest.mark.parametrize("fs_file", [48000, 22050])
+def test_crops_of_clips_at_another_rate_equal_the_resampled_whole(tmp_path: Path, fs_file: int) -> None:
+    rng = np.random.default_rng(3)
+    n = 25
+    labels = Labels(np.arange(n) * 0.1, rng.uniform(-180, 180, n), np.zeros(n), rng.random(n) > 0.3)
+    write_clip(tmp_path, "c", rng.uniform(-0.5, 0.5, (int(2.5 * fs_file), 4)).astype(np.float32), fs_file, labels,
+               subtype="FLOAT")  # fmt: skip
+    reader = ClipReader([tmp_path], ARRAY, FS)
+    whole = reader.load(0)
+    raw = ClipReader([tmp_path], ARRAY, fs_file).load(0).audio
+    np.testing.assert_array_equal(whole.audio, resample(raw, fs_file, FS))
+    for start, length in ((0, 7), (3, 10), (11, 14), (20, 10)):
+        crop = reader.crop(0, start, length)
+        np.testing.assert_array_equal(crop.audio, crop_frames(whole, start, length, FS // 10).audio)
+        np.testing.assert_array_equal(crop.labels.active, crop_frames(whole, start, length, FS // 10).labels.active)
 
 
 def test_loader_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no clips"):
-        ClipDataset(tmp_path / "empty")
+        ClipReader([tmp_path / "empty"], ARRAY, FS)
     _write_set(tmp_path / "four", 1, 1.0)
     _write_set(tmp_path / "two", 1, 1.0, n_ch=2)
-    with pytest.raises(DataError, match="channel counts"):
-        ClipDataset([tmp_path / "four", tmp_path / "two"])
-    with pytest.raises(DataError, match="sample rates"):
-        ClipDataset(tmp_path / "four", sample_rate_hz=48000)
-    with pytest.raises(DataError, match="multiple of the label frame"):
-        ClipDataset(tmp_path / "four", crop_s=0.25)[0]
+    reader = ClipReader([tmp_path / "four", tmp_path / "two"], ARRAY, FS)
+    with pytest.raises(DataError, match="2 channels"):
+        reader.load(1)
+    with pytest.raises(DataError, match="label frames"):
+        ClipReader([tmp_path / "four"], ARRAY, FS, frame_s=0.05).load(0)
+    pair = load_array({"name": "pair", "microphones_m": [[0.0, 0.05, 0.0], [0.0, -0.05, 0.0]]})
+    with pytest.raises(DataError, match="made for array 'respeaker_usb_v2'"):
+        ClipReader([tmp_path / "four"], pair, FS)
 
 
 def test_plot_trajectory_draws_active_spans(tmp_path: Path) -> None:

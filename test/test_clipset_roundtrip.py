@@ -11,7 +11,6 @@ import soundfile as sf
 
 from sst_ros.data.clipset import (
     CSV_COLUMNS,
-    LABEL_FRAME_S,
     ClipSet,
     Labels,
     read_labels,
@@ -21,12 +20,13 @@ from sst_ros.data.clipset import (
 )
 from sst_ros.errors import DataError
 from sst_ros.geometry import load_array
+from sst_ros.timebase import OUTPUT_FRAME_S
 
 
 def _labels(n: int = 20, seed: int = 0) -> Labels:
     rng = np.random.default_rng(seed)
     return Labels(
-        time_s=np.arange(n) * LABEL_FRAME_S,
+        time_s=np.arange(n) * OUTPUT_FRAME_S,
         azimuth_deg=rng.uniform(-179.9, 180.0, n),
         elevation_deg=rng.uniform(-30, 60, n),
         active=rng.random(n) > 0.3,

@@ -102,6 +102,19 @@ def test_sst_train_cli(clips: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "made for array 'pair'" in capsys.readouterr().err
 
 
+def test_learning_rate_schedule_is_the_documented_one() -> None:
+    """training/README.md: lr 2e-3, 50 warm-up steps, cosine decay to lr * lr_final_fraction, clipping 5."""
+    cfg = TrainConfig(steps=6000)
+    assert (cfg.warmup_steps, cfg.grad_clip_norm, cfg.lr, cfg.lr_final_fraction) == (50, 5.0, 2e-3, 0.05)
+    assert cfg.learning_rate(0) == pytest.approx(2e-3 / 50, rel=1e-3)
+    assert cfg.learning_rate(49) == pytest.approx(2e-3, rel=1e-3)
+    assert cfg.learning_rate(3000) == pytest.approx(0.5 * (2e-3 + 1e-4))
+    assert cfg.learning_rate(6000) == pytest.approx(1e-4)
+    assert TrainConfig(warmup_steps=0).learning_rate(0) == pytest.approx(2e-3)
+    with pytest.raises(ConfigError, match="grad_clip_norm"):
+        TrainConfig(grad_clip_norm=0.0)
+
+
 def test_bad_config_key_is_named(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
     p.write_text("stepz: 3\n")

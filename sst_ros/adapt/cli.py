@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sst_ros.adapt.iwan import SELECTION_CRITERIA, VARIANTS, AdaptConfig
+from sst_ros.adapt.config import SELECTION_CRITERIA, VARIANTS, AdaptConfig
 from sst_ros.errors import ConfigError
 
 __all__ = ["config_from_args", "register", "run"]
@@ -61,7 +61,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--selection", choices=SELECTION_CRITERIA, default=d.selection)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--max-source-clips", type=int, default=400, help="synthetic clips held in memory")
+    p.add_argument(
+        "--max-source-clips", type=int, default=400, help="use a random subset of at most this many synthetic clips"
+    )
     p.add_argument("--run-dir", default=None, help="resumable state and logs (default: OUT.run)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument(

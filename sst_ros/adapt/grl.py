@@ -22,7 +22,7 @@ from torch import nn
 
 from sst_ros.errors import ConfigError
 
-__all__ = ["GradientReverseFunction", "GradientReverseLayer", "WarmStartGradientReverseLayer", "dann_coefficient"]
+__all__ = ["GradientReverseFunction", "GradientReverseLayer", "dann_coefficient"]
 
 
 class GradientReverseFunction(torch.autograd.Function):
@@ -68,38 +68,3 @@ def dann_coefficient(step: int, max_steps: int, hi: float = 1.0, lo: float = 0.0
         raise ConfigError(f"dann_coefficient: step must be >= 0, got {step}")
     span = hi - lo
     return float(2.0 * span / (1.0 + math.exp(-alpha * step / max_steps)) - span + lo)
-
-
-class WarmStartGradientReverseLayer(nn.Module):
-    """Gradient reversal whose coefficient follows :func:`dann_coefficient`.
-
-    ``step()`` advances the schedule (call once per optimisation step when ``auto_step`` is
-    False); ``coefficient`` is the value used by the next forward pass.
-    """
-
-    def __init__(
-        self, hi: float = 1.0, lo: float = 0.0, alpha: float = 10.0, max_steps: int = 1000, auto_step: bool = False
-    ) -> None:
-        super().__init__()
-        if hi < lo or lo < 0:
-            raise ConfigError(f"gradient reversal schedule needs 0 <= lo <= hi, got lo={lo}, hi={hi}")
-        self.hi, self.lo, self.alpha, self.max_steps = float(hi), float(lo), float(alpha), int(max_steps)
-        self.auto_step = auto_step
-        self.iter_num = 0
-        dann_coefficient(0, self.max_steps)  # validates max_steps
-
-    @property
-    def coefficient(self) -> float:
-        """Coefficient at the current step."""
-        return dann_coefficient(self.iter_num, self.max_steps, self.hi, self.lo, self.alpha)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Identity forward, reversed and scaled gradient."""
-        out = GradientReverseFunction.apply(x, self.coefficient)
-        if self.auto_step and self.training:
-            self.iter_num += 1
-        return out
-
-    def step(self) -> None:
-        """Advance the schedule by one step."""
-        self.iter_num += 1

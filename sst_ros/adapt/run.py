@@ -11,12 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from sst_ros.adapt.batches import LabelledClip, SourcePool, load_labelled_clips
-from sst_ros.adapt.iwan import AdaptConfig, AdaptResult, IwanTrainer, evaluate_oracle
-from sst_ros.adapt.target_data import file_sha256, load_target_set
+from sst_ros.adapt.batches import SourcePool
+from sst_ros.adapt.config import AdaptConfig
+from sst_ros.adapt.evaluation import evaluate_oracle
+from sst_ros.adapt.selection import AdaptResult
+from sst_ros.adapt.state import STATE_FILE
+from sst_ros.adapt.trainer import IwanTrainer
+from sst_ros.data.clip_reader import ClipReader
+from sst_ros.data.target_set import file_sha256, load_target_set
 from sst_ros.errors import DataError
 
-__all__ = ["AdaptRun", "adapt_checkpoint", "split_clips"]
+__all__ = ["AdaptRun", "adapt_checkpoint", "source_clips", "split_clips"]
 
 
 @dataclass
@@ -29,13 +34,20 @@ class AdaptRun:
     provenance: dict[str, Any]
 
 
-def split_clips(clips: Sequence[LabelledClip], val_fraction: float, seed: int) -> tuple[list, list]:
-    """Split clips (by clip, not by crop) into training and validation lists."""
+def split_clips(clips: ClipReader, val_fraction: float, seed: int) -> tuple[ClipReader, ClipReader]:
+    """Split clips (by clip, not by crop) into training and validation clips, in a random order."""
     if len(clips) < 2:
         raise DataError("need at least 2 labelled synthetic clips (training and validation)")
     idx = np.random.default_rng(seed).permutation(len(clips))
     n_val = min(len(clips) - 1, max(1, int(round(val_fraction * len(clips)))))
-    return [clips[i] for i in idx[n_val:]], [clips[i] for i in idx[:n_val]]
+    return clips.subset(idx[n_val:]), clips.subset(idx[:n_val])
+
+
+def source_clips(clips: ClipReader, max_clips: int | None, seed: int) -> ClipReader:
+    """A random subset of at most ``max_clips`` clips (all when None or fewer), in their order."""
+    if max_clips is None or len(clips) <= max_clips:
+        return clips
+    return clips.subset(np.sort(np.random.default_rng(seed).choice(len(clips), max_clips, replace=False)))
 
 
 def adapt_checkpoint(
@@ -64,40 +76,27 @@ def adapt_checkpoint(
         oracle_dirs: labelled target clip sets evaluated for reporting only (never for choosing).
         run_dir: folder for resumable state and logs (None = ``<out>.run``).
         resume: continue a previous run in ``run_dir``; without it an existing state is an error.
-        max_source_clips: bound on synthetic clips held in memory.
+        max_source_clips: use a random subset of at most this many synthetic clips (None = all).
         progress: show a tqdm progress bar.
     """
-    from sst_ros.model.checkpoint import check_array_matches, load_checkpoint, save_checkpoint
+    from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
 
     loaded = load_checkpoint(model_path)
     out_path = Path(out_path)
     run_dir = Path(run_dir) if run_dir is not None else out_path.with_name(out_path.name + ".run")
-    if (run_dir / "state.pt").exists() and not resume:
+    if (run_dir / STATE_FILE).exists() and not resume:
         raise DataError(f"run folder {run_dir} holds an earlier adaptation; pass --resume to continue it or delete it")
-    fs = loaded.feature_cfg.sample_rate_hz
-    frame_s = loaded.frame_s
-    frame_samples = loaded.feature_cfg.hop * loaded.model_cfg.frames_per_output
+    fs, frame_s = loaded.feature_cfg.sample_rate_hz, loaded.frame_s
     target = load_target_set(target_paths, loaded.array, fs, min_duration_s=frame_s)
-    clips = load_labelled_clips(source_dirs, loaded.array, fs, frame_s, max_source_clips, cfg.seed)
+    clips = source_clips(ClipReader(source_dirs, loaded.array, fs, frame_s), max_source_clips, cfg.seed)
     if val_dirs:
-        val = load_labelled_clips(val_dirs, loaded.array, fs, frame_s, max_source_clips, cfg.seed)
+        val = source_clips(ClipReader(val_dirs, loaded.array, fs, frame_s), max_source_clips, cfg.seed)
         train = clips
     else:
         train, val = split_clips(clips, 0.2, cfg.seed)
-    oracle = []
-    for d in oracle_dirs or []:
-        oracle.extend(load_labelled_clips([d], loaded.array, fs, frame_s))
-    for d in source_dirs:
-        _check_clipset_array(d, loaded, check_array_matches)
+    oracle = ClipReader(oracle_dirs, loaded.array, fs, frame_s) if oracle_dirs else None
     trainer = IwanTrainer(
-        loaded.model,
-        loaded.feature_cfg,
-        SourcePool(train, frame_samples),
-        SourcePool(val, frame_samples),
-        target,
-        cfg,
-        run_dir=run_dir,
-        oracle=oracle,
+        loaded.model, loaded.feature_cfg, SourcePool(train), SourcePool(val), target, cfg, run_dir, oracle
     )
     if resume:
         trainer.try_resume()
@@ -129,7 +128,7 @@ def adapt_checkpoint(
         },
         "source_provenance": loaded.provenance,
     }
-    if oracle:
+    if oracle is not None:
         o = evaluate_oracle(result.model, oracle, loaded.feature_cfg)
         provenance["adaptation"]["oracle_report_only"] = {
             "clips": [str(d) for d in oracle_dirs or []],
@@ -139,11 +138,3 @@ def adapt_checkpoint(
     provenance = json.loads(json.dumps(provenance, default=str))  # plain data only (weights-only loadable)
     save_checkpoint(out_path, result.model, loaded.array, loaded.feature_cfg, loaded.model_cfg, provenance)
     return AdaptRun(out_path, result, trainer, provenance)
-
-
-def _check_clipset_array(directory: str | os.PathLike[str], loaded: Any, check: Any) -> None:
-    from sst_ros.data.clipset import ClipSet
-
-    cs = ClipSet(directory)
-    if cs.array is not None:
-        check(loaded, cs.array)

@@ -1,12 +1,17 @@
 """Sample-rate conversion: offline (zero-phase) and streaming (causal, chunk-invariant).
 
-Both use a rational factor ``up/down = fs_out/fs_in`` (reduced by the gcd) and a
-Kaiser-windowed low-pass FIR designed like :func:`scipy.signal.resample_poly`.
-Audio is (frames, channels) float; results are float32.
+The package's one offline resampler is :func:`resample` (with :func:`resample_part` for a
+span of a long file, bit-identical to the same span of :func:`resample`'s output);
+:class:`StreamingResampler` is its causal counterpart for streams. Both use a rational
+factor ``up/down = fs_out/fs_in`` (reduced by the gcd) and the same low-pass FIR: a Kaiser
+window (beta 5) over ``2 * 10 * max(up, down) + 1`` taps, cut-off at the lower Nyquist
+frequency, as :func:`scipy.signal.resample_poly` designs it. Audio is (frames, channels)
+float; results are float32.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import gcd
 
 import numpy as np
@@ -14,7 +19,7 @@ from scipy.signal import firwin, resample_poly
 
 from sst_ros.errors import AudioFormatError
 
-__all__ = ["StreamingResampler", "resample"]
+__all__ = ["StreamingResampler", "resample", "resample_part", "resampled_length"]
 
 _KAISER_BETA = 5.0
 _HALF_LEN_PER_RATE = 10
@@ -38,15 +43,26 @@ def _as_2d(audio: np.ndarray) -> np.ndarray:
     return x
 
 
+def _half_len(up: int, down: int) -> int:
+    """Half the low-pass length in samples at the upsampled rate (the filter design's size)."""
+    return _HALF_LEN_PER_RATE * max(up, down)
+
+
+def _lowpass(up: int, down: int) -> np.ndarray:
+    """The anti-aliasing FIR at the upsampled rate, unit DC gain (both resamplers scale it by ``up``)."""
+    return firwin(2 * _half_len(up, down) + 1, 1.0 / max(up, down), window=("kaiser", _KAISER_BETA))
+
+
 def resample(audio: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:
-    """Resample a whole recording (polyphase, zero-phase: no added delay).
+    """Resample a whole recording (polyphase, zero-phase: no added delay; computed in float64).
 
     Args:
         audio: (frames, channels) or (frames,) float audio at ``fs_in`` Hz.
         fs_in: input rate, Hz. fs_out: output rate, Hz.
 
     Returns:
-        float32 (ceil(frames * fs_out / fs_in), channels).
+        float32 (ceil(frames * fs_out / fs_in), channels); the input itself as float32 when
+        the rates are equal.
     """
     x = _as_2d(audio)
     up, down = _factors(fs_in, fs_out)
@@ -54,8 +70,42 @@ def resample(audio: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:
         return np.ascontiguousarray(x, dtype=np.float32)
     if x.shape[0] == 0:
         return np.zeros((0, x.shape[1]), dtype=np.float32)
-    y = resample_poly(x.astype(np.float64), up, down, axis=0, window=("kaiser", _KAISER_BETA))
+    y = resample_poly(x.astype(np.float64), up, down, axis=0, window=_lowpass(up, down))
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def resampled_length(n_in: int, fs_in: int, fs_out: int) -> int:
+    """Length of :func:`resample`'s output for ``n_in`` input samples: ceil(n_in * fs_out / fs_in)."""
+    up, down = _factors(fs_in, fs_out)
+    return -(-int(n_in) * up // down)
+
+
+def resample_part(
+    read: Callable[[int, int], np.ndarray], n_in: int, fs_in: int, fs_out: int, start: int, stop: int
+) -> np.ndarray:
+    """Samples ``start:stop`` of :func:`resample` of a recording, reading only what they depend on.
+
+    The result is bit-identical to ``resample(whole, fs_in, fs_out)[start:stop]``: the input
+    span read starts on a multiple of ``down`` (so the polyphase filter keeps its phase) and
+    extends past both ends of the requested span by more than the filter's half length.
+
+    Args:
+        read: ``read(a, b)`` returns input samples ``a:b`` as (b - a, channels) float.
+        n_in: length of the whole input, samples at ``fs_in``.
+        fs_in: input rate, Hz. fs_out: output rate, Hz.
+        start, stop: the wanted output samples (at ``fs_out``), ``0 <= start <= stop``.
+    Returns:
+        float32 (stop - start, channels), cut short where ``stop`` passes the output's end.
+    """
+    up, down = _factors(fs_in, fs_out)
+    if up == down:
+        return np.ascontiguousarray(read(start, min(stop, n_in)), dtype=np.float32)
+    margin = _half_len(up, down) // up + 2  # input samples the filter reaches on either side
+    a = max(0, (start * down) // up - margin)
+    a -= a % down
+    b = min(int(n_in), -(-stop * down // up) + margin)
+    offset = a * up // down  # output index of the span's first sample
+    return resample(read(a, b), fs_in, fs_out)[start - offset : stop - offset]
 
 
 class StreamingResampler:
@@ -76,12 +126,11 @@ class StreamingResampler:
         if int(n_channels) < 1:
             raise AudioFormatError(f"n_channels must be >= 1, got {n_channels}")
         self.fs_in, self.fs_out, self.n_channels = int(fs_in), int(fs_out), int(n_channels)
-        max_rate = max(self.up, self.down)
-        if max_rate == 1:  # same rate: identity
-            n_taps, h = 1, np.ones(1)
+        if self.up == self.down:  # same rate: identity
+            h = np.ones(1)
         else:
-            n_taps = 2 * _HALF_LEN_PER_RATE * max_rate + 1
-            h = firwin(n_taps, 1.0 / max_rate, window=("kaiser", _KAISER_BETA)) * self.up
+            h = _lowpass(self.up, self.down) * self.up
+        n_taps = h.shape[0]
         self._k = -(-n_taps // self.up)  # taps per phase
         h = np.concatenate([h, np.zeros(self._k * self.up - n_taps)])
         # polyphase matrix: phase p, tap j -> h[p + j*up]

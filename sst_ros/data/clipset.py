@@ -9,11 +9,15 @@ labelled data recorded elsewhere plugs in the same way)::
                               microphone channels with a matching array.yaml)
     <dir>/<name>.csv          labels: time_s,azimuth_deg,elevation_deg,active
 
-One CSV row per label frame (``LABEL_FRAME_S`` = 100 ms by default): ``time_s`` is the start
+One CSV row per label frame (:data:`~sst_ros.timebase.OUTPUT_FRAME_S` = 100 ms by default): ``time_s`` is the start
 of the frame in seconds from the start of the WAV, azimuth and elevation are degrees in the
 array frame (REP-103: x forward, y left, z up; azimuth counter-clockwise from +x in
 (-180, 180]), ``active`` is 0/1 (the tracked source's direct path is active). Training sets
 hold a single source per clip (source 0 = the tracked talker).
+
+In memory a clip (or a crop of one) is a :class:`LabelledAudio`: audio, its rate and its
+:class:`Labels`. :class:`ClipSet` reads a folder; :mod:`sst_ros.data.clip_reader` reads
+clips or crops of them from several folders at a model's rate and geometry.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import yaml
@@ -30,13 +35,14 @@ import yaml
 from sst_ros.audio.wav import read_wav, write_wav
 from sst_ros.errors import AudioFormatError, ConfigError, DataError
 from sst_ros.geometry import MicArray, load_array
+from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
     "ARRAY_FILE",
     "CSV_COLUMNS",
-    "LABEL_FRAME_S",
     "Clip",
     "ClipSet",
+    "LabelledAudio",
     "Labels",
     "read_labels",
     "write_array_yaml",
@@ -44,7 +50,6 @@ __all__ = [
     "write_labels",
 ]
 
-LABEL_FRAME_S = 0.1
 CSV_COLUMNS = ("time_s", "azimuth_deg", "elevation_deg", "active")
 ARRAY_FILE = "array.yaml"
 
@@ -65,7 +70,7 @@ class Labels:
     azimuth_deg: np.ndarray
     elevation_deg: np.ndarray
     active: np.ndarray
-    frame_s: float = LABEL_FRAME_S
+    frame_s: float = OUTPUT_FRAME_S
 
     def __post_init__(self) -> None:
         self.time_s = np.asarray(self.time_s, dtype=np.float64).reshape(-1)
@@ -96,6 +101,40 @@ class Labels:
             self.frame_s,
         )
 
+    def padded(self, n_frames: int) -> Labels:
+        """The first ``n_frames`` frames, extended past the end by inactive frames (azimuth and
+        elevation 0, times continuing every ``frame_s`` seconds)."""
+        n = len(self)
+        if n_frames <= n:
+            return self.slice(0, n_frames)
+        extra = n_frames - n
+        t0 = self.time_s[-1] + self.frame_s if n else 0.0
+        return Labels(
+            np.concatenate([self.time_s, t0 + self.frame_s * np.arange(extra)]),
+            np.concatenate([self.azimuth_deg, np.zeros(extra)]),
+            np.concatenate([self.elevation_deg, np.zeros(extra)]),
+            np.concatenate([self.active, np.zeros(extra, dtype=bool)]),
+            self.frame_s,
+        )
+
+
+class LabelledAudio(NamedTuple):
+    """Audio with its per-frame labels in memory: a whole clip or a crop of one.
+
+    The package's one in-memory type for labelled audio (clip sets, training crops,
+    adaptation crops, simulated scenes). A tuple, so ``audio, fs, labels = clipset.load(c)``
+    unpacks it.
+
+    Attributes:
+        audio: float32 (frames, M) microphone audio.
+        sample_rate_hz: rate of ``audio``, Hz.
+        labels: one :class:`Labels` row per label frame of the audio.
+    """
+
+    audio: np.ndarray
+    sample_rate_hz: int
+    labels: Labels
+
 
 def write_labels(csv_path: str | os.PathLike[str], labels: Labels) -> Path:
     """Write labels as CSV with columns exactly ``time_s,azimuth_deg,elevation_deg,active``."""
@@ -110,7 +149,7 @@ def write_labels(csv_path: str | os.PathLike[str], labels: Labels) -> Path:
 
 
 def read_labels(csv_path: str | os.PathLike[str]) -> Labels:
-    """Read a label CSV; the frame length is the spacing of ``time_s`` (default 0.1 s).
+    """Read a label CSV; the frame length is the spacing of ``time_s`` (default ``OUTPUT_FRAME_S``).
 
     Raises:
         DataError: missing file, wrong header or unparsable rows (message names file and line).
@@ -135,7 +174,7 @@ def read_labels(csv_path: str | os.PathLike[str]) -> Labels:
             except ValueError as err:
                 raise DataError(f"{path}:{lineno}: not a number in {row}") from err
     arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    frame_s = LABEL_FRAME_S
+    frame_s = OUTPUT_FRAME_S
     if arr.shape[0] >= 2:
         frame_s = float(np.round(np.median(np.diff(arr[:, 0])), 6))
         if frame_s <= 0:
@@ -221,20 +260,32 @@ class ClipSet:
     def __getitem__(self, index: int) -> Clip:
         return self.clips[index]
 
-    def load(self, clip: Clip | int | str) -> tuple[np.ndarray, int, Labels]:
-        """Load one clip: (audio float32 (frames, C), sample rate Hz, Labels).
+    def load(self, clip: Clip | int | str) -> LabelledAudio:
+        """Load one clip: audio float32 (frames, C) at the file's rate, and its labels.
 
         With a known :attr:`array` the audio is its microphone channels (C = M, selected by
         :meth:`MicArray.microphone_audio`); without one, the WAV's channels as they are.
         """
         clip = self._resolve(clip)
+        audio, fs = self.read_audio(clip)
+        return LabelledAudio(audio, fs, read_labels(clip.csv_path))
+
+    def read_audio(self, clip: Clip | int | str, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int]:
+        """Samples ``start:stop`` of a clip's WAV (only those are read), channels as :meth:`load`.
+
+        Returns:
+            (audio float32 (frames, C), sample rate Hz).
+        Raises:
+            DataError: unreadable file or a channel count the set's array does not describe.
+        """
+        clip = self._resolve(clip)
         try:
-            audio, fs = read_wav(clip.wav_path)
+            audio, fs = read_wav(clip.wav_path, start, stop)
             if self.array is not None:
                 audio = self.array.microphone_audio(audio, str(clip.wav_path))
         except AudioFormatError as err:
             raise DataError(f"clip set {self.dir}: {err}") from err
-        return audio, fs, read_labels(clip.csv_path)
+        return audio, fs
 
     def _resolve(self, clip: Clip | int | str) -> Clip:
         if isinstance(clip, Clip):

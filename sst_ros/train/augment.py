@@ -7,20 +7,24 @@ the array onto itself, microphone ``i`` onto microphone ``P(i)``, then the signa
 ``a'[:, P(i)] = a[:, i]`` and mapping the azimuth with ``R`` gives another valid training
 example (the ReSpeaker 4-mic square has 8 such symmetries: 4 rotations, 4 reflections).
 The room around the array is not symmetric, but it is random in simulation anyway.
+
+:func:`random_augment` draws one of the symmetries and a random overall gain per training
+crop (features are normalised; the gain exercises that).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sst_ros.geometry import MicArray, wrap_deg
+from sst_ros.geometry import POSITION_TOLERANCE_M, MicArray, wrap_deg
 
-__all__ = ["Symmetry", "apply_symmetry", "array_symmetries"]
+__all__ = ["Symmetry", "apply_symmetry", "array_symmetries", "random_augment"]
 
-_TOL_M = 1e-3
+_TOL_M = POSITION_TOLERANCE_M
 
 
 @dataclass(frozen=True)
@@ -86,3 +90,28 @@ def apply_symmetry(audio: np.ndarray, azimuth_deg: np.ndarray, sym: Symmetry) ->
     out = np.empty_like(audio)
     out[:, list(sym.perm)] = audio
     return out, sym.map_azimuth(azimuth_deg)
+
+
+def random_augment(
+    audio: np.ndarray,
+    azimuth_deg: np.ndarray,
+    symmetries: Sequence[Symmetry],
+    gain_db_range: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random symmetry (when any are given), then a random gain uniform in +-``gain_db_range`` dB.
+
+    Args:
+        audio: float32 (frames, M) microphone signals in array order.
+        azimuth_deg: (F,) label azimuths, degrees.
+        symmetries: the symmetries to draw from (empty: none applied, no number drawn).
+        gain_db_range: gain range, dB (0: no gain, no number drawn).
+        rng: source of the draws (first the symmetry, then the gain).
+    Returns:
+        transformed audio (frames, M) float32 and azimuths (F,), degrees.
+    """
+    if symmetries:
+        audio, azimuth_deg = apply_symmetry(audio, azimuth_deg, symmetries[int(rng.integers(len(symmetries)))])
+    if gain_db_range > 0:
+        audio = audio * np.float32(10 ** (rng.uniform(-gain_db_range, gain_db_range) / 20))
+    return audio, azimuth_deg

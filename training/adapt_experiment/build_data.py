@@ -41,10 +41,11 @@ from scipy.signal import fftconvolve, lfilter, resample_poly
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.geometry import load_array, wrap_deg
 from sst_ros.sim.noise import diffuse_noise
+from sst_ros.timebase import OUTPUT_FRAME_S, frame_samples
 
 FS = 16000
 CLIP_S = 4.0
-FRAME = 1600  # 100 ms label frames
+FRAME = frame_samples(FS)  # samples per 100 ms label frame
 SECTOR_DEG = 30.0
 PAIR = {
     "name": "head_pair_ku100",
@@ -160,7 +161,8 @@ def source_clip(rng: np.random.Generator, speech: list[np.ndarray], positions: n
     noise = diffuse_noise(positions, n, FS, rng)
     x = mix_snr(wet, noise, rng.uniform(5.0, 30.0))
     nf = n // FRAME
-    labels = Labels(np.arange(nf) * 0.1, np.full(nf, float(wrap_deg(az_rel))), np.zeros(nf), activity(dry, nf))
+    t_s = np.arange(nf) * OUTPUT_FRAME_S
+    labels = Labels(t_s, np.full(nf, float(wrap_deg(az_rel))), np.zeros(nf), activity(dry, nf))
     return finish(x, rng), labels, {"rt60_s": rt60, "az_deg": float(wrap_deg(az_rel))}
 
 
@@ -262,7 +264,7 @@ def target_clip(
     # talker inside the frontal sector, static (30 %) or moving at up to 15 deg/s
     az0 = rng.uniform(-SECTOR_DEG, SECTOR_DEG)
     speed = 0.0 if rng.random() < 0.3 else rng.uniform(-15.0, 15.0)
-    az = az0 + speed * np.arange(nf) * 0.1
+    az = az0 + speed * np.arange(nf) * OUTPUT_FRAME_S
     az = np.clip(az, -SECTOR_DEG, SECTOR_DEG)
     rt60 = rng.uniform(0.3, 0.8)
     early = [
@@ -279,7 +281,7 @@ def target_clip(
         noise += np.stack([fftconvolve(b, hrirs.ir[idx, ch])[:n] for ch in range(2)], axis=1)
     noise += 0.3 * np.sqrt(np.mean(noise**2)) * diffuse_noise(positions, n, FS, rng)
     x = mismatch(mix_snr(wet, noise, rng.uniform(5.0, 20.0)))
-    labels = Labels(np.arange(nf) * 0.1, np.asarray(wrap_deg(az)), np.zeros(nf), activity(dry, nf))
+    labels = Labels(np.arange(nf) * OUTPUT_FRAME_S, np.asarray(wrap_deg(az)), np.zeros(nf), activity(dry, nf))
     return finish(x, rng), labels, {"rt60_s": rt60, "az0_deg": az0, "speed_deg_s": speed}
 
 

@@ -28,10 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sst_ros.adapt.batches import load_labelled_clips, make_batch
-from sst_ros.adapt.iwan import AdaptConfig, evaluate_oracle
+from sst_ros.adapt.batches import make_batch
+from sst_ros.adapt.config import AdaptConfig
+from sst_ros.adapt.evaluation import evaluate_oracle
 from sst_ros.adapt.run import adapt_checkpoint
 from sst_ros.adapt.weights import importance_weights
+from sst_ros.data.clip_reader import ClipReader
+from sst_ros.data.clipset import LabelledAudio
 from sst_ros.geometry import angular_distance_deg
 from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.crnn import CRNN
@@ -143,7 +146,7 @@ def _model_from_state(template: CRNN, state: dict) -> CRNN:
     return m.eval()
 
 
-def _weights_for_clips(loaded, disc_state: dict, clips, adapt_cfg: dict) -> np.ndarray:
+def _weights_for_clips(loaded, disc_state: dict, clips: list[LabelledAudio], adapt_cfg: dict) -> np.ndarray:
     """Importance weights of whole synthetic clips from the trained weighting discriminator D."""
     from sst_ros.adapt.discriminator import SequenceDiscriminator
 
@@ -160,8 +163,9 @@ def _weights_for_clips(loaded, disc_state: dict, clips, adapt_cfg: dict) -> np.n
     return importance_weights(torch.cat(probs), "ratio", max_weight=None).numpy()
 
 
-def _clip_azimuth(clip, grid) -> float:
-    az = grid.fold(clip.azimuth_deg[clip.active]) if clip.active.any() else grid.fold(clip.azimuth_deg)
+def _clip_azimuth(clip: LabelledAudio, grid) -> float:
+    lab = clip.labels
+    az = grid.fold(lab.azimuth_deg[lab.active]) if lab.active.any() else grid.fold(lab.azimuth_deg)
     return float(np.median(az))
 
 
@@ -169,7 +173,7 @@ def stage_report(data: Path, runs: Path, results: Path, source: Path, variants: 
     results.mkdir(parents=True, exist_ok=True)
     loaded = load_checkpoint(source)
     fc = loaded.feature_cfg
-    test = load_labelled_clips([data / "target_test"], loaded.array, fc.sample_rate_hz, loaded.frame_s)
+    test = ClipReader([data / "target_test"], loaded.array, fc.sample_rate_hz, loaded.frame_s)
     rows: dict = {"source_model": evaluate_oracle(loaded.model, test, fc), "runs": {}}
     for variant in variants:
         for seed in seeds:
@@ -215,9 +219,9 @@ def stage_report(data: Path, runs: Path, results: Path, source: Path, variants: 
     hist_path = None
     iw = runs / f"iwan_s{seeds[0]}.extra.pt"
     if iw.exists():
-        clips = load_labelled_clips(
-            [data / "source_train", data / "source_val"], loaded.array, fc.sample_rate_hz, loaded.frame_s
-        )
+        sets = [data / "source_train", data / "source_val"]
+        reader = ClipReader(sets, loaded.array, fc.sample_rate_hz, loaded.frame_s)
+        clips = [reader.load(i) for i in range(len(reader))]
         w = _weights_for_clips(loaded, torch.load(iw, weights_only=False)["disc"], clips, ADAPT)
         az = np.array([_clip_azimuth(c, loaded.model_cfg.grid) for c in clips])
         inside = angular_distance_deg(az, 0.0) <= SECTOR_DEG

@@ -1,16 +1,15 @@
 """Unlabelled target-domain audio: rosbag2 bags from ``record_target`` or folders of WAV files.
 
-A target set is a list of recordings, each resampled to the model's sample rate and reduced
-to the model's microphones in the model's channel order. Training draws random
-variable-length crops from it; :func:`pad_batch` stacks crops into a zero-padded batch that
-keeps every crop's true length.
+A target set is a list of recordings, each resampled to the model's sample rate
+(:func:`sst_ros.audio.resample.resample`) and reduced to the model's microphones in the
+model's microphone order. Adaptation draws random variable-length crops from it.
 
-Channel handling (checked per recording, errors name the file and the mismatch):
-
-- a bag's recorded geometry (``array.yaml`` beside the bag) must have the model's microphone
-  count; its channel order picks the microphones out of the recorded interleaved channels;
-- otherwise the recording must carry either the model geometry's ``n_input_channels``
-  (the geometry's ``channel_order`` selects the microphones) or exactly ``n_mics`` channels.
+Channel handling (checked per recording, errors name the file and the mismatch): a bag's
+recorded geometry (``array.yaml`` beside the bag) must match the model's geometry
+(:meth:`MicArray.geometry_mismatch`) and describes the recorded channels; without one the
+model's geometry does. Either way :meth:`MicArray.microphone_audio` picks the microphones
+(a device stream of ``n_input_channels`` by its ``channel_order``, or exactly ``n_mics``
+channels as they are).
 """
 
 from __future__ import annotations
@@ -20,14 +19,13 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import torch
-from scipy.signal import resample_poly
 
+from sst_ros.audio.resample import resample
 from sst_ros.audio.wav import read_wav
+from sst_ros.data.bag import BAG_STORAGE_SUFFIXES, is_bag_dir, walk_bag_tree
 from sst_ros.errors import AudioFormatError, BagError, DataError
 from sst_ros.geometry import MicArray
 
@@ -35,12 +33,11 @@ __all__ = [
     "TargetRecording",
     "TargetSet",
     "file_sha256",
+    "find_recordings",
     "load_target_set",
-    "pad_batch",
 ]
 
 _LOG = logging.getLogger(__name__)
-_BAG_SUFFIXES = (".mcap", ".db3")
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class TargetRecording:
     Attributes:
         source: the file or bag folder it came from.
         topic: the bag topic, or None for a WAV file.
-        audio: float32 (frames, n_mics) at the target set's sample rate, model channel order.
+        audio: float32 (frames, n_mics) at the target set's sample rate, model microphone order.
         sha256: hash of the file (WAV) or of the bag folder's files (bag).
     """
 
@@ -79,58 +76,41 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _resample(audio: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:
-    if fs_in == fs_out:
-        return audio.astype(np.float32, copy=False)
-    frac = Fraction(int(fs_out), int(fs_in))
-    return resample_poly(audio, frac.numerator, frac.denominator, axis=0).astype(np.float32)
-
-
-def _select_mics(audio: np.ndarray, array: MicArray, origin: str, recorded: MicArray | None = None) -> np.ndarray:
+def _microphones(audio: np.ndarray, array: MicArray, origin: str, recorded: MicArray | None = None) -> np.ndarray:
     """Reduce (frames, C) recorded audio to (frames, n_mics) in the model's microphone order."""
-    n_ch = int(audio.shape[1])
     if recorded is not None:
-        if recorded.n_mics != array.n_mics:
+        mismatch = array.geometry_mismatch(recorded)
+        if mismatch is not None:
             raise DataError(
-                f"{origin}: recorded geometry '{recorded.name}' has {recorded.n_mics} microphones but the model's "
-                f"geometry '{array.name}' has {array.n_mics}; record with the model's array or adapt a model "
-                "trained for this array"
+                f"{origin}: the recorded geometry does not match the model's: {mismatch}; record with the "
+                "model's array or adapt a model trained for the recording array"
             )
-        dev = float(np.abs(recorded.positions_m - array.positions_m).max())
-        if dev > 1e-3:
-            raise DataError(
-                f"{origin}: recorded geometry '{recorded.name}' differs from the model's geometry '{array.name}' by "
-                f"up to {dev * 1000:.1f} mm; adapt a model trained for the recording array"
-            )
-        if n_ch == recorded.n_input_channels:
-            return audio[:, list(recorded.channel_order)]
-    if n_ch == array.n_input_channels:
-        return audio[:, list(array.channel_order)]
-    if n_ch == array.n_mics:
-        return audio
-    raise DataError(
-        f"{origin}: audio has {n_ch} channels but the model's geometry '{array.name}' expects "
-        f"{array.n_input_channels} input channels ({array.n_mics} microphones); record with the model's array "
-        "or choose a model trained for this array"
-    )
+    try:
+        return (recorded or array).microphone_audio(audio, origin)
+    except AudioFormatError as err:
+        raise DataError(
+            f"{err} (the model's geometry '{array.name}' has {array.n_input_channels} input channels, "
+            f"{array.n_mics} microphones): record with the model's array or choose a model trained for this array"
+        ) from err
 
 
-def _is_bag_dir(path: Path) -> bool:
-    return path.is_dir() and (
-        (path / "metadata.yaml").is_file() or any(p.suffix in _BAG_SUFFIXES for p in path.iterdir())
-    )
+def find_recordings(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
+    """``("bag", folder)`` or ``("wav", file)`` for each bag / WAV file named or found below a named folder.
 
+    Folders are walked with :func:`sst_ros.data.bag.walk_bag_tree` (top-down, names sorted;
+    in each folder its bags, then its WAV files).
 
-def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
-    """(kind, path) for each bag folder / WAV file named or found under a named folder."""
+    Raises:
+        DataError: a missing path, a file that is neither WAV nor bag storage, a folder without recordings.
+    """
     found: list[tuple[str, Path]] = []
     for raw in paths:
         p = Path(raw)
         if not p.exists():
             raise DataError(f"target path {p} does not exist; give rosbag2 folders, WAV files or folders of them")
-        if p.is_file() and p.suffix in _BAG_SUFFIXES:
+        if p.is_file() and p.suffix in BAG_STORAGE_SUFFIXES:
             p = p.parent
-        if _is_bag_dir(p):
+        if is_bag_dir(p):
             found.append(("bag", p))
         elif p.is_file():
             if p.suffix.lower() != ".wav":
@@ -138,13 +118,9 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
             found.append(("wav", p))
         else:
             inner: list[tuple[str, Path]] = []
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for d in list(dirs):
-                    if _is_bag_dir(Path(root) / d):
-                        inner.append(("bag", Path(root) / d))
-                        dirs.remove(d)  # do not descend into a bag
-                inner.extend(("wav", Path(root) / f) for f in sorted(files) if f.lower().endswith(".wav"))
+            for folder, bags, files in walk_bag_tree(p):
+                inner.extend(("bag", b) for b in bags)
+                inner.extend(("wav", folder / f) for f in files if f.lower().endswith(".wav"))
             if not inner:
                 raise DataError(f"target folder {p} holds no rosbag2 bag and no WAV file")
             found.extend(inner)
@@ -152,7 +128,7 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
 
 
 def _read_bag(path: Path, array: MicArray, fs: int) -> list[TargetRecording]:
-    from sst_ros.data.bag import read_bag_audio  # foundation layer; imported lazily
+    from sst_ros.data.bag import read_bag_audio
 
     try:
         streams = read_bag_audio(path)
@@ -169,8 +145,8 @@ def _read_bag(path: Path, array: MicArray, fs: int) -> list[TargetRecording]:
         samples = np.asarray(s.samples, dtype=np.float32)
         if samples.ndim != 2 or samples.shape[0] == 0:
             raise BagError(f"{origin}: no audio samples recorded; the bag is empty")
-        audio = _select_mics(samples, array, origin, getattr(s, "geometry", None))
-        out.append(TargetRecording(path, s.topic, _resample(audio, int(s.sample_rate_hz), fs), digest))
+        audio = _microphones(samples, array, origin, s.geometry)
+        out.append(TargetRecording(path, s.topic, resample(audio, int(s.sample_rate_hz), fs), digest))
     return out
 
 
@@ -181,8 +157,8 @@ def _read_wav_file(path: Path, array: MicArray, fs: int) -> TargetRecording:
         raise DataError(f"target WAV {path}: {err}") from err
     if audio.shape[0] == 0:
         raise DataError(f"target WAV {path} is empty (0 samples)")
-    audio = _select_mics(audio, array, f"WAV {path}")
-    return TargetRecording(path, None, _resample(audio, fs_in, fs), file_sha256(path))
+    audio = _microphones(audio, array, f"WAV {path}")
+    return TargetRecording(path, None, resample(audio, fs_in, fs), file_sha256(path))
 
 
 class TargetSet:
@@ -243,14 +219,14 @@ def load_target_set(
     Args:
         paths: rosbag2 folders (MCAP or sqlite3), WAV files, or folders holding them.
         array: the model's geometry; recordings must match its channel count.
-        sample_rate_hz: the model's sample rate (recordings are resampled to it).
-        min_duration_s: recordings shorter than this are skipped with a warning.
+        sample_rate_hz: the model's sample rate, Hz (recordings are resampled to it).
+        min_duration_s: recordings shorter than this (seconds) are skipped with a warning.
     Raises:
         BagError: corrupt or empty bag, bag without audio topics.
         DataError: missing paths, channel-count mismatch (names the file and both counts), no audio.
     """
     recs: list[TargetRecording] = []
-    for kind, p in _expand(paths):
+    for kind, p in find_recordings(paths):
         got = _read_bag(p, array, sample_rate_hz) if kind == "bag" else [_read_wav_file(p, array, sample_rate_hz)]
         for r in got:
             if r.n_frames < min_duration_s * sample_rate_hz:
@@ -266,23 +242,3 @@ def load_target_set(
     if not recs:
         raise DataError(f"no usable target audio in {', '.join(str(p) for p in paths)} (all recordings too short)")
     return TargetSet(recs, sample_rate_hz)
-
-
-def pad_batch(seqs: Sequence[torch.Tensor | np.ndarray], dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-pad sequences along ``dim`` to the longest one and stack them.
-
-    Returns:
-        (batch, lengths): batch has a new leading axis B; lengths (B,) int64 = each
-        sequence's true size along ``dim``.
-    """
-    if not seqs:
-        raise DataError("cannot pad an empty list of sequences")
-    ts = [torch.as_tensor(s) for s in seqs]
-    lengths = torch.tensor([t.shape[dim] for t in ts], dtype=torch.int64)
-    max_len = int(lengths.max())
-    out = []
-    for t in ts:
-        pad_shape = list(t.shape)
-        pad_shape[dim] = max_len - t.shape[dim]
-        out.append(torch.cat([t, t.new_zeros(pad_shape)], dim=dim))
-    return torch.stack(out), lengths

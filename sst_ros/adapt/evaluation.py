@@ -1,0 +1,82 @@
+"""What adaptation measures: the task loss per clip, label-free target diagnostics, oracle metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from sst_ros.adapt.batches import Batch, make_batch
+from sst_ros.data.clip_reader import ClipReader
+from sst_ros.errors import DataError
+from sst_ros.model.crnn import CRNN
+from sst_ros.model.features import FeatureConfig
+from sst_ros.train.losses import task_loss_per_frame
+
+__all__ = ["evaluate_oracle", "masked_entropy", "task_loss_per_clip"]
+
+
+def task_loss_per_clip(
+    model: CRNN, h: torch.Tensor, batch: Batch, activity_weight: float = 0.2, spectrum_loss: str = "bce"
+) -> torch.Tensor:
+    """Task loss of each clip: :func:`sst_ros.train.losses.task_loss_per_frame` (spectrum weight 1)
+    against Gaussian-bump targets (``AzimuthGrid.targets``, zero on inactive frames), averaged over
+    each clip's valid (unpadded) output frames.
+
+    Args:
+        model: the CRNN (its ``head_logits`` and ``cfg.grid`` are used).
+        h: (B, T, H) embeddings from ``model.extract`` (T may exceed the batch's label length).
+        batch: labelled batch with true lengths.
+    Returns:
+        (B,) loss per clip.
+    """
+    if batch.azimuth_deg is None or batch.active is None:
+        raise DataError("task loss needs a labelled batch")
+    grid = model.cfg.grid
+    B = batch.size
+    T = min(h.shape[1], batch.azimuth_deg.shape[1])
+    h = h[:, :T]
+    az = np.nan_to_num(batch.azimuth_deg[:, :T], nan=0.0)
+    act = batch.active[:, :T]
+    tgt = torch.from_numpy(grid.targets(az.reshape(-1), act.reshape(-1)).reshape(B, T, -1)).to(h.dtype)
+    spec_logit, act_logit = model.head_logits(h)
+    per_frame = task_loss_per_frame(  # (B, T)
+        spec_logit, act_logit, tgt, torch.from_numpy(act).to(h.dtype),
+        spectrum_loss=spectrum_loss, activity_weight=activity_weight,
+    )  # fmt: skip
+    mask = (torch.arange(T)[None, :] < batch.lengths[:, None]).to(h.dtype)
+    return (per_frame * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+def masked_entropy(spec: torch.Tensor, lengths: torch.Tensor) -> float:
+    """Mean normalised entropy (0..1) of the spectrum (B, T, bins), as a distribution over bins,
+    over each clip's valid frames (``lengths`` (B,) frames)."""
+    p = spec.clamp_min(1e-8)
+    p = p / p.sum(-1, keepdim=True)
+    ent = -(p * p.log()).sum(-1) / math.log(spec.shape[-1])
+    mask = torch.arange(spec.shape[1])[None, :] < lengths[:, None]
+    return float(ent[mask].mean()) if mask.any() else float("nan")
+
+
+def evaluate_oracle(model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig) -> dict[str, float]:
+    """DOA metrics of ``model`` on whole labelled clips (MAE in degrees, ACC within 5 and 10 degrees;
+    reporting only, never for choosing). Azimuths are folded into the model grid's identifiable
+    range before comparison."""
+    from sst_ros.train.metrics import doa_metrics  # model layer; imported lazily
+
+    grid = model.cfg.grid
+    fpo = model.cfg.frames_per_output
+    preds, trues, acts = [], [], []
+    model.eval()
+    with torch.no_grad():
+        for i in range(len(clips)):
+            audio, _, labels = clips.load(i)
+            x = make_batch([audio], feature_cfg, fpo).x
+            spec, _ = model.head(model.extract(x))
+            n = min(spec.shape[1], len(labels))
+            preds.append(model.decode(spec[0, :n]))
+            trues.append(labels.azimuth_deg[:n])
+            acts.append(labels.active[:n])
+    m = doa_metrics(np.concatenate(preds), np.concatenate(trues), np.concatenate(acts), identifiable=grid)
+    return {"mae_deg": float(m["mae_deg"]), "acc10": float(m["acc10"]), "acc5": float(m["acc5"])}

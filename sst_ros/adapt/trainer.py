@@ -1,0 +1,376 @@
+"""Importance-weighted adversarial adaptation (IWAN structure) of a CRNN tracker.
+
+Method: Zhong and Dietzen, "Importance-Weighted Domain Adaptation for Sound Source Tracking"
+(DCASE 2025, arXiv 2509.13215), after IWAN (Zhang et al., CVPR 2018) and DANN (Ganin and
+Lempitsky, ICML 2015). Networks:
+
+- ``FE_s``: frozen copy of the source model's feature extractor (CNN + GRU).
+- ``FE_t``: target feature extractor, initialised from ``FE_s``, trained; together with the
+  task head it is the adapted model (``model_t``).
+- head: trained on synthetic labels only (keeps the task).
+- ``D``: weighting discriminator on *detached* ``FE_s`` features of both domains; its
+  P(target | f) of a synthetic clip gives the clip's importance weight (grows with similarity
+  to the target, mean 1 over the batch; :mod:`sst_ros.adapt.weights`).
+- ``D0``: adversarial discriminator on gradient-reversed ``FE_t`` features; synthetic clips
+  enter its BCE with their importance weights, target clips with weight 1.
+
+Each step: ``L = L_task + adv_weight * L_adv + L_D`` (``L_D`` reaches ``D`` only, because
+its features are detached; gradient reversal makes ``FE_t`` maximise ``L_adv`` while ``D0``
+minimises it). Domain label convention: target = 1, synthetic = 0. Variants on one code path:
+
+- ``source_only``: no adversarial term (``L_adv`` = 0), same steps and data (a control for the
+  extra training on synthetic data); ``D`` is still trained for the selection criterion.
+- ``dann``: all synthetic weights 1.
+- ``iwan``: importance weights from ``D``.
+
+BatchNorm layers of ``FE_t`` use their running statistics (eval mode) during adaptation:
+padded batches must not leak padding into batch statistics, and the synthetic and target
+batches then see the same normalisation.
+
+Snapshots every ``eval_every`` steps are chosen from without target labels
+(:mod:`sst_ros.adapt.selection`); optional oracle clips (labelled target data) are only
+evaluated and reported. The run folder keeps a resumable state (:mod:`sst_ros.adapt.state`)
+and ``log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sst_ros.adapt.batches import Batch, SourcePool, labelled_batch, make_batch, pad_time
+from sst_ros.adapt.config import AdaptConfig
+from sst_ros.adapt.discriminator import SequenceDiscriminator, discriminator_loss
+from sst_ros.adapt.evaluation import evaluate_oracle, masked_entropy, task_loss_per_clip
+from sst_ros.adapt.grl import GradientReverseLayer, dann_coefficient
+from sst_ros.adapt.losses import domain_accuracy, domain_adversarial_loss
+from sst_ros.adapt.selection import AdaptResult, score_iwcv, select_step
+from sst_ros.adapt.state import check_resumable, load_state, save_state
+from sst_ros.adapt.weights import importance_weights, weight_stats
+from sst_ros.data.clip_reader import ClipReader
+from sst_ros.data.target_set import TargetSet
+from sst_ros.errors import DataError
+from sst_ros.model.crnn import CRNN
+from sst_ros.model.features import FeatureConfig
+
+__all__ = ["IwanTrainer"]
+
+_LOG = logging.getLogger(__name__)
+
+# Seeds of the fixed held-out crops and of each step's torch state (offsets from cfg.seed).
+_VAL_SEED_OFFSET = 10_000
+_TARGET_VAL_SEED_OFFSET = 20_000
+_STEP_SEED_STRIDE = 1_000_003
+
+
+def _freeze_bn(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+class IwanTrainer:
+    """Runs one adaptation (see the module docstring).
+
+    Args:
+        model: the source CRNN (not modified; copied into ``FE_s`` and ``model_t``).
+        feature_cfg: the model's feature parameters.
+        source: labelled synthetic clips for the task loss.
+        source_val: held-out labelled synthetic clips for label-free selection.
+        target: unlabelled target recordings.
+        cfg: hyper-parameters.
+        run_dir: folder for the resumable state and logs, or None (no state written).
+        oracle: optional labelled target clips, evaluated at each snapshot for reporting only.
+    """
+
+    def __init__(
+        self,
+        model: CRNN,
+        feature_cfg: FeatureConfig,
+        source: SourcePool,
+        source_val: SourcePool,
+        target: TargetSet,
+        cfg: AdaptConfig,
+        run_dir: Path | None = None,
+        oracle: ClipReader | None = None,
+    ) -> None:
+        if target.sample_rate_hz != feature_cfg.sample_rate_hz:
+            raise DataError(
+                f"target set at {target.sample_rate_hz} Hz, model features at {feature_cfg.sample_rate_hz} Hz"
+            )
+        self.cfg = cfg
+        self.feature_cfg = feature_cfg
+        self.source, self.source_val, self.target = source, source_val, target
+        self.oracle = oracle if oracle is not None and len(oracle) > 0 else None
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.fpo = int(model.cfg.frames_per_output)
+        self.frame_samples = int(feature_cfg.hop) * self.fpo
+        self.frame_s = self.frame_samples / feature_cfg.sample_rate_hz
+        self.min_frames = max(1, int(round(cfg.crop_min_s / self.frame_s)))
+        self.max_frames = max(self.min_frames, int(round(cfg.crop_max_s / self.frame_s)))
+
+        torch.manual_seed(cfg.seed)
+        self.fe_s = copy.deepcopy(model).eval()
+        for p in self.fe_s.parameters():
+            p.requires_grad_(False)
+        self.model_t = copy.deepcopy(model)
+        for p in self.model_t.parameters():
+            p.requires_grad_(True)
+        h_dim = int(model.cfg.gru_hidden)
+        self.disc = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
+        self.disc0 = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
+        self.grl = GradientReverseLayer(0.0)
+        self.opt = torch.optim.Adam(
+            [
+                {"params": self.model_t.parameters(), "lr": cfg.lr},
+                {"params": list(self.disc.parameters()) + list(self.disc0.parameters()), "lr": cfg.lr_disc},
+            ]
+        )
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.log: list[dict[str, Any]] = []
+        self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
+        # fixed held-out sets (deterministic per seed)
+        val = source_val.fixed_crops(_VAL_SEED_OFFSET + cfg.seed, cfg.n_val_clips, self.min_frames, self.max_frames)
+        self.val_batch = labelled_batch(val, feature_cfg, self.fpo)
+        tcrops = target.sample_crops(
+            np.random.default_rng(_TARGET_VAL_SEED_OFFSET + cfg.seed), cfg.n_target_val_clips, cfg.crop_min_s,
+            cfg.crop_max_s,
+        )  # fmt: skip
+        self.target_val_batch = make_batch(self._trim(tcrops), feature_cfg, self.fpo)
+
+    # ---- data ----------------------------------------------------------------------------
+    def _trim(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Cut target crops to whole output frames (at least one)."""
+        out = []
+        for c in crops:
+            n = (c.shape[0] // self.frame_samples) * self.frame_samples
+            if n == 0:
+                raise DataError(
+                    f"a target recording is shorter than one output frame ({self.frame_s:.2f} s); record longer audio"
+                )
+            out.append(c[:n])
+        return out
+
+    def _batches(self, step: int) -> tuple[Batch, Batch]:
+        rng = np.random.default_rng([self.cfg.seed, step])
+        src = labelled_batch(
+            self.source.sample(rng, self.cfg.batch_size, self.min_frames, self.max_frames), self.feature_cfg, self.fpo
+        )
+        tcrops = self.target.sample_crops(rng, self.cfg.batch_size, self.cfg.crop_min_s, self.cfg.crop_max_s)
+        tgt = make_batch(self._trim(tcrops), self.feature_cfg, self.fpo)
+        return src, tgt
+
+    def _joint_extract(self, net: CRNN, a: Batch, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass over both batches (padded to a common length), split again."""
+        t = max(a.x.shape[-1], b.x.shape[-1])
+        h = net.extract(torch.cat([pad_time(a.x, t), pad_time(b.x, t)]))
+        return h[: a.size], h[a.size :]
+
+    # ---- training ------------------------------------------------------------------------
+    def grl_coefficient(self, step: int) -> float:
+        """Gradient-reversal coefficient at ``step`` (0 for source_only)."""
+        if self.cfg.variant == "source_only":
+            return 0.0
+        n = self.cfg.grl_steps or max(self.cfg.steps, 1)
+        return dann_coefficient(step, n, self.cfg.grl_hi, self.cfg.grl_lo, self.cfg.grl_alpha)
+
+    def train_step(self) -> dict[str, Any]:
+        """One optimisation step; returns its losses and weight statistics."""
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed * _STEP_SEED_STRIDE + self.step)
+        src, tgt = self._batches(self.step)
+        self.model_t.train()
+        _freeze_bn(self.model_t)
+        self.disc.train()
+        self.disc0.train()
+
+        h_s, h_t = self._joint_extract(self.model_t, src, tgt)
+        l_task = task_loss_per_clip(self.model_t, h_s, src, cfg.activity_weight, cfg.spectrum_loss).mean()
+        with torch.no_grad():
+            g_s, g_t = self._joint_extract(self.fe_s, src, tgt)
+        l_d, logit_ds = discriminator_loss(self.disc, g_s, src.lengths, g_t, tgt.lengths)
+        d_prob = torch.sigmoid(logit_ds.detach())
+        mode = "uniform" if cfg.variant != "iwan" else cfg.weight_mode
+        w = importance_weights(d_prob, mode, max_weight=cfg.max_weight)
+        coeff = self.grl_coefficient(self.step)
+        if cfg.variant == "source_only":
+            l_adv = torch.zeros(())
+            d0_acc = None
+        else:
+            logit0_s = self.disc0(self.grl(h_s, coeff), src.lengths)
+            logit0_t = self.disc0(self.grl(h_t, coeff), tgt.lengths)
+            l_adv = domain_adversarial_loss(logit0_s, logit0_t, w)
+            d0_acc = domain_accuracy(logit0_s.detach(), logit0_t.detach())
+        total = l_task + cfg.adv_weight * l_adv + l_d
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        self.step += 1
+        ws = weight_stats(w)
+        return {
+            "step": self.step,
+            "loss": float(total.detach()),
+            "task": float(l_task.detach()),
+            "adv": float(l_adv.detach()),
+            "disc": float(l_d.detach()),
+            "grl_coeff": coeff,
+            "d0_acc": d0_acc,
+            "d_prob_mean": float(d_prob.mean()),
+            **{f"w_{k}": v for k, v in ws.items()},
+        }
+
+    # ---- evaluation / selection ------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """Snapshot ``model_t`` and record label-free diagnostics (and oracle metrics if any)."""
+        self.model_t.eval()
+        vb = self.val_batch
+        h = self.model_t.extract(vb.x)
+        val_losses = task_loss_per_clip(self.model_t, h, vb, self.cfg.activity_weight, self.cfg.spectrum_loss)
+        ht = self.model_t.extract(self.target_val_batch.x)
+        spec_t, act_t = self.model_t.head(ht)
+        rec: dict[str, Any] = {
+            "step": self.step,
+            "val_losses": [float(v) for v in val_losses],
+            "source_val_loss": float(val_losses.mean()),
+            "target_entropy": masked_entropy(spec_t, self.target_val_batch.lengths),
+            "target_activity_mean": float(act_t.mean()),
+        }
+        if self.oracle is not None:
+            o = evaluate_oracle(self.model_t, self.oracle, self.feature_cfg)
+            rec.update({f"oracle_{k}": v for k, v in o.items()})
+        self.snapshots[self.step] = {k: v.detach().clone() for k, v in self.model_t.state_dict().items()}
+        self.history.append(rec)
+        return rec
+
+    @torch.no_grad()
+    def validation_weights(self) -> torch.Tensor:
+        """Importance weights of the validation crops from the current ``D`` (mean 1)."""
+        self.disc.eval()
+        g = self.fe_s.extract(self.val_batch.x)
+        d = self.disc.probability(g, self.val_batch.lengths)
+        return importance_weights(d, self.cfg.weight_mode, max_weight=self.cfg.max_weight)
+
+    def select(self) -> int:
+        """Fill the criteria into the history and return the selected step (label-free)."""
+        score_iwcv(self.history, self.validation_weights().numpy())
+        return select_step(self.history, self.cfg.selection)
+
+    # ---- state -----------------------------------------------------------------------------
+    def _target_hashes(self) -> list[str]:
+        return sorted(r.sha256 for r in self.target.recordings)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume."""
+        return {
+            "cfg": self.cfg.to_dict(),
+            "step": self.step,
+            "model_t": self.model_t.state_dict(),
+            "disc": self.disc.state_dict(),
+            "disc0": self.disc0.state_dict(),
+            "opt": self.opt.state_dict(),
+            "history": self.history,
+            "log": self.log,
+            "snapshots": self.snapshots,
+            "target_sha256": self._target_hashes(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict`; the configuration must be the same except ``steps``."""
+        check_resumable(state, self.cfg.to_dict(), self._target_hashes())
+        self.step = int(state["step"])
+        self.model_t.load_state_dict(state["model_t"])
+        self.disc.load_state_dict(state["disc"])
+        self.disc0.load_state_dict(state["disc0"])
+        self.opt.load_state_dict(state["opt"])
+        self.history = list(state["history"])
+        self.log = list(state["log"])
+        self.snapshots = dict(state["snapshots"])
+
+    def _save_state(self) -> None:
+        if self.run_dir is not None:
+            save_state(self.run_dir, self.state_dict())
+
+    def try_resume(self) -> bool:
+        """Load ``run_dir/state.pt`` if present; True when resumed."""
+        state = load_state(self.run_dir) if self.run_dir is not None else None
+        if state is None:
+            return False
+        self.load_state_dict(state)
+        _LOG.info("resumed adaptation at step %d from %s", self.step, self.run_dir)
+        return True
+
+    # ---- driver ----------------------------------------------------------------------------
+    def _log_step(
+        self, rec: dict[str, Any], t0: float, log_file: IO[str] | None, on_log: Callable[[dict[str, Any]], None] | None
+    ) -> None:
+        rec["elapsed_s"] = round(time.monotonic() - t0, 2)
+        self.log.append(rec)
+        _LOG.info(
+            "step %d task %.4f adv %.4f disc %.4f grl %.3f w mean %.2f std %.2f max %.2f ess %.2f",
+            rec["step"], rec["task"], rec["adv"], rec["disc"], rec["grl_coeff"],
+            rec["w_mean"], rec["w_std"], rec["w_max"], rec["w_ess_frac"],
+        )  # fmt: skip
+        if log_file is not None:
+            log_file.write(json.dumps(rec) + "\n")
+            log_file.flush()
+        if on_log is not None:
+            on_log(rec)
+
+    def _train(self, bar: Any, log_every: int, on_log: Callable[[dict[str, Any]], None] | None) -> None:
+        """Steps up to ``cfg.steps``: logging every ``log_every``, evaluating and saving every ``eval_every``."""
+        cfg = self.cfg
+        t0 = time.monotonic()
+        log_file = open(self.run_dir / "log.jsonl", "a") if self.run_dir is not None else None  # noqa: SIM115
+        try:
+            while self.step < cfg.steps:
+                rec = self.train_step()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(task=f"{rec['task']:.4f}", adv=f"{rec['adv']:.3f}", w_max=f"{rec['w_max']:.2f}")
+                if self.step % log_every == 0 or self.step == cfg.steps:
+                    self._log_step(rec, t0, log_file, on_log)
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    self.evaluate()
+                    self._save_state()
+        finally:
+            if log_file is not None:
+                log_file.close()
+
+    def run(
+        self, progress: bool = False, log_every: int = 10, on_log: Callable[[dict[str, Any]], None] | None = None
+    ) -> AdaptResult:
+        """Train to ``cfg.steps`` (continuing after a resume), select, and return the result."""
+        if not self.history:
+            self.evaluate()
+            self._save_state()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.cfg.steps, initial=self.step, desc=f"adapt[{self.cfg.variant}]", unit="step")
+        try:
+            self._train(bar, log_every, on_log)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.history[-1]["step"] != self.step:
+            self.evaluate()
+        chosen = self.select()
+        model = copy.deepcopy(self.model_t)
+        model.load_state_dict(self.snapshots[chosen])
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.disc.eval()
+        return AdaptResult(model, chosen, self.history, self.disc, self.fe_s, self.log)
