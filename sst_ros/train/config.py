@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from sst_ros.config_fields import check_fields
 from sst_ros.errors import ConfigError
 
 __all__ = ["TrainConfig"]
@@ -108,13 +109,7 @@ class TrainConfig:
             data = yaml.safe_load(p.read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
             raise ConfigError(f"train config {p}: cannot read: {err}") from err
-        if not isinstance(data, dict):
-            raise ConfigError(f"train config {p}: must be a mapping")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"train config {p}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+        return cls(**check_fields(cls, data, f"train config {p}"))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
