@@ -20,6 +20,9 @@ FS = 16000
 PAIR = {"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]}
 
 
+RNG_SEED = 3
+
+
 
 def _write_bag(
     path: Path,
@@ -65,10 +68,6 @@ def _write_bag(
         (path / "array.yaml").write_text(yaml.safe_dump(geometry))
     return path
 
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(3)
 
 
 @pytest.fixture
