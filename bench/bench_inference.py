@@ -23,6 +23,7 @@ from sst_ros.model.checkpoint import LoadedModel, load_checkpoint
 from sst_ros.model.crnn import CRNN, ModelConfig
 from sst_ros.model.features import FeatureConfig
 from sst_ros.model.stream import StreamingTracker
+from sst_ros.timebase import OUTPUT_FRAME_S
 
 
 def _untrained(preset: str) -> LoadedModel:
@@ -43,7 +44,7 @@ def main() -> None:
     fs = loaded.feature_cfg.sample_rate_hz
     n = int(round(args.chunk_s * fs))
     rng = np.random.default_rng(0)
-    audio = (0.1 * rng.standard_normal((int(args.seconds * fs), loaded.array.n_input_channels))).astype(np.float32)
+    audio = (0.1 * rng.standard_normal((int(args.seconds * fs), loaded.array.n_mics))).astype(np.float32)
     tracker = StreamingTracker(loaded)
     for k in range(0, 20 * n, n):  # warm-up
         tracker.process(audio[k : k + n])
@@ -55,15 +56,15 @@ def main() -> None:
         n_frames += len(tracker.process(audio[k : k + n]))
         times.append(time.perf_counter() - t0)
     t = np.asarray(times)
-    per_100ms = t.sum() / (len(t) * args.chunk_s / 0.1)
+    per_100ms = t.sum() / (len(t) * args.chunk_s / OUTPUT_FRAME_S)
     print(f"model: {loaded.path or args.preset} ({loaded.model.n_parameters()} parameters)")
     print(
         f"threads: {torch.get_num_threads()}, chunks: {len(t)} x {args.chunk_s * 1000:.0f} ms, "
         f"frames out: {n_frames}"
     )
-    print(f"per 100 ms of {loaded.array.n_input_channels}-channel audio: mean {per_100ms * 1000:.2f} ms, "
+    print(f"per 100 ms of {loaded.array.n_mics}-microphone audio: mean {per_100ms * 1000:.2f} ms, "
           f"p95 chunk {np.percentile(t, 95) * 1000:.2f} ms")
-    print(f"real-time factor: {per_100ms / 0.1:.4f} (goal <= 0.05)")
+    print(f"real-time factor: {per_100ms / OUTPUT_FRAME_S:.4f} (goal <= 0.05)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ A checkpoint is a ``torch.save`` mapping of plain data (loadable with ``weights_
 * ``state_dict``: network weights
 * ``model_config``, ``feature_config``: :class:`ModelConfig` / :class:`FeatureConfig` as dicts
 * ``array``: the microphone geometry the model was trained for (:meth:`MicArray.to_dict`)
-* ``label_frame_s``: output frame length in seconds (0.1)
+* ``label_frame_s``: output frame length in seconds (``OUTPUT_FRAME_S``, 0.1)
 * ``provenance``: free-form dict (data sets, seed, steps, metrics, git revision, times)
 * optional ``train_state`` (optimiser, step counters) in training checkpoints only; the
   shipped default model leaves it out to stay small.
@@ -26,6 +26,7 @@ from sst_ros.errors import ConfigError, ModelError
 from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN, ModelConfig
 from sst_ros.model.features import FeatureConfig
+from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -60,7 +61,7 @@ class LoadedModel:
     model_cfg: ModelConfig
     provenance: dict[str, Any]
     path: Path | None = None
-    label_frame_s: float = 0.1
+    label_frame_s: float = OUTPUT_FRAME_S
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -213,7 +214,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
         model_cfg=model_cfg,
         provenance=dict(data.get("provenance") or {}),
         path=p,
-        label_frame_s=float(data.get("label_frame_s", 0.1)),
+        label_frame_s=float(data.get("label_frame_s", OUTPUT_FRAME_S)),
         extra={"train_state": data["train_state"]} if "train_state" in data else {},
     )
 

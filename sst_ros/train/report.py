@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sst_ros.errors import DataError
+from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -191,7 +192,7 @@ def format_markdown_report(report: Mapping[str, Any]) -> str:
     lines = [
         f"# Evaluation: {report.get('clips_dir', '')}",
         "",
-        f"- clips: {report.get('n_clips', 0)}, output frame {report.get('frame_s', 0.1) * 1000:.0f} ms, "
+        f"- clips: {report.get('n_clips', 0)}, output frame {report.get('frame_s', OUTPUT_FRAME_S) * 1000:.0f} ms, "
         f"same frame grid for every method",
         f"- array: {report.get('array', {}).get('name', '?')}",
     ]
