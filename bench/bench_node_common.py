@@ -3,40 +3,66 @@
 The tracker runs as a subprocess (``python -m sst_ros.ros.tracker_node``) on a private random
 ``ROS_DOMAIN_ID`` with discovery limited to this machine; an in-process rclpy node publishes
 ``AudioInfo`` + ``AudioDataStamped`` (4 channels, 16 kHz, S16LE, 100 ms messages) and records
-every ``PoseArray`` with its arrival time. CPU time and RSS come from ``/proc/<pid>``.
+every ``PoseArray`` with its arrival time (both from :mod:`sst_ros.ros.probe`). CPU time and
+RSS come from ``/proc/<pid>``.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import random
 import re
-import subprocess
 import sys
-import threading
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sst_ros.ros.probe import TRACKER_MODULE, NodeProcess, TrackProbe, isolated_env
+from sst_ros.timebase import NS_PER_S
+
 FS = 16000
 CHUNK = 1600  # 100 ms
 CHANNELS = 4
 FORMAT = "S16LE"
-START_NS = 1_000_000_000_000
-NS = 1_000_000_000
+START_NS = 1000 * NS_PER_S  # stamp of the first streamed sample
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def bench_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 100))
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["PYTHONUNBUFFERED"] = "1"
-    env["RCUTILS_COLORIZED_OUTPUT"] = "0"
-    return env
+    """Environment of a private graph (random domain, localhost discovery) for the tracker and the feeder."""
+    return isolated_env()
+
+
+def arg_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The benchmark's command line with the options every node benchmark has (``--model``)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="checkpoint (default: the shipped model)")
+    return ap
+
+
+@contextmanager
+def rig(name: str, model: str | None, params: dict[str, Any] | None = None) -> Iterator[tuple[Tracker, Feeder, Path]]:
+    """A tracker subprocess (``params`` on top of the model) and a feeder on a private graph; both stopped at the end.
+
+    Yields (tracker, feeder, tracker log path); the log is in a fresh ``/tmp/sst_bench_<name>_*`` folder.
+    """
+    env = bench_env()
+    log = Path(tempfile.mkdtemp(prefix=f"sst_bench_{name}_")) / "tracker.log"
+    tracker = Tracker(model_path(model), env, log, params)
+    try:
+        feeder = Feeder(env)
+        try:
+            yield tracker, feeder, log
+        finally:
+            feeder.close()
+    finally:
+        tracker.stop()
 
 
 def model_path(arg: str | None) -> str:
@@ -74,123 +100,66 @@ def test_audio(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
         return (0.05 * np.random.default_rng(seed).standard_normal((int(seconds * FS), CHANNELS))).astype(np.float32)
 
 
-class Tracker:
+class Tracker(NodeProcess):
     """The tracker node as a subprocess with its log in ``log_path``."""
 
     def __init__(self, model: str, env: dict[str, str], log_path: Path, extra: dict[str, Any] | None = None):
-        params = {"model": model, "stats_period_s": 10.0, **(extra or {})}
-        cmd = [sys.executable, "-m", "sst_ros.ros.tracker_node", "--ros-args"]
-        for k, v in params.items():
-            cmd += ["-p", f"{k}:={v}"]
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        self.pid = self.proc.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(TRACKER_MODULE, {"model": model, "stats_period_s": 10.0, **(extra or {})}, log_path, env)
 
     def internal_latency_p99_ms(self) -> list[float]:
         """p99 receipt->publish latencies of the node's own periodic stats lines, ms."""
-        return [float(v) for v in re.findall(r"p99 ([0-9.]+) max", self.log())]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(2)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+        return [float(v) for v in re.findall(r"p99 ([0-9.]+) max", self.output())]
 
 
-class Feeder:
+class Feeder(TrackProbe):
     """In-process node: publishes audio, records PoseArray arrival times by stamp."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        import rclpy
-        from audio_common_msgs.msg import AudioDataStamped
-        from geometry_msgs.msg import PoseArray
-        from rclpy.executors import SingleThreadedExecutor
-
-        from sst_ros.ros.messages import audio_info_msg
-        from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_PUB_RELIABLE_QOS, TRACK_QOS
-
-        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=int(env["ROS_DOMAIN_ID"]))
-        self.node = rclpy.create_node("sst_bench_feeder", context=self.ctx)
-        self.audio_pub = self.node.create_publisher(AudioDataStamped, "audio", AUDIO_PUB_RELIABLE_QOS)
-        info_msg = audio_info_msg(CHANNELS, FS, FORMAT)
-        self.info_pub = self.node.create_publisher(type(info_msg), "audio_info", AUDIO_INFO_QOS)
-        self.info_pub.publish(info_msg)
-        self.lock = threading.Lock()
-        self.arrivals: dict[int, float] = {}  # pose stamp ns -> perf_counter at arrival
+        super().__init__(env, markers_topic=None, audio_topic="audio", node_name="sst_bench_feeder")
         self.sent: dict[int, float] = {}  # audio stamp ns -> perf_counter just before publish
-        self.node.create_subscription(PoseArray, "tracks", self._on_poses, TRACK_QOS)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self.send_info(CHANNELS, FS, FORMAT)
 
-    def _spin(self) -> None:
-        import rclpy
+    def arrivals(self) -> dict[int, float]:
+        """Pose stamp ns -> perf_counter at arrival, seconds."""
+        from sst_ros.ros.messages import stamp_to_ns
 
-        while rclpy.ok(context=self.ctx):
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - shutting down
-                return
-
-    def _on_poses(self, msg: Any) -> None:
-        t = time.perf_counter()
-        stamp = int(msg.header.stamp.sec) * NS + int(msg.header.stamp.nanosec)
         with self.lock:
-            self.arrivals[stamp] = t
+            return {stamp_to_ns(m.header.stamp): t for m, t in zip(self.poses, self.pose_arrivals, strict=True)}
 
     def n_arrivals(self) -> int:
-        with self.lock:
-            return len(self.arrivals)
+        return self.n_poses()
 
     def wait_for_tracker(self, tracker: Tracker, timeout_s: float = 180.0) -> None:
         """Until the tracker's audio subscription is matched and a first message makes it through."""
         deadline = time.monotonic() + timeout_s
-        while self.audio_pub.get_subscription_count() < 1 or self.node.count_publishers("tracks") < 1:
-            if tracker.proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"tracker did not come up:\n{tracker.log()[-3000:]}")
+        while not self.tracker_ready():
+            if not tracker.running() or time.monotonic() > deadline:
+                sys.exit(f"tracker did not come up:\n{tracker.output()[-3000:]}")
             time.sleep(0.1)
         # prime: messages until one PoseArray comes back (discovery complete both ways)
         k = 0
         silence = np.zeros((CHUNK, CHANNELS), np.float32)
         while self.n_arrivals() == 0:
-            self.publish(silence, START_NS - 100 * NS + k * CHUNK * NS // FS)
+            self.publish(silence, START_NS - 100 * NS_PER_S + k * CHUNK * NS_PER_S // FS)
             k += 1
             time.sleep(0.1)
             if time.monotonic() > deadline:
-                sys.exit(f"no PoseArray came back:\n{tracker.log()[-3000:]}")
+                sys.exit(f"no PoseArray came back:\n{tracker.output()[-3000:]}")
         time.sleep(0.5)
+        self.clear()
         with self.lock:
-            self.arrivals.clear()
             self.sent.clear()
 
     def publish(self, samples: np.ndarray, stamp_ns: int) -> None:
-        from sst_ros.ros.messages import audio_msg
-
-        msg = audio_msg(samples, FORMAT, stamp_ns, "mic_array")
         with self.lock:
             self.sent[stamp_ns] = time.perf_counter()
-        self.audio_pub.publish(msg)
+        self.send_audio(samples, FORMAT, stamp_ns)
 
     def latencies_ms(self) -> np.ndarray:
         """Arrival of each PoseArray minus the send time of the audio message it completes, ms."""
+        arrivals = self.arrivals()
         with self.lock:
-            return np.array([(self.arrivals[s] - self.sent[s]) * 1e3 for s in self.arrivals if s in self.sent])
-
-    def close(self) -> None:
-        import rclpy
-
-        rclpy.try_shutdown(context=self.ctx)
-        self._thread.join(timeout=2.0)
+            return np.array([(arrivals[s] - self.sent[s]) * 1e3 for s in arrivals if s in self.sent])
 
 
 def stream_realtime(feeder: Feeder, audio: np.ndarray, seconds: float, start_ns: int = START_NS) -> int:
@@ -203,7 +172,7 @@ def stream_realtime(feeder: Feeder, audio: np.ndarray, seconds: float, start_ns:
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        feeder.publish(audio[i : i + CHUNK], start_ns + k * CHUNK * NS // FS)
+        feeder.publish(audio[i : i + CHUNK], start_ns + k * CHUNK * NS_PER_S // FS)
     return n_msgs
 
 

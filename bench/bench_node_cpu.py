@@ -13,29 +13,21 @@ Exit code 0 when the streaming CPU use <= 25 % of one core.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from bench_node_common import Feeder, Tracker, bench_env, cpu_seconds, model_path, stream_realtime, test_audio
+from bench_node_common import arg_parser, cpu_seconds, rig, stream_realtime, test_audio
 
 GOAL_PERCENT = 25.0
 WARMUP_S = 5.0
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="checkpoint (default: the shipped model)")
+    ap = arg_parser(__doc__)
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds of real-time audio [60]")
     ap.add_argument("--torch-threads", type=int, default=1)
     args = ap.parse_args()
-    env = bench_env()
-    log = Path(tempfile.mkdtemp(prefix="sst_bench_cpu_")) / "tracker.log"
-    tracker = Tracker(model_path(args.model), env, log, {"torch_threads": args.torch_threads})
-    feeder = Feeder(env)
-    try:
+    with rig("cpu", args.model, {"torch_threads": args.torch_threads}) as (tracker, feeder, log):
         feeder.wait_for_tracker(tracker)
         c0, t0 = cpu_seconds(tracker.pid), time.monotonic()
         time.sleep(5.0)
@@ -54,9 +46,6 @@ def main() -> int:
         print(f"[bench] streaming {WARMUP_S + args.duration + 1:g} s of audio in real time ...", flush=True)
         stream_realtime(feeder, audio, WARMUP_S + args.duration + 1.0)
         th.join()
-    finally:
-        feeder.close()
-        tracker.stop()
     (c_a, t_a), (c_b, t_b) = marks["start"], marks["end"]
     busy = 100 * (c_b - c_a) / (t_b - t_a)
     print(f"[bench] tracker idle (no audio): {idle:.1f} % of one core")

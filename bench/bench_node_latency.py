@@ -16,28 +16,22 @@ Exit code 0 when the client-side p99 <= 20 ms.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from bench_node_common import Feeder, Tracker, bench_env, model_path, percentiles, stream_realtime, test_audio
+from bench_node_common import arg_parser, percentiles, rig, stream_realtime, test_audio
 
 GOAL_P99_MS = 20.0
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="checkpoint (default: the shipped model)")
+    ap = arg_parser(__doc__)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of real-time audio [60]")
     ap.add_argument("--torch-threads", type=int, default=1)
     args = ap.parse_args()
-    env = bench_env()
-    log = Path(tempfile.mkdtemp(prefix="sst_bench_latency_")) / "tracker.log"
-    tracker = Tracker(model_path(args.model), env, log, {"torch_threads": args.torch_threads, "stats_period_s": 10.0})
-    feeder = Feeder(env)
-    try:
+    with rig("latency", args.model, {"torch_threads": args.torch_threads, "stats_period_s": 10.0}) as (
+        tracker, feeder, log,
+    ):  # fmt: skip
         feeder.wait_for_tracker(tracker)
         audio = test_audio(10.0)
         print(f"[bench] streaming {args.duration:g} s in real time (4 ch, 16 kHz, 100 ms messages) ...", flush=True)
@@ -48,9 +42,6 @@ def main() -> int:
         time.sleep(11.0)  # one more stats period of the node
         lat = feeder.latencies_ms()
         internal = tracker.internal_latency_p99_ms()
-    finally:
-        feeder.close()
-        tracker.stop()
     lost = n - lat.size
     print(f"[bench] messages sent {n}, frames back {lat.size} ({lost} missing)")
     print(f"[bench] client-side audio publish -> PoseArray arrival: {percentiles(lat)}")

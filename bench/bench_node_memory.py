@@ -18,29 +18,23 @@ Exit code 0 when the growth <= 10 MB.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from bench_node_common import CHUNK, FS, NS, START_NS, Feeder, Tracker, bench_env, model_path, rss_mb, test_audio
+from bench_node_common import CHUNK, FS, START_NS, arg_parser, rig, rss_mb, test_audio
+
+from sst_ros.timebase import NS_PER_S
 
 GOAL_MB = 10.0
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="checkpoint (default: the shipped model)")
+    ap = arg_parser(__doc__)
     ap.add_argument("--audio-min", type=float, default=30.0, help="minutes of audio to stream [30]")
     ap.add_argument("--warmup-min", type=float, default=2.0, help="minutes of audio before the baseline RSS [2]")
     ap.add_argument("--window", type=int, default=4, help="frames in flight [4]")
     args = ap.parse_args()
-    env = bench_env()
-    log = Path(tempfile.mkdtemp(prefix="sst_bench_memory_")) / "tracker.log"
-    tracker = Tracker(model_path(args.model), env, log, {"stats_period_s": 30.0})
-    feeder = Feeder(env)
     samples: list[tuple[float, float]] = []
-    try:
+    with rig("memory", args.model, {"stats_period_s": 30.0}) as (tracker, feeder, _log):
         feeder.wait_for_tracker(tracker)
         audio = test_audio(20.0)
         n_msgs = int(round(args.audio_min * 60 * FS / CHUNK))
@@ -52,14 +46,14 @@ def main() -> int:
         for k in range(n_msgs):
             stalled = time.monotonic()
             while k - lost - feeder.n_arrivals() >= args.window:
-                if tracker.proc.poll() is not None:
-                    raise SystemExit(f"tracker died:\n{tracker.log()[-3000:]}")
+                if not tracker.running():
+                    raise SystemExit(f"tracker died:\n{tracker.output()[-3000:]}")
                 if time.monotonic() - stalled > 2.0:  # a frame lost on the way (best-effort audio)
                     lost += 1
                     break
                 time.sleep(0.001)
             i = (k * CHUNK) % (audio.shape[0] - CHUNK + 1)
-            feeder.publish(audio[i : i + CHUNK], START_NS + k * CHUNK * NS // FS)
+            feeder.publish(audio[i : i + CHUNK], START_NS + k * CHUNK * NS_PER_S // FS)
             if (k + 1) % per_min == 0:
                 m = (k + 1) / per_min
                 samples.append((m, rss_mb(tracker.pid)))
@@ -69,9 +63,6 @@ def main() -> int:
             time.sleep(0.05)
         wall = time.monotonic() - t0
         samples.append((args.audio_min, rss_mb(tracker.pid)))
-    finally:
-        feeder.close()
-        tracker.stop()
     base = next((r for m, r in samples if m >= args.warmup_min), samples[0][1])
     final = samples[-1][1]
     growth = final - base

@@ -1,36 +1,40 @@
 """Test helpers for process-level ROS tests: waiting on conditions, running node processes.
 
 Wait for conditions with a deadline (:func:`wait_for`), never sleep a fixed time as the
-success criterion. Node processes are started as ``python -m <module> --ros-args ...`` with
-their output in a log file that tests can poll (:class:`NodeProcess`).
+success criterion. Node processes are :class:`sst_ros.ros.probe.NodeProcess` (``python -m
+<module> --ros-args ...``, output in a log file) with test waits on their output.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NodeProcess", "REPO_ROOT", "ros_args", "spin_until", "subprocess_env", "wait_for"]
+from sst_ros.errors import SstError
+from sst_ros.ros import probe
+from sst_ros.ros.probe import ros_args
+
+__all__ = [
+    "REPO_ROOT",
+    "NodeProcess",
+    "cdr_audio",
+    "cdr_audio_info",
+    "ros_args",
+    "spin_until",
+    "subprocess_env",
+    "wait_for",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment (domain id, discovery range) plus unbuffered Python output."""
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
-    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
-    if extra:
-        env.update(extra)
-    return env
+    return probe.node_env(extra)
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str = "condition", poll_s: float = 0.05) -> Any:
@@ -39,14 +43,10 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str = "condit
     Raises:
         AssertionError: naming ``what`` when ``timeout_s`` seconds pass first.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(poll_s)
+    try:
+        return probe.wait_until(predicate, timeout_s, what, poll_s)
+    except SstError as err:
+        raise AssertionError(str(err)) from None
 
 
 def spin_until(node: Any, predicate: Callable[[], Any], timeout_s: float, what: str = "condition") -> Any:
@@ -55,88 +55,56 @@ def spin_until(node: Any, predicate: Callable[[], Any], timeout_s: float, what: 
 
     ex = SingleThreadedExecutor(context=node.context)
     ex.add_node(node)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+    def spun() -> Any:
+        value = predicate()
+        if not value:
             ex.spin_once(timeout_sec=0.05)
+        return value
+
+    try:
+        return wait_for(spun, timeout_s, what, poll_s=0.0)
     finally:
         ex.remove_node(node)
         ex.shutdown()
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(f"'{v}'" if isinstance(v, str) else _fmt(v) for v in value) + "]"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        import yaml
+def cdr_audio_info(channels: int, rate_hz: int, sample_format: str) -> bytes:
+    """A serialized ``AudioInfo`` (rosbags typestore, no rclpy), as recorded in bags."""
+    from sst_ros.data.bag import AUDIO_INFO_TYPE, audio_typestore
 
-        if value == "" or not isinstance(yaml.safe_load(value), str):
-            return "'" + value.replace("'", "''") + "'"  # keep it a string ('' , 'true', '42')
-    return str(value)
+    store = audio_typestore()
+    msg = store.types[AUDIO_INFO_TYPE](
+        channels=channels, sample_rate=rate_hz, sample_format=sample_format, bitrate=0, coding_format="wave"
+    )
+    return bytes(store.serialize_cdr(msg, AUDIO_INFO_TYPE))
 
 
-def ros_args(params: Mapping[str, Any] | None = None, remaps: Mapping[str, str] | None = None) -> list[str]:
-    """``--ros-args -p name:=value ... -r from:=to`` for a node command line."""
-    out = ["--ros-args"]
-    for k, v in (params or {}).items():
-        out += ["-p", f"{k}:={_fmt(v)}"]
-    for k, v in (remaps or {}).items():
-        out += ["-r", f"{k}:={v}"]
-    return out
+def cdr_audio(samples: Any, sample_format: str, stamp_ns: int, frame_id: str = "m") -> bytes:
+    """A serialized ``AudioDataStamped`` of (frames, channels) float ``samples`` (rosbags typestore, no rclpy)."""
+    import numpy as np
+
+    from sst_ros.audio.pcm import encode_pcm
+    from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, audio_typestore
+
+    store = audio_typestore()
+    t = store.types
+    header = t["std_msgs/msg/Header"](
+        stamp=t["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id
+    )
+    data = np.frombuffer(encode_pcm(samples, sample_format), dtype=np.uint8)
+    msg = t[AUDIO_DATA_STAMPED_TYPE](header=header, audio=t["audio_common_msgs/msg/AudioData"](data=data))
+    return bytes(store.serialize_cdr(msg, AUDIO_DATA_STAMPED_TYPE))
 
 
-class NodeProcess:
-    """A node started as ``python -m module --ros-args ...``, output in ``log_path``.
+class NodeProcess(probe.NodeProcess):
+    """:class:`sst_ros.ros.probe.NodeProcess` with waits that fail the test (with the output) on timeout."""
 
-    Use as a context manager: on exit the process is interrupted (SIGINT) and, if needed,
-    killed, so no test leaves a node running.
-    """
-
-    def __init__(
-        self,
-        module: str,
-        params: Mapping[str, Any] | None,
-        log_path: str | os.PathLike[str],
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        argv: list[str] | None = None,
-    ) -> None:
-        self.log_path = Path(log_path)
-        self.cmd = argv if argv is not None else [sys.executable, "-m", module, *ros_args(params)]
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.cmd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else subprocess_env(),
-            cwd=str(cwd) if cwd else None,
+    def _died(self, what: str) -> AssertionError:
+        name = self.cmd[2] if len(self.cmd) > 2 else self.cmd[0]
+        return AssertionError(
+            f"{name} exited ({self.proc.returncode}) before printing {what}; output:\n{self.output()[-3000:]}"
         )
-
-    def __enter__(self) -> NodeProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def output(self) -> str:
-        """Everything the process wrote so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def running(self) -> bool:
-        return self.proc.poll() is None
 
     def wait_output(self, pattern: str, timeout_s: float = 30.0) -> re.Match[str]:
         """Wait until the output matches the regular expression ``pattern``; return the last match.
@@ -149,17 +117,49 @@ class NodeProcess:
             if matches:
                 return matches[-1]
             if not self.running():
-                raise AssertionError(
-                    f"{self.cmd[2] if len(self.cmd) > 2 else self.cmd[0]} exited ({self.proc.returncode}) before "
-                    f"printing /{pattern}/; output:\n{self.output()[-3000:]}"
-                )
+                raise self._died(f"/{pattern}/")
             return None
 
         return wait_for(seen, timeout_s, f"/{pattern}/ in {self.log_path}")
 
-    def send_signal(self, sig: int) -> None:
-        if self.running():
-            self.proc.send_signal(sig)
+    def wait_log(self, text: str, timeout_s: float = 30.0, count: int = 1) -> str:
+        """Wait until ``text`` occurs ``count`` times in the output (fails early if the process died)."""
+
+        def seen() -> bool:
+            if not self.running() and self.output().count(text) < count:
+                raise self._died(repr(text))
+            return self.output().count(text) >= count
+
+        wait_for(seen, timeout_s, f"log line {text!r} in {self.log_path}")
+        return self.output()
+
+    def mark(self) -> int:
+        """Current output length: pass to :meth:`wait_new_log` to look only at what comes after."""
+        return len(self.output())
+
+    def wait_new_log(
+        self, mark: int, text: str, timeout_s: float = 30.0, resend: Callable[[], None] | None = None,
+        resend_every_s: float = 0.5,
+    ) -> str:
+        """Wait until ``text`` appears in the output after ``mark``, calling ``resend`` now and then.
+
+        Warnings of the nodes are throttled (at most one per second per kind), so a test that
+        needs to see one again keeps provoking it with ``resend``.
+        """
+        last = [0.0]
+
+        def seen() -> bool:
+            if not self.running():
+                raise self._died(repr(text))
+            if text in self.output()[mark:]:
+                return True
+            if resend is not None and time.monotonic() - last[0] > resend_every_s:
+                last[0] = time.monotonic()
+                resend()
+            return False
+
+        wait_for(seen, timeout_s, f"log line {text!r} in {self.log_path}")
+        return self.output()[mark:]
 
     def wait(self, timeout_s: float = 30.0) -> int:
         """Wait for exit; return the exit status (fails with the output on timeout)."""
@@ -167,17 +167,3 @@ class NodeProcess:
             return self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired as err:
             raise AssertionError(f"process did not exit in {timeout_s} s; output:\n{self.output()[-3000:]}") from err
-
-    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 15.0) -> int:
-        """Signal the process, wait for it (kill after ``timeout_s``); return the exit status."""
-        try:
-            if self.running():
-                self.proc.send_signal(sig)
-                try:
-                    self.proc.wait(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=10)
-            return self.proc.returncode
-        finally:
-            self._log.close()

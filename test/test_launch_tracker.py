@@ -153,7 +153,7 @@ def test_launch_references_exist(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_tracker_yaml_matches_node_parameters() -> None:
-    from sst_ros.ros.tracker_node import DEFAULT_FRAME_ID, PARAMETERS
+    from sst_ros.ros.tracker_params import DEFAULT_FRAME_ID, PARAMETERS
 
     data = yaml.safe_load((ROOT / "config" / "tracker.yaml").read_text())
     params = data["tracker"]["ros__parameters"]  # node name used by the launch file

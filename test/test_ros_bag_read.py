@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from helpers import cdr_audio as _audio
+from helpers import cdr_audio_info as _info
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from sst_ros.audio.pcm import encode_pcm
 from sst_ros.data.bag import (
     AUDIO_DATA_STAMPED_TYPE,
     AUDIO_INFO_TYPE,
@@ -19,22 +20,6 @@ from sst_ros.errors import BagError
 from sst_ros.geometry import load_array
 
 STORE = audio_typestore()
-
-
-def _info(ch: int, fs: int, fmt: str) -> bytes:
-    cls = STORE.types[AUDIO_INFO_TYPE]
-    msg = cls(channels=ch, sample_rate=fs, sample_format=fmt, bitrate=0, coding_format="wave")
-    return bytes(STORE.serialize_cdr(msg, AUDIO_INFO_TYPE))
-
-
-def _audio(samples: np.ndarray, fmt: str, stamp_ns: int) -> bytes:
-    t = STORE.types
-    header = t["std_msgs/msg/Header"](
-        stamp=t["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id="m"
-    )
-    data = np.frombuffer(encode_pcm(samples, fmt), dtype=np.uint8)
-    msg = t[AUDIO_DATA_STAMPED_TYPE](header=header, audio=t["audio_common_msgs/msg/AudioData"](data=data))
-    return bytes(STORE.serialize_cdr(msg, AUDIO_DATA_STAMPED_TYPE))
 
 
 def _write_bag(path, messages: list[tuple[str, str, bytes]], geometry: bool = True) -> None:

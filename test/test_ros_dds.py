@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from helpers import NodeProcess, spin_until
 
+from sst_ros.audio.pcm import decode_pcm
 from sst_ros.audio.wav import read_wav, write_wav
-from sst_ros.ros.messages import info_fields, samples_from_msg, stamp_to_ns
+from sst_ros.ros.messages import info_fields, stamp_to_ns
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_QOS
 
 pytestmark = pytest.mark.ros
@@ -49,7 +50,7 @@ def test_publish_audio_to_subscriber_process(tmp_path, ros_env, rclpy_context) -
     first = got[:12]  # 10 messages of the file, then the loop starts again; stamps keep counting
     assert [stamp_to_ns(m.header.stamp) for m in first] == [start_ns + k * 100_000_000 for k in range(12)]
     assert {m.header.frame_id for m in first} == {"test_array"}
-    y = np.concatenate([samples_from_msg(m, ch, "S16LE") for m in first])
+    y = np.concatenate([decode_pcm(m.audio.data, ch, "S16LE") for m in first])
     np.testing.assert_array_equal(y, np.concatenate([x, x[: 2 * chunk]]))
 
 

@@ -8,6 +8,7 @@ from helpers import REPO_ROOT
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 
+from sst_ros.audio.pcm import decode_pcm
 from sst_ros.data.bag import AUDIO_MSG_DEFINITIONS, audio_typestore, info_topic_for
 from sst_ros.errors import AudioFormatError
 from sst_ros.ros.messages import (
@@ -15,7 +16,6 @@ from sst_ros.ros.messages import (
     audio_msg,
     info_fields,
     ns_to_stamp,
-    samples_from_msg,
     stamp_to_ns,
 )
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_QOS, TRACK_QOS, adapted_qos
@@ -37,7 +37,7 @@ def test_audio_msg_serialization_round_trip(fmt) -> None:
     msg = audio_msg(x, fmt, 1_234_567_890_123, "mic_array")
     back = deserialize_message(serialize_message(msg), AudioDataStamped)
     assert back.header.frame_id == "mic_array" and stamp_to_ns(back.header.stamp) == 1_234_567_890_123
-    np.testing.assert_array_equal(samples_from_msg(back, 3, fmt), x)
+    np.testing.assert_array_equal(decode_pcm(back.audio.data, 3, fmt), x)
 
 
 def test_audio_info_msg() -> None:
@@ -100,3 +100,25 @@ def test_bag_type_hashes_match_ros(rclpy_context) -> None:
         (info,) = node.get_publishers_info_by_topic(pub.topic_name)
         assert str(info.topic_type_hash) == store.hash_rihs01(name)
     node.destroy_node()
+
+
+@pytest.mark.parametrize("azimuth_deg", [-179.0, -90.0, -12.5, 0.0, 45.0, 135.0, 180.0])
+def test_pose_points_at_the_track_azimuth(azimuth_deg) -> None:
+    """poses_msg / markers_msg -> pose_azimuth_deg: the +x axis of each pose points at the source (REP-103)."""
+    from std_msgs.msg import Header
+
+    from sst_ros.geometry import angular_distance_deg
+    from sst_ros.ros.messages import markers_msg, pose_azimuth_deg, poses_msg
+    from sst_ros.tracking.types import Track
+
+    track = Track(track_id=7, azimuth_deg=azimuth_deg, velocity_deg_s=0.0, activity=0.8, hits=3, misses=0,
+                  age_frames=3, confirmed=True)  # fmt: skip
+    header = Header(stamp=ns_to_stamp(1_500_000_000), frame_id="mic_array")
+    (pose,) = poses_msg(header, (track,), radius_m=2.0).poses
+    assert angular_distance_deg(pose_azimuth_deg(pose), azimuth_deg) < 1e-9
+    assert np.degrees(np.arctan2(pose.position.y, pose.position.x)) == pytest.approx(azimuth_deg, abs=1e-9) or (
+        abs(azimuth_deg) == 180.0
+    )
+    clear, arrow, label = markers_msg(header, (track,)).markers
+    assert clear.action == clear.DELETEALL and arrow.id == label.id == 7
+    assert angular_distance_deg(pose_azimuth_deg(arrow.pose), azimuth_deg) < 1e-9

@@ -104,7 +104,7 @@ def test_four_quadrants_direction_and_stamps(rig, tmp_path: Path) -> None:
     probe.clear()
     pub = _publish_wav(wav, START_NS, tmp_path / "publish_audio.log")
     try:
-        assert pub.proc.wait(120) == 0, pub.log()
+        assert pub.proc.wait(120) == 0, pub.output()
         # every frame but possibly the very first (sent while discovery completes) comes back
         wait_for(lambda: probe.n_poses() >= n_frames - 1, 60, f"{n_frames} PoseArrays")
     finally:
@@ -143,7 +143,7 @@ def test_moving_talker_marker_ids_stable_and_removed_at_end(rig, tmp_path: Path)
     probe.clear()
     pub = _publish_wav(wav, START_NS + 100 * 10**9, tmp_path / "publish_audio.log")
     try:
-        assert pub.proc.wait(120) == 0, pub.log()
+        assert pub.proc.wait(120) == 0, pub.output()
         wait_for(lambda: len(probe.markers) >= n_frames - 1, 60, f"{n_frames} MarkerArrays")
     finally:
         pub.stop()

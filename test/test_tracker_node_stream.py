@@ -44,11 +44,11 @@ def rig(tiny_model, tmp_path_factory: pytest.TempPathFactory):
     params = {
         "model": str(tiny_model),
         # an untrained model: accept every peak so that tracks exist
-        "peak_threshold": 0.0,
+        "threshold": 0.0,
         "activity_threshold": 0.0,
-        "birth_frames": 1,
-        "coast_frames": DEATH_FRAMES,
-        "death_frames": DEATH_FRAMES,
+        "birth_hits": 1,
+        "coast_misses": DEATH_FRAMES,
+        "death_misses": DEATH_FRAMES,
         "queue_size": 500,
         "stats_period_s": 2.0,
     }
@@ -61,7 +61,7 @@ def rig(tiny_model, tmp_path_factory: pytest.TempPathFactory):
     finally:
         probe.close()
         code = tracker.stop()
-        assert code == 0, f"tracker exited with {code}:\n{tracker.log()}"
+        assert code == 0, f"tracker exited with {code}:\n{tracker.output()}"
 
 
 def noise(seconds: float, channels: int = 4, level: float = 0.05, seed: int = 0) -> np.ndarray:
@@ -85,7 +85,7 @@ def test_waits_for_format_then_publishes_audio_time_stamps(rig) -> None:
 
     def send_and_check() -> bool:  # no AudioInfo yet: held (resent until discovery completes)
         probe.send_audio(early, "S16LE", early_stamp)
-        return "holding it until AudioInfo" in tracker.log()
+        return "holding it until AudioInfo" in tracker.output()
 
     wait_for(send_and_check, 30, "the tracker to hold audio that arrives before its format", poll_s=0.2)
     assert probe.n_poses() == 0
@@ -118,7 +118,7 @@ def test_unknown_format_and_channel_mismatch_are_refused_node_keeps_running(rig)
     m = tracker.mark()
     six = noise(0.1, channels=6)
     tracker.wait_new_log(m, "dropping audio", resend=lambda: probe.send_audio(six, "S16LE", T0 + 11 * 10**9))
-    assert probe.n_poses() == n and tracker.alive()
+    assert probe.n_poses() == n and tracker.running()
     # a valid description again: tracking resumes
     m = tracker.mark()
     probe.send_info(4, FS, "S16LE")
@@ -130,7 +130,7 @@ def test_unknown_format_and_channel_mismatch_are_refused_node_keeps_running(rig)
         m, "is not a multiple of 4 channels", resend=lambda: probe.send_raw(b"\x00" * 1001, T0 + 13 * 10**9)
     )
     stream_and_wait(probe, noise(0.3), "S16LE", T0 + 14 * 10**9)
-    assert tracker.alive()
+    assert tracker.running()
 
 
 def test_nan_inf_clipping_gaps_warn_and_never_publish_nan(rig) -> None:
@@ -160,7 +160,7 @@ def test_nan_inf_clipping_gaps_warn_and_never_publish_nan(rig) -> None:
     _, t2 = stream_and_wait(probe, noise(0.3), "F32LE", t - 5 * 10**8)
     tracker.wait_new_log(m, "overlap or backwards stamp")
     stream_and_wait(probe, noise(0.3), "F32LE", t2)
-    assert tracker.alive()
+    assert tracker.running()
     with probe.lock:
         assert all(all_finite(p) for p in probe.poses)
         for msg in probe.markers:
@@ -205,9 +205,9 @@ def test_markers_stable_ids_and_ended_track_removed(rig) -> None:
     assert tail and all(ids for ids in tail), "no tracks on a steady input"
     assert len(set(tail)) == 1, f"track ids changed on a steady input: {tail}"
     # run-time thresholds: an inconsistent change is refused, a valid one applies
-    refused = _set_parameters(probe, birth_frames=10, birth_window=4)
+    refused = _set_parameters(probe, birth_hits=10, birth_window=4)
     assert not refused[0].successful and "birth_window" in refused[0].reason
-    assert _set_parameters(probe, peak_threshold=1.0)[0].successful
+    assert _set_parameters(probe, threshold=1.0)[0].successful
     probe.clear()
     stream_and_wait(probe, noise(1.0, seed=4), "S16LE", t)
     with probe.lock:
@@ -215,7 +215,7 @@ def test_markers_stable_ids_and_ended_track_removed(rig) -> None:
     # the tracks coast for at most DEATH_FRAMES - 1 frames, then are removed (markers too)
     assert all(len(p.poses) == 0 for p in poses[DEATH_FRAMES:])
     assert all(len(m.markers) == 1 and m.markers[0].action == m.markers[0].DELETEALL for m in markers[DEATH_FRAMES:])
-    assert _set_parameters(probe, peak_threshold=0.0)[0].successful
+    assert _set_parameters(probe, threshold=0.0)[0].successful
 
 
 def test_model_geometry_mismatch_refuses_to_start(tiny_model, tmp_path) -> None:
@@ -227,7 +227,9 @@ def test_model_geometry_mismatch_refuses_to_start(tiny_model, tmp_path) -> None:
     finally:
         node.stop()
     assert code == 2
-    assert "array 'pair' has 2 microphones but the model was trained for 'respeaker_usb_v2'" in node.log()
+    # the error names both arrays (wording of MicArray.geometry_mismatch + check_array_matches)
+    log = node.output()
+    assert "array 'pair' has 2 microphones" in log and "the model was trained for 'respeaker_usb_v2'" in log
 
 
 def test_format_from_parameters_without_audio_info(rig, tiny_model, tmp_path) -> None:
@@ -248,6 +250,7 @@ def test_format_from_parameters_without_audio_info(rig, tiny_model, tmp_path) ->
         "sample_rate": FS,
         "sample_format": "S24LE",
         "frame_id": "array_link",
+        "peak_threshold": 0.0,  # the old name of 'threshold': still accepted, with a warning
     }
     node = NodeProcess(TRACKER_MODULE, params, tmp_path / "tracker_p.log")
     pub = probe.node.create_publisher(AudioDataStamped, "audio_p", AUDIO_PUB_RELIABLE_QOS)
@@ -265,6 +268,7 @@ def test_format_from_parameters_without_audio_info(rig, tiny_model, tmp_path) ->
 
         wait_for(send, 60, "PoseArrays from a tracker configured by parameters", poll_s=0.1)
         assert all(m.header.frame_id == "array_link" for m in got)  # the frame_id parameter wins
+        assert "parameter 'peak_threshold' is deprecated: it was renamed 'threshold'" in node.output()
     finally:
         probe.node.destroy_subscription(sub)
         probe.node.destroy_publisher(pub)

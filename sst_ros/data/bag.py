@@ -1,37 +1,43 @@
 """Reading recorded target-domain audio from rosbag2 bags (no rclpy needed).
 
-A bag written by ``record_target`` is a folder holding ``metadata.yaml``, one ``.mcap`` file
-with message definitions, and ``array.yaml`` (the microphone geometry). Each audio topic
-(``audio_common_msgs/msg/AudioDataStamped``) is decoded with the ``AudioInfo`` recorded in
-the same bag (the info topic in the same namespace, or the only one). Long recordings may be
-split into several sibling bag folders; :func:`find_bags` lists them.
+A bag written by ``record_target`` (with :mod:`sst_ros.data.bag_writer`) is a folder holding
+``metadata.yaml``, one ``.mcap`` file with message definitions, and ``array.yaml`` (the
+microphone geometry). Each audio topic (``audio_common_msgs/msg/AudioDataStamped``) is
+decoded with the ``AudioInfo`` recorded in the same bag (the info topic in the same
+namespace, or the only one). Long recordings may be split into several sibling bag folders;
+:func:`find_bags` lists them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sst_ros.audio.pcm import decode_pcm, normalize_format
+from sst_ros.data.clipset import ARRAY_FILE
 from sst_ros.errors import AudioFormatError, BagError, ConfigError
 from sst_ros.geometry import MicArray, load_array
+from sst_ros.timebase import NS_PER_S
 
 __all__ = [
-    "ARRAY_FILE",
     "AUDIO_DATA_STAMPED_TYPE",
     "AUDIO_INFO_TYPE",
     "AUDIO_MSG_DEFINITIONS",
+    "BAG_STORAGE_SUFFIXES",
     "BagAudio",
     "audio_typestore",
     "find_bags",
     "info_topic_for",
+    "is_bag_dir",
     "read_bag_audio",
+    "walk_bag_tree",
 ]
 
-ARRAY_FILE = "array.yaml"
 AUDIO_DATA_STAMPED_TYPE = "audio_common_msgs/msg/AudioDataStamped"
 AUDIO_INFO_TYPE = "audio_common_msgs/msg/AudioInfo"
 
@@ -107,12 +113,37 @@ class BagAudio:
         return self.samples.shape[0] / float(self.sample_rate_hz)
 
 
+BAG_STORAGE_SUFFIXES = (".mcap", ".db3")
+
+
+def is_bag_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a rosbag2 bag folder: it holds ``metadata.yaml`` or a storage file
+    (``.mcap``, ``.db3``; a bag that was not closed has no ``metadata.yaml`` yet)."""
+    p = Path(path)
+    return p.is_dir() and (
+        (p / "metadata.yaml").is_file() or any(c.suffix in BAG_STORAGE_SUFFIXES for c in p.iterdir())
+    )
+
+
+def walk_bag_tree(root: str | os.PathLike[str]) -> Iterator[tuple[Path, list[Path], list[str]]]:
+    """Walk ``root`` top-down (names sorted) without entering bag folders (the one bag discovery).
+
+    Yields:
+        (folder, bag folders directly in it, names of the other files directly in it).
+    """
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        bags = [Path(folder) / d for d in dirs if is_bag_dir(Path(folder) / d)]
+        dirs[:] = [d for d in dirs if Path(folder) / d not in bags]  # do not descend into a bag
+        yield Path(folder), bags, sorted(files)
+
+
 def find_bags(root: str | os.PathLike[str]) -> list[Path]:
-    """Bag folders (holding ``metadata.yaml``) at or below ``root``, sorted by path."""
+    """Bag folders (:func:`is_bag_dir`) at or below ``root``, not inside another bag, sorted by path."""
     root = Path(root)
-    if (root / "metadata.yaml").is_file():
+    if is_bag_dir(root):
         return [root]
-    return sorted(p.parent for p in root.rglob("metadata.yaml"))
+    return sorted(b for _, bags, _ in walk_bag_tree(root) for b in bags)
 
 
 def _load_geometry(bag: Path) -> MicArray | None:
@@ -158,41 +189,14 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
     geometry = _load_geometry(bag)
     try:
         with AnyReader([bag], default_typestore=store) as reader:
-            audio_conns = [c for c in reader.connections if c.msgtype == AUDIO_DATA_STAMPED_TYPE]
-            info_conns = [c for c in reader.connections if c.msgtype == AUDIO_INFO_TYPE]
-            if not audio_conns:
-                types = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections}) or ["none"]
-                raise BagError(
-                    f"bag {bag} has no {AUDIO_DATA_STAMPED_TYPE} topic (topics: {', '.join(types)}); "
-                    "record the stamped audio topic"
-                )
-            info_topics = sorted({c.topic for c in info_conns})
-            mapping = {}
-            for c in audio_conns:
-                it = _info_for(c.topic, info_topics)
-                if it is None:
-                    raise BagError(
-                        f"bag {bag} has no AudioInfo for audio topic {c.topic} (info topics: "
-                        f"{', '.join(info_topics) or 'none'}); the channel count and sample format are unknown"
-                    )
-                mapping[c.topic] = it
+            audio_conns, info_conns, mapping = _audio_connections(bag, reader.connections)
             infos: dict[str, tuple[int, int, str]] = {}
             chunks: dict[str, list[np.ndarray]] = {t: [] for t in mapping}
             stamps: dict[str, list[int]] = {t: [] for t in mapping}
             for conn, _ts, raw in reader.messages(connections=audio_conns + info_conns):
-                msg = reader.deserialize(raw, conn.msgtype)
+                msg: Any = reader.deserialize(raw, conn.msgtype)
                 if conn.msgtype == AUDIO_INFO_TYPE:
-                    try:
-                        fields = (int(msg.channels), int(msg.sample_rate), normalize_format(msg.sample_format))
-                    except AudioFormatError as err:
-                        raise BagError(f"bag {bag}: AudioInfo on {conn.topic} is invalid: {err}") from err
-                    old = infos.get(conn.topic)
-                    if old is not None and old != fields:
-                        raise BagError(
-                            f"bag {bag}: AudioInfo on {conn.topic} changes from {old} to {fields} within the bag; "
-                            "record_target starts a new bag on such changes, split this bag by time"
-                        )
-                    infos[conn.topic] = fields
+                    infos[conn.topic] = _info_fields(bag, conn.topic, msg, infos.get(conn.topic))
                     continue
                 info = infos.get(mapping[conn.topic])
                 if info is None:
@@ -202,7 +206,7 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
                 except AudioFormatError as err:
                     raise BagError(f"bag {bag}: message on {conn.topic} does not match its AudioInfo: {err}") from err
                 chunks[conn.topic].append(x)
-                stamps[conn.topic].append(int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec))
+                stamps[conn.topic].append(int(msg.header.stamp.sec) * NS_PER_S + int(msg.header.stamp.nanosec))
     except BagError:
         raise
     except (ReaderError, OSError, ValueError, KeyError, IndexError) as err:
@@ -214,22 +218,63 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
         info = infos.get(mapping[topic])
         if info is None:
             raise BagError(f"bag {bag}: no AudioInfo message recorded on {mapping[topic]} for audio topic {topic}")
-        ch, fs, fmt = info
-        parts = chunks[topic]
-        samples = np.concatenate(parts) if parts else np.zeros((0, ch), dtype=np.float32)
-        sizes = np.array([p.shape[0] for p in parts], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if parts else sizes
-        st = np.array(stamps[topic], dtype=np.int64)
-        out.append(
-            BagAudio(
-                topic=topic,
-                samples=samples,
-                sample_rate_hz=fs,
-                sample_format=fmt,
-                first_stamp_ns=int(st[0]) if st.size else 0,
-                geometry=geometry,
-                message_stamps_ns=st,
-                message_offsets=offsets,
-            )
-        )
+        out.append(_bag_audio(topic, info, chunks[topic], stamps[topic], geometry))
     return out
+
+
+def _audio_connections(bag: Path, connections: list) -> tuple[list, list, dict[str, str]]:
+    """(audio connections, AudioInfo connections, audio topic -> its info topic) of a bag."""
+    audio_conns = [c for c in connections if c.msgtype == AUDIO_DATA_STAMPED_TYPE]
+    info_conns = [c for c in connections if c.msgtype == AUDIO_INFO_TYPE]
+    if not audio_conns:
+        types = sorted({f"{c.topic} ({c.msgtype})" for c in connections}) or ["none"]
+        raise BagError(
+            f"bag {bag} has no {AUDIO_DATA_STAMPED_TYPE} topic (topics: {', '.join(types)}); "
+            "record the stamped audio topic"
+        )
+    info_topics = sorted({c.topic for c in info_conns})
+    mapping = {}
+    for c in audio_conns:
+        it = _info_for(c.topic, info_topics)
+        if it is None:
+            raise BagError(
+                f"bag {bag} has no AudioInfo for audio topic {c.topic} (info topics: "
+                f"{', '.join(info_topics) or 'none'}); the channel count and sample format are unknown"
+            )
+        mapping[c.topic] = it
+    return audio_conns, info_conns, mapping
+
+
+def _info_fields(bag: Path, topic: str, msg: Any, old: tuple[int, int, str] | None) -> tuple[int, int, str]:
+    """(channels, rate Hz, format) of a recorded AudioInfo; BagError if invalid or not ``old``."""
+    try:
+        fields = (int(msg.channels), int(msg.sample_rate), normalize_format(msg.sample_format))
+    except AudioFormatError as err:
+        raise BagError(f"bag {bag}: AudioInfo on {topic} is invalid: {err}") from err
+    if old is not None and old != fields:
+        raise BagError(
+            f"bag {bag}: AudioInfo on {topic} changes from {old} to {fields} within the bag; "
+            "record_target starts a new bag on such changes, split this bag by time"
+        )
+    return fields
+
+
+def _bag_audio(
+    topic: str, info: tuple[int, int, str], parts: list[np.ndarray], stamps: list[int], geometry: MicArray | None
+) -> BagAudio:
+    """Concatenate the decoded messages of one topic."""
+    ch, fs, fmt = info
+    samples = np.concatenate(parts) if parts else np.zeros((0, ch), dtype=np.float32)
+    sizes = np.array([p.shape[0] for p in parts], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if parts else sizes
+    st = np.array(stamps, dtype=np.int64)
+    return BagAudio(
+        topic=topic,
+        samples=samples,
+        sample_rate_hz=fs,
+        sample_format=fmt,
+        first_stamp_ns=int(st[0]) if st.size else 0,
+        geometry=geometry,
+        message_stamps_ns=st,
+        message_offsets=offsets,
+    )

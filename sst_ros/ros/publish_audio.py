@@ -16,34 +16,47 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import rclpy
 from rclpy.duration import Duration
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.utilities import remove_ros_args
 
 from sst_ros.audio.pcm import normalize_format
 from sst_ros.audio.wav import read_wav
 from sst_ros.errors import ConfigError, SstError
 from sst_ros.ros.messages import audio_info_msg, audio_msg
-from sst_ros.ros.params import declare
+from sst_ros.ros.params import ParamSpec, declare_parameters, node_session, print_help_if_asked
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_PUB_RELIABLE_QOS, AUDIO_QOS
+from sst_ros.timebase import NS_PER_S
 
-__all__ = ["AudioPublisher", "PublishAudioConfig", "main"]
+__all__ = ["PARAMETERS", "AudioPublisher", "PublishAudioConfig", "main"]
 
-_NS = 1_000_000_000
 _FAST_BATCH = 20  # messages per timer tick when not real time
 _ACK_TIMEOUT_S = 5.0
 _INFO_GRACE_S = 2.0
 
 
+PARAMETERS: dict[str, ParamSpec] = {
+    "wav": ParamSpec("", "WAV file to stream (any rate, any channel count)"),
+    "topic": ParamSpec("audio", "output topic (AudioDataStamped)"),
+    "info_topic": ParamSpec("audio_info", "AudioInfo topic (latched)"),
+    "sample_format": ParamSpec("S16LE", "PCM format: S16LE, S24LE, S32LE or F32LE"),
+    "chunk_s": ParamSpec(0.1, "message length, seconds", True, 1e-4, 60.0),
+    "frame_id": ParamSpec("mic_array", "header frame_id (the array frame)"),
+    "realtime": ParamSpec(True, "pace messages by the clock (false: as fast as possible)"),
+    "speed": ParamSpec(1.0, "playback speed factor in real-time mode", True, 0.01, 1000.0),
+    "loop": ParamSpec(False, "start again at the end of the file (stamps keep increasing)"),
+    "start_time_ns": ParamSpec(0, "stamp of the first sample, ns (0 = now)", True, 0),
+    "reliable": ParamSpec(True, "reliable audio publisher (false: best effort)"),
+    "wait_for_subscribers": ParamSpec(0, "wait for this many audio subscriptions before streaming", True, 0),
+}
+
+
 @dataclass(frozen=True)
 class PublishAudioConfig:
-    """Typed parameters of :class:`AudioPublisher` (see ``declare`` calls for meanings)."""
+    """Typed parameters of :class:`AudioPublisher` (see :data:`PARAMETERS` for meanings)."""
 
     wav: str
     topic: str
@@ -96,37 +109,14 @@ class AudioPublisher(Node):
         )
 
     def _read_parameters(self) -> PublishAudioConfig:
-        d = self
-        cfg = PublishAudioConfig(
-            wav=declare(d, "wav", "", "WAV file to stream (any rate, any channel count)", read_only=True),
-            topic=declare(d, "topic", "audio", "output topic (AudioDataStamped)", read_only=True),
-            info_topic=declare(d, "info_topic", "audio_info", "AudioInfo topic (latched)", read_only=True),
-            sample_format=declare(
-                d, "sample_format", "S16LE", "PCM format: S16LE, S24LE, S32LE or F32LE", read_only=True
-            ),
-            chunk_s=declare(d, "chunk_s", 0.1, "message length, seconds", read_only=True, min_value=1e-4,
-                            max_value=60.0),
-            frame_id=declare(d, "frame_id", "mic_array", "header frame_id (the array frame)", read_only=True),
-            realtime=declare(d, "realtime", True, "pace messages by the clock (false: as fast as possible)",
-                             read_only=True),
-            speed=declare(d, "speed", 1.0, "playback speed factor in real-time mode", read_only=True,
-                          min_value=0.01, max_value=1000.0),
-            loop=declare(d, "loop", False, "start again at the end of the file (stamps keep increasing)",
-                         read_only=True),
-            start_time_ns=declare(d, "start_time_ns", 0, "stamp of the first sample, ns (0 = now)",
-                                  read_only=True, min_value=0),
-            reliable=declare(d, "reliable", True, "reliable audio publisher (false: best effort)", read_only=True),
-            wait_for_subscribers=declare(
-                d, "wait_for_subscribers", 0, "wait for this many audio subscriptions before streaming",
-                read_only=True, min_value=0),
-        )
+        cfg = PublishAudioConfig(**declare_parameters(self, PARAMETERS))
         if not cfg.wav:
             raise ConfigError("parameter 'wav' is empty; run with --ros-args -p wav:=/path/to/file.wav")
         try:
             fmt = normalize_format(cfg.sample_format)
         except SstError as err:
             raise ConfigError(f"parameter 'sample_format': {err}") from err
-        return PublishAudioConfig(**{**cfg.__dict__, "sample_format": fmt})
+        return replace(cfg, sample_format=fmt)
 
     def _next_chunk(self) -> np.ndarray | None:
         if self._pos >= self.audio.shape[0]:
@@ -142,7 +132,7 @@ class AudioPublisher(Node):
         if chunk is None:
             return False
         assert self._start_ns is not None
-        stamp = self._start_ns + (self._frames_sent * _NS) // self.sample_rate_hz
+        stamp = self._start_ns + (self._frames_sent * NS_PER_S) // self.sample_rate_hz
         self.audio_pub.publish(audio_msg(chunk, self.cfg.sample_format, stamp, self.cfg.frame_id))
         self._frames_sent += chunk.shape[0]
         self.messages_sent += 1
@@ -155,8 +145,10 @@ class AudioPublisher(Node):
         # Readers of the audio usually read AudioInfo too; a latched message only reaches them
         # while this node lives, so give their info subscriptions a moment to match.
         deadline = time.monotonic() + _INFO_GRACE_S
-        while (self.info_pub.get_subscription_count() < self.audio_pub.get_subscription_count()
-               and time.monotonic() < deadline):
+        while (
+            self.info_pub.get_subscription_count() < self.audio_pub.get_subscription_count()
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         self.info_pub.wait_for_all_acked(Duration(seconds=_ACK_TIMEOUT_S))
         self.get_logger().info(
@@ -188,39 +180,16 @@ class AudioPublisher(Node):
                 self.audio_pub.wait_for_all_acked(Duration(seconds=_ACK_TIMEOUT_S))
 
 
-def _print_help() -> None:
-    print(__doc__)
-    print("Parameters (-p name:=value): wav, topic [audio], info_topic [audio_info], sample_format [S16LE],\n"
-          "  chunk_s [0.1], frame_id [mic_array], realtime [true], speed [1.0], loop [false],\n"
-          "  start_time_ns [0 = now], reliable [true], wait_for_subscribers [0]")
-
-
 def main(args: list[str] | None = None) -> int:
     """Entry point (console script ``publish_audio``). Returns the exit status."""
     argv = sys.argv if args is None else args
-    if any(a in ("-h", "--help") for a in remove_ros_args(argv)[1:]):
-        _print_help()
+    if print_help_if_asked(argv, __doc__, PARAMETERS):
         return 0
-    rclpy.init(args=argv)
-    node = None
-    status = 0
-    try:
-        node = AudioPublisher()
+    with node_session("publish_audio", argv) as session:
+        session.node = node = AudioPublisher()
         while rclpy.ok() and not node.done:
             rclpy.spin_once(node, timeout_sec=0.1)
-    except SstError as err:
-        print(f"publish_audio: error: {err}", file=sys.stderr)
-        status = 2
-    except ParameterException as err:  # wrong type or out of range (-p name:=value)
-        print(f"publish_audio: error: bad parameter: {err}; see --help", file=sys.stderr)
-        status = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return status
+    return session.status
 
 
 if __name__ == "__main__":

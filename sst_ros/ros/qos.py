@@ -7,12 +7,13 @@
 - Tracks / DOA outputs: reliable, depth 10.
 - Recording: :func:`adapted_qos` follows the QoS offered by the discovered publishers, as
   ``ros2 bag record`` does, so that the recorder matches every publisher and is reliable
-  where they all are.
+  where they all are; :func:`bag_qos` converts a profile for the bag's metadata.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rclpy.qos import (
     DurabilityPolicy,
@@ -29,6 +30,9 @@ __all__ = [
     "RECORD_DEPTH",
     "TRACK_QOS",
     "adapted_qos",
+    "bag_qos",
+    "is_stricter",
+    "qos_text",
 ]
 
 AUDIO_DEPTH = 50
@@ -85,4 +89,42 @@ def adapted_qos(offered: Sequence[QoSProfile], depth: int = RECORD_DEPTH) -> QoS
         depth=int(depth),
         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
         durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+    )
+
+
+def is_stricter(current: QoSProfile, needed: QoSProfile) -> bool:
+    """True when ``current`` requests more than ``needed`` allows (so some publisher cannot match)."""
+    reliable = ReliabilityPolicy.RELIABLE
+    latched = DurabilityPolicy.TRANSIENT_LOCAL
+    return (current.reliability == reliable and needed.reliability != reliable) or (
+        current.durability == latched and needed.durability != latched
+    )
+
+
+def qos_text(qos: QoSProfile) -> str:
+    """``reliable`` / ``best effort`` (+ ``, transient local``), for log lines."""
+    rel = "reliable" if qos.reliability == ReliabilityPolicy.RELIABLE else "best effort"
+    return rel + (", transient local" if qos.durability == DurabilityPolicy.TRANSIENT_LOCAL else "")
+
+
+def bag_qos(profile: QoSProfile) -> Any:
+    """rclpy ``QoSProfile`` -> ``rosbags.interfaces.Qos`` (same enum values), for a bag's metadata."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    from sst_ros.timebase import NS_PER_S
+
+    def _t(d: Any) -> QosTime:
+        ns = int(d.nanoseconds)
+        return QosTime(sec=ns // NS_PER_S, nsec=ns % NS_PER_S)
+
+    return Qos(
+        history=QosHistory(int(profile.history)),
+        depth=int(profile.depth),
+        reliability=QosReliability(int(profile.reliability)),
+        durability=QosDurability(int(profile.durability)),
+        deadline=_t(profile.deadline),
+        lifespan=_t(profile.lifespan),
+        liveliness=QosLiveliness(int(profile.liveliness)),
+        liveliness_lease_duration=_t(profile.liveliness_lease_duration),
+        avoid_ros_namespace_conventions=bool(profile.avoid_ros_namespace_conventions),
     )

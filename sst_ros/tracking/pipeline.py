@@ -21,6 +21,7 @@ and logs what the :class:`ChunkReport` says.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,13 +30,16 @@ from sst_ros.audio.resample import StreamingResampler
 from sst_ros.audio.stream import GapDetector
 from sst_ros.errors import AudioFormatError, ConfigError, ModelError
 from sst_ros.geometry import MicArray
+from sst_ros.model.azimuth import AzimuthGrid
+from sst_ros.timebase import ns_from_s
 from sst_ros.tracking.peaks import extract_peaks
 from sst_ros.tracking.tracker import MultiTracker
 from sst_ros.tracking.types import Peak, PeakConfig, Track, TrackerConfig
 
-__all__ = ["AudioFormat", "ChunkReport", "PipelineConfig", "TrackFrame", "TrackingPipeline"]
+if TYPE_CHECKING:  # torch: imported only when a pipeline is built
+    from sst_ros.model.checkpoint import LoadedModel
 
-_NS = 1_000_000_000
+__all__ = ["AudioFormat", "ChunkReport", "PipelineConfig", "TrackFrame", "TrackingPipeline"]
 
 
 @dataclass(frozen=True)
@@ -133,17 +137,18 @@ class TrackingPipeline:
         config: run-time tunables (see :meth:`set_config`).
     """
 
-    def __init__(self, loaded: object, array: MicArray | None = None, config: PipelineConfig | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, array: MicArray | None = None, config: PipelineConfig | None = None
+    ) -> None:
         # torch: imported only when a pipeline is built
         from sst_ros.model.checkpoint import check_array_matches
         from sst_ros.model.stream import StreamingTracker
 
         self._loaded = loaded
-        model_array: MicArray = loaded.array  # type: ignore[attr-defined]
-        self.array = model_array if array is None else array
+        self.array = loaded.array if array is None else array
         check_array_matches(loaded, self.array)  # ModelError naming both arrays
-        self.model_rate_hz = int(loaded.feature_cfg.sample_rate_hz)  # type: ignore[attr-defined]
-        self.bin_centers_deg = _bin_centers_deg(loaded)
+        self.model_rate_hz = int(loaded.feature_cfg.sample_rate_hz)
+        self.grid = _azimuth_grid(loaded)
         self._config = config or PipelineConfig()
         self._stream = StreamingTracker(loaded)
         self._tracker = MultiTracker(self._config.tracker)
@@ -256,7 +261,7 @@ class TrackingPipeline:
             self._resampler.reset()
             self._origin_ns = None
         if self._origin_ns is None:
-            self._origin_ns = int(stamp_ns) - int(round(self._resampler.delay_s * _NS))
+            self._origin_ns = int(stamp_ns) - ns_from_s(self._resampler.delay_s)
         mics = self.array.microphone_audio(x)
         chunk = self._resampler.process(mics)
         frames: list[TrackFrame] = []
@@ -271,11 +276,11 @@ class TrackingPipeline:
             elif activity < self._config.activity_threshold:
                 peaks = []
             else:
-                peaks = extract_peaks(spectrum, self.bin_centers_deg, self._config.peaks)
+                peaks = extract_peaks(spectrum, self.grid, self._config.peaks)
             tracks = tuple(
                 t for t in self._tracker.update(peaks) if np.isfinite(t.azimuth_deg) and np.isfinite(t.activity)
             )
-            stamp = self._origin_ns + int(round(float(doa.time_offset_s) * _NS))
+            stamp = self._origin_ns + ns_from_s(float(doa.time_offset_s))
             frames.append(TrackFrame(stamp_ns=stamp, tracks=tracks, activity=activity, peaks=tuple(peaks)))
         return ChunkReport(
             frames=tuple(frames),
@@ -287,9 +292,9 @@ class TrackingPipeline:
         )
 
 
-def _bin_centers_deg(loaded: object) -> np.ndarray:
-    """(K,) azimuth of each spectrum bin of a loaded model, degrees."""
-    try:
-        return np.asarray(loaded.model_cfg.grid.bin_centers_deg(), dtype=np.float64)  # type: ignore[attr-defined]
-    except AttributeError as err:
-        raise ModelError("the loaded model has no azimuth grid; load it with sst_ros.model.load_checkpoint") from err
+def _azimuth_grid(loaded: LoadedModel) -> AzimuthGrid:
+    """The azimuth grid of a loaded model's spectrum."""
+    grid = getattr(getattr(loaded, "model_cfg", None), "grid", None)
+    if not isinstance(grid, AzimuthGrid):
+        raise ModelError("the loaded model has no azimuth grid; load it with sst_ros.model.checkpoint.load_checkpoint")
+    return grid

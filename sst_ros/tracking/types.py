@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sst_ros.errors import ConfigError
+from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = ["Peak", "PeakConfig", "Track", "TrackerConfig"]
 
@@ -69,7 +70,7 @@ class TrackerConfig:
             (1 = no smoothing; the alpha of an alpha-beta filter).
         velocity_gain: beta of the alpha-beta filter (0 = constant-position model), in [0, 1].
         max_speed_deg_s: cap on the estimated angular speed, degrees per second.
-        frame_s: time between frames, seconds (0.1 for the CRNN).
+        frame_s: time between frames, seconds (the CRNN's output frame, ``OUTPUT_FRAME_S``).
     """
 
     gate_deg: float = 40.0
@@ -82,7 +83,7 @@ class TrackerConfig:
     smoothing: float = 0.6
     velocity_gain: float = 0.1
     max_speed_deg_s: float = 180.0
-    frame_s: float = 0.1
+    frame_s: float = OUTPUT_FRAME_S
 
     def __post_init__(self) -> None:
         if not 0.0 < self.gate_deg <= 180.0:

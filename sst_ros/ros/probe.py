@@ -1,0 +1,322 @@
+"""A tracker on a private ROS graph, and a probe node listening to it (``sst demo``, tests, benchmarks).
+
+- :func:`node_env` / :func:`isolated_env`: the environment of node subprocesses; the isolated
+  one joins a private random ``ROS_DOMAIN_ID`` (1..100, valid FastDDS ports) with discovery
+  limited to this machine, so nothing crosses to or from other graphs.
+- :class:`NodeProcess`: ``python -m <module> --ros-args -p name:=value ...`` with its output in
+  a log file; stopped with SIGINT (killed if it hangs). :data:`TRACKER_MODULE` is the tracker.
+- :class:`TrackProbe`: an in-process node on the graph of a given environment that records
+  every ``PoseArray`` (and ``MarkerArray``) with its arrival time and can publish
+  ``AudioInfo`` + ``AudioDataStamped``; it spins in a thread of its own.
+
+rclpy is imported only when a :class:`TrackProbe` is made.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sst_ros.errors import SstError
+
+__all__ = ["TRACKER_MODULE", "NodeProcess", "TrackProbe", "isolated_env", "node_env", "ros_args", "wait_until"]
+
+TRACKER_MODULE = "sst_ros.ros.tracker_node"
+_DOMAIN_IDS = (1, 100)  # FastDDS port ranges are valid for these
+
+
+def node_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) plus unbuffered, uncoloured node output, plus ``extra``."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    env.update(extra or {})
+    return env
+
+
+def isolated_env(domain_id: int | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """:func:`node_env` on a private graph: ``ROS_DOMAIN_ID`` (random in 1..100 if None), localhost discovery."""
+    domain = random.SystemRandom().randint(*_DOMAIN_IDS) if domain_id is None else int(domain_id)
+    return node_env({"ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, base)
+
+
+def _param_value(value: Any) -> str:
+    """A ``-p name:=value`` value that ROS parses back to ``value`` (YAML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"'{v}'" if isinstance(v, str) else _param_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        import yaml
+
+        if value == "" or not isinstance(yaml.safe_load(value), str):
+            return "'" + value.replace("'", "''") + "'"  # keep it a string ('' , 'true', '42')
+    return str(value)
+
+
+def ros_args(params: Mapping[str, Any] | None = None, remaps: Mapping[str, str] | None = None) -> list[str]:
+    """``--ros-args -p name:=value ... -r from:=to`` for a node command line."""
+    out = ["--ros-args"]
+    for k, v in (params or {}).items():
+        out += ["-p", f"{k}:={_param_value(v)}"]
+    for k, v in (remaps or {}).items():
+        out += ["-r", f"{k}:={v}"]
+    return out
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str = "condition", poll_s: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; return that value.
+
+    Raises:
+        SstError: naming ``what`` when ``timeout_s`` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SstError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(poll_s)
+
+
+class NodeProcess:
+    """A node started as ``python -m module --ros-args ...`` (or ``argv``), output in ``log_path``.
+
+    A context manager: on exit the process is interrupted (SIGINT) and, if needed, killed.
+
+    Args:
+        module: module run with ``python -m``. params: its ROS parameters.
+        log_path: file receiving stdout and stderr.
+        env: environment (default :func:`node_env`). cwd: working directory.
+        argv: the whole command line instead of ``module`` and ``params``.
+    """
+
+    def __init__(
+        self,
+        module: str,
+        params: Mapping[str, Any] | None,
+        log_path: str | os.PathLike[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        argv: list[str] | None = None,
+    ) -> None:
+        self.log_path = Path(log_path)
+        self.cmd = argv if argv is not None else [sys.executable, "-m", module, *ros_args(params)]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else node_env(),
+            cwd=str(cwd) if cwd else None,
+        )
+
+    def __enter__(self) -> NodeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        """Process id."""
+        return self.proc.pid
+
+    def output(self) -> str:
+        """Everything the process wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, n_lines: int = 15) -> str:
+        """The last ``n_lines`` lines of the output."""
+        try:
+            return "\n".join(self.output().splitlines()[-n_lines:])
+        except OSError:
+            return ""
+
+    def running(self) -> bool:
+        """True while the process has not exited."""
+        return self.proc.poll() is None
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` if the process still runs."""
+        if self.running():
+            self.proc.send_signal(sig)
+
+    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 15.0) -> int:
+        """Signal the process, wait for it (kill after ``timeout_s`` seconds); return the exit status."""
+        try:
+            if self.running():
+                self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+            return int(self.proc.returncode)
+        finally:
+            self._log.close()
+
+
+class TrackProbe:
+    """In-process node on the graph of ``env``: records tracks, optionally publishes audio.
+
+    Args:
+        env: environment whose ``ROS_DOMAIN_ID`` and ``ROS_AUTOMATIC_DISCOVERY_RANGE`` to join
+            (default: this process's). The discovery range is process-wide: it is copied into
+            ``os.environ`` before rclpy starts.
+        poses_topic: ``PoseArray`` topic to record. markers_topic: ``MarkerArray`` topic (None: not recorded).
+        audio_topic: publish ``AudioDataStamped`` here and ``AudioInfo`` on ``info_topic``
+            (reliable, latched info); None: publish nothing (e.g. beside a live microphone).
+        node_name: name of the probe node.
+
+    Attributes:
+        poses, markers: messages received, in order; ``pose_arrivals``: ``time.perf_counter()``
+            at the receipt of each pose message, seconds. Hold ``lock`` while reading them.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        poses_topic: str = "tracks",
+        markers_topic: str | None = "track_markers",
+        audio_topic: str | None = None,
+        info_topic: str = "audio_info",
+        node_name: str = "sst_probe",
+    ) -> None:
+        import rclpy
+        from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+        from geometry_msgs.msg import PoseArray
+        from rclpy.executors import SingleThreadedExecutor
+        from visualization_msgs.msg import MarkerArray
+
+        from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_PUB_RELIABLE_QOS, TRACK_QOS
+
+        env = os.environ if env is None else env
+        if env.get("ROS_AUTOMATIC_DISCOVERY_RANGE"):
+            os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = env["ROS_AUTOMATIC_DISCOVERY_RANGE"]
+        self.poses_topic = poses_topic
+        self.lock = threading.Lock()
+        self.poses: list[Any] = []
+        self.pose_arrivals: list[float] = []
+        self.markers: list[Any] = []
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=int(env.get("ROS_DOMAIN_ID") or 0))
+        self.node = rclpy.create_node(node_name, context=self.context)
+        self.node.create_subscription(PoseArray, poses_topic, self._on_poses, TRACK_QOS)
+        if markers_topic:
+            self.node.create_subscription(MarkerArray, markers_topic, self._on_markers, TRACK_QOS)
+        self.audio_pub = self.info_pub = None
+        if audio_topic:
+            self.audio_pub = self.node.create_publisher(AudioDataStamped, audio_topic, AUDIO_PUB_RELIABLE_QOS)
+            self.info_pub = self.node.create_publisher(AudioInfo, info_topic, AUDIO_INFO_QOS)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name="sst_probe_spin", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> TrackProbe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._executor.spin_once(timeout_sec=0.05)
+            except Exception:  # noqa: BLE001 - the context is shutting down
+                return
+
+    def _on_poses(self, msg: Any) -> None:
+        t = time.perf_counter()
+        with self.lock:
+            self.poses.append(msg)
+            self.pose_arrivals.append(t)
+
+    def _on_markers(self, msg: Any) -> None:
+        with self.lock:
+            self.markers.append(msg)
+
+    def n_poses(self) -> int:
+        """Pose messages received so far."""
+        with self.lock:
+            return len(self.poses)
+
+    def clear(self) -> None:
+        """Forget what was received."""
+        with self.lock:
+            self.poses.clear()
+            self.pose_arrivals.clear()
+            self.markers.clear()
+
+    def tracker_ready(self) -> bool:
+        """True once a publisher of the poses is discovered (and, when publishing audio, its subscriptions)."""
+        if self.node.count_publishers(self.poses_topic) < 1:
+            return False
+        if self.audio_pub is None or self.info_pub is None:
+            return True
+        return self.audio_pub.get_subscription_count() >= 1 and self.info_pub.get_subscription_count() >= 1
+
+    def send_info(self, channels: int, rate_hz: int, sample_format: str) -> None:
+        """Publish an ``AudioInfo``; a deliberately invalid one (e.g. unknown format) is built by hand."""
+        from audio_common_msgs.msg import AudioInfo
+
+        from sst_ros.ros.messages import audio_info_msg
+
+        try:
+            msg = audio_info_msg(channels, rate_hz, sample_format)
+        except SstError:
+            msg = AudioInfo(channels=channels, sample_rate=rate_hz, sample_format=sample_format, coding_format="wave")
+        self._publishers()[1].publish(msg)
+
+    def send_audio(self, samples: np.ndarray, sample_format: str, stamp_ns: int, frame_id: str = "mic_array") -> None:
+        """Publish (frames, channels) float ``samples`` as ``sample_format`` PCM stamped ``stamp_ns`` (first sample)."""
+        from sst_ros.ros.messages import audio_msg
+
+        self._publishers()[0].publish(audio_msg(samples, sample_format, stamp_ns, frame_id))
+
+    def send_raw(self, payload: bytes, stamp_ns: int, frame_id: str = "mic_array") -> None:
+        """Publish an ``AudioDataStamped`` carrying ``payload`` unchecked."""
+        import array
+
+        from audio_common_msgs.msg import AudioDataStamped
+
+        from sst_ros.ros.messages import ns_to_stamp
+
+        msg = AudioDataStamped()
+        msg.header.stamp = ns_to_stamp(stamp_ns)
+        msg.header.frame_id = frame_id
+        msg.audio.data = array.array("B", payload)
+        self._publishers()[0].publish(msg)
+
+    def _publishers(self) -> tuple[Any, Any]:
+        if self.audio_pub is None or self.info_pub is None:
+            raise SstError("this probe publishes no audio: make it with audio_topic")
+        return self.audio_pub, self.info_pub
+
+    def close(self) -> None:
+        """Stop spinning, destroy the node and shut its context down (idempotent)."""
+        import rclpy
+
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
