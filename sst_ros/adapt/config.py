@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sst_ros.errors import ConfigError
+from sst_ros.train.losses import TaskLoss
 
 __all__ = ["SELECTION_CRITERIA", "VARIANTS", "AdaptConfig"]
 
@@ -35,9 +37,10 @@ class AdaptConfig:
         n_val_clips: held-out synthetic validation crops.
         n_target_val_clips: fixed target crops for the label-free diagnostics.
         selection: "iwcv", "source_val" or "last".
-        spectrum_loss: "bce" or "mse" of the spatial spectrum against the Gaussian targets (use the
-            source training's loss; the default training uses "bce").
-        activity_weight: factor of the activity BCE in the task loss.
+        spectrum_loss: "bce" or "mse" of the spatial spectrum against the Gaussian targets;
+            None = the checkpoint's training loss (:meth:`with_training_loss`).
+        spectrum_weight: factor of the spectrum loss in the task loss; None = the training's.
+        activity_weight: factor of the activity BCE in the task loss; None = the training's.
         seed: random seed (data order, crops, initialisation of the discriminators).
     """
 
@@ -61,8 +64,9 @@ class AdaptConfig:
     n_val_clips: int = 32
     n_target_val_clips: int = 16
     selection: str = "iwcv"
-    spectrum_loss: str = "bce"
-    activity_weight: float = 0.2
+    spectrum_loss: str | None = None
+    spectrum_weight: float | None = None
+    activity_weight: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -70,8 +74,7 @@ class AdaptConfig:
             raise ConfigError(f"unknown adaptation variant '{self.variant}'; choose one of {', '.join(VARIANTS)}")
         if self.selection not in SELECTION_CRITERIA:
             raise ConfigError(f"unknown selection '{self.selection}'; choose one of {', '.join(SELECTION_CRITERIA)}")
-        if self.spectrum_loss not in ("bce", "mse"):
-            raise ConfigError(f"adapt config: spectrum_loss must be 'bce' or 'mse', got '{self.spectrum_loss}'")
+        self.task_loss()  # validates the loss kind and weights given
         if self.steps < 0 or self.batch_size < 1 or self.eval_every < 1:
             raise ConfigError("adapt config: steps >= 0, batch_size >= 1 and eval_every >= 1 are required")
         if not 0 < self.crop_min_s <= self.crop_max_s:
@@ -80,6 +83,23 @@ class AdaptConfig:
             )
         if self.grl_hi < self.grl_lo or self.grl_lo < 0:
             raise ConfigError(f"adapt config: need 0 <= grl_lo <= grl_hi, got {self.grl_lo}, {self.grl_hi}")
+
+    def task_loss(self, train_config: Mapping[str, Any] | None = None) -> TaskLoss:
+        """The task loss: the settings given here, else those of ``train_config`` (a checkpoint's
+        provenance ``train_config``), else source training's defaults."""
+        base = TaskLoss.of_training(train_config)
+        return TaskLoss(
+            spectrum_loss=self.spectrum_loss if self.spectrum_loss is not None else base.spectrum_loss,
+            spectrum_weight=self.spectrum_weight if self.spectrum_weight is not None else base.spectrum_weight,
+            activity_weight=self.activity_weight if self.activity_weight is not None else base.activity_weight,
+        )
+
+    def with_training_loss(self, train_config: Mapping[str, Any] | None) -> AdaptConfig:
+        """A copy whose task-loss fields are all set: given values kept, the rest from
+        ``train_config`` (so a run's provenance records the loss it optimised)."""
+        loss = self.task_loss(train_config)
+        return replace(self, spectrum_loss=loss.spectrum_loss, spectrum_weight=loss.spectrum_weight,
+                       activity_weight=loss.activity_weight)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (checkpoint provenance, run folder)."""

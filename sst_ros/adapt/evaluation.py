@@ -12,15 +12,13 @@ from sst_ros.data.clip_reader import ClipReader
 from sst_ros.errors import DataError
 from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig
-from sst_ros.train.losses import task_loss_per_frame
+from sst_ros.train.losses import TaskLoss
 
 __all__ = ["evaluate_oracle", "masked_entropy", "task_loss_per_clip"]
 
 
-def task_loss_per_clip(
-    model: CRNN, h: torch.Tensor, batch: Batch, activity_weight: float = 0.2, spectrum_loss: str = "bce"
-) -> torch.Tensor:
-    """Task loss of each clip: :func:`sst_ros.train.losses.task_loss_per_frame` (spectrum weight 1)
+def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: Batch, loss: TaskLoss) -> torch.Tensor:
+    """Task loss of each clip: ``loss`` (source training's settings, :class:`TaskLoss`)
     against Gaussian-bump targets (``AzimuthGrid.targets``, zero on inactive frames), averaged over
     each clip's valid (unpadded) output frames.
 
@@ -28,6 +26,7 @@ def task_loss_per_clip(
         model: the CRNN (its ``head_logits`` and ``cfg.grid`` are used).
         h: (B, T, H) embeddings from ``model.extract`` (T may exceed the batch's label length).
         batch: labelled batch with true lengths.
+        loss: the task loss's kind and weights.
     Returns:
         (B,) loss per clip.
     """
@@ -41,10 +40,7 @@ def task_loss_per_clip(
     act = batch.active[:, :T]
     tgt = torch.from_numpy(grid.targets(az.reshape(-1), act.reshape(-1)).reshape(B, T, -1)).to(h.dtype)
     spec_logit, act_logit = model.head_logits(h)
-    per_frame = task_loss_per_frame(  # (B, T)
-        spec_logit, act_logit, tgt, torch.from_numpy(act).to(h.dtype),
-        spectrum_loss=spectrum_loss, activity_weight=activity_weight,
-    )  # fmt: skip
+    per_frame = loss.per_frame(spec_logit, act_logit, tgt, torch.from_numpy(act).to(h.dtype))  # (B, T)
     mask = (torch.arange(T)[None, :] < batch.lengths[:, None]).to(h.dtype)
     return (per_frame * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 

@@ -108,6 +108,9 @@ class IwanTrainer:
                 f"target set at {target.sample_rate_hz} Hz, model features at {feature_cfg.sample_rate_hz} Hz"
             )
         self.cfg = cfg
+        # Unset task-loss fields take source training's defaults; adapt_checkpoint sets them from
+        # the checkpoint's training config first (AdaptConfig.with_training_loss).
+        self.task_loss = cfg.task_loss()
         self.feature_cfg = feature_cfg
         self.source, self.source_val, self.target = source, source_val, target
         self.oracle = oracle if oracle is not None and len(oracle) > 0 else None
@@ -195,7 +198,7 @@ class IwanTrainer:
         self.disc0.train()
 
         h_s, h_t = self._joint_extract(self.model_t, src, tgt)
-        l_task = task_loss_per_clip(self.model_t, h_s, src, cfg.activity_weight, cfg.spectrum_loss).mean()
+        l_task = task_loss_per_clip(self.model_t, h_s, src, self.task_loss).mean()
         with torch.no_grad():
             g_s, g_t = self._joint_extract(self.fe_s, src, tgt)
         l_d, logit_ds = discriminator_loss(self.disc, g_s, src.lengths, g_t, tgt.lengths)
@@ -236,7 +239,7 @@ class IwanTrainer:
         self.model_t.eval()
         vb = self.val_batch
         h = self.model_t.extract(vb.x)
-        val_losses = task_loss_per_clip(self.model_t, h, vb, self.cfg.activity_weight, self.cfg.spectrum_loss)
+        val_losses = task_loss_per_clip(self.model_t, h, vb, self.task_loss)
         ht = self.model_t.extract(self.target_val_batch.x)
         spec_t, act_t = self.model_t.head(ht)
         rec: dict[str, Any] = {

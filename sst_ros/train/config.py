@@ -13,6 +13,7 @@ import yaml
 
 from sst_ros.config_fields import check_fields
 from sst_ros.errors import ConfigError
+from sst_ros.train.losses import TaskLoss
 
 __all__ = ["TrainConfig"]
 
@@ -71,9 +72,9 @@ class TrainConfig:
     warmup_steps: int = 50
     grad_clip_norm: float = 5.0
     weight_decay: float = 0.0
-    loss: str = "bce"
-    spectrum_weight: float = 5.0
-    activity_weight: float = 0.2
+    loss: str = TaskLoss.spectrum_loss
+    spectrum_weight: float = TaskLoss.spectrum_weight
+    activity_weight: float = TaskLoss.activity_weight
     augment_symmetry: bool = True
     gain_db_range: float = 6.0
     val_every: int = 200

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch.nn import functional as F
 
 from sst_ros.errors import ConfigError
 
-__all__ = ["SPECTRUM_LOSSES", "task_loss_per_frame"]
+__all__ = ["SPECTRUM_LOSSES", "TaskLoss", "task_loss_per_frame"]
 
 SPECTRUM_LOSSES = ("bce", "mse")
 
@@ -43,3 +47,52 @@ def task_loss_per_frame(
         raise ConfigError(f"spectrum loss must be one of {', '.join(SPECTRUM_LOSSES)}, got '{spectrum_loss}'")
     l_act = F.binary_cross_entropy_with_logits(act_logit, active, reduction="none")
     return spectrum_weight * l_spec + activity_weight * l_act
+
+
+@dataclass(frozen=True)
+class TaskLoss:
+    """The task loss's settings: the spectrum loss kind and the two weights.
+
+    The defaults are source training's (``sst train``); adaptation takes the values its
+    checkpoint was trained with (:meth:`of_training`), so both optimise the same objective.
+
+    Attributes:
+        spectrum_loss: ``bce`` or ``mse``.
+        spectrum_weight: factor of the spectrum loss.
+        activity_weight: factor of the activity BCE.
+    """
+
+    spectrum_loss: str = "bce"
+    spectrum_weight: float = 5.0
+    activity_weight: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.spectrum_loss not in SPECTRUM_LOSSES:
+            raise ConfigError(
+                f"spectrum loss must be one of {', '.join(SPECTRUM_LOSSES)}, got '{self.spectrum_loss}'"
+            )
+        if self.spectrum_weight < 0 or self.activity_weight < 0:
+            raise ConfigError(
+                f"task loss weights must be >= 0, got spectrum {self.spectrum_weight}, activity {self.activity_weight}"
+            )
+
+    @classmethod
+    def of_training(cls, train_config: Mapping[str, Any] | None) -> TaskLoss:
+        """The loss a checkpoint was trained with: its provenance's ``train_config`` (keys
+        ``loss``, ``spectrum_weight``, ``activity_weight``); the defaults where a key is absent."""
+        tc = train_config or {}
+        d = cls()
+        return cls(
+            spectrum_loss=str(tc.get("loss", d.spectrum_loss)),
+            spectrum_weight=float(tc.get("spectrum_weight", d.spectrum_weight)),
+            activity_weight=float(tc.get("activity_weight", d.activity_weight)),
+        )
+
+    def per_frame(
+        self, spec_logit: torch.Tensor, act_logit: torch.Tensor, target: torch.Tensor, active: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T) loss per frame: :func:`task_loss_per_frame` with these settings."""
+        return task_loss_per_frame(
+            spec_logit, act_logit, target, active, spectrum_loss=self.spectrum_loss,
+            spectrum_weight=self.spectrum_weight, activity_weight=self.activity_weight,
+        )  # fmt: skip
