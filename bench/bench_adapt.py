@@ -84,7 +84,7 @@ def main() -> int:
             lab = Labels(t_s, np.full(nf, rng.uniform(-180, 180)), np.zeros(nf), np.ones(nf, bool))
             audio = 0.1 * rng.standard_normal((nf * frame_samples(fs), array.n_mics))
             write_clip(tmp / "src", f"c{i:02d}", audio, fs, lab)
-        write_array_yaml(tmp / "src", array)
+        write_array_yaml(tmp / "src", array.microphones_only())
         clips = ClipReader([tmp / "src"], array, fs, fcfg.hop * model.cfg.frames_per_output / fs)
         t0 = time.perf_counter()
         tr = IwanTrainer(model, fcfg, SourcePool(clips.subset(range(10))), SourcePool(clips.subset([10, 11])), target,

@@ -126,11 +126,6 @@ class MicArray:
         return bool(sv.size < 2 or sv[1] < 1e-6 * max(sv[0], 1e-12))
 
     @property
-    def is_planar_xy(self) -> bool:
-        """True when the microphones are (near) coplanar in the horizontal plane."""
-        return bool(np.ptp(self.positions_m[:, 2]) < 1e-6)
-
-    @property
     def axis_deg(self) -> float | None:
         """Azimuth (degrees) of a linear array's axis, or None for non-linear arrays."""
         if not self.is_linear:
@@ -173,6 +168,22 @@ class MicArray:
             + (f" or {self.n_mics} microphone channels" if self.n_mics != self.n_input_channels else "")
             + "; check the audio source's channel count or choose the matching array config (--array)"
         )
+
+    def device_stream(self, mic_audio: np.ndarray) -> np.ndarray:
+        """The device stream carrying ``mic_audio``: the inverse of :meth:`microphone_audio`.
+
+        Args:
+            mic_audio: (frames, n_mics) microphone audio in microphone order.
+        Returns:
+            (frames, n_input_channels) with microphone ``i`` on channel ``channel_order[i]`` and
+            zeros on the other channels (e.g. a demo WAV for a permuted or wider stream).
+        """
+        x = np.asarray(mic_audio)
+        if x.ndim != 2 or x.shape[1] != self.n_mics:
+            raise AudioFormatError(f"array '{self.name}' has {self.n_mics} microphones, got audio of shape {x.shape}")
+        stream = np.zeros((x.shape[0], self.n_input_channels), dtype=x.dtype)
+        stream[:, list(self.channel_order)] = x
+        return stream
 
     def geometry_mismatch(self, other: MicArray) -> str | None:
         """What makes ``other``'s microphones differ from this array's, or None when they match.

@@ -9,7 +9,9 @@ seconds, stamped with the time of its first sample (frame ``t`` covers
 
 from __future__ import annotations
 
-__all__ = ["NS_PER_S", "OUTPUT_FRAME_S", "frame_samples", "ns_from_s", "s_from_ns", "samples_to_ns"]
+from typing import Any
+
+__all__ = ["NS_PER_S", "OUTPUT_FRAME_S", "frame_samples", "ns_from_s", "ns_from_stamp", "s_from_ns", "samples_to_ns"]
 
 NS_PER_S = 1_000_000_000
 """Nanoseconds per second."""
@@ -21,6 +23,12 @@ OUTPUT_FRAME_S = 0.1
 def ns_from_s(seconds: float) -> int:
     """Seconds to integer nanoseconds (rounded)."""
     return int(round(seconds * NS_PER_S))
+
+
+def ns_from_stamp(stamp: Any) -> int:
+    """Nanoseconds of a ``builtin_interfaces/Time`` (any object with ``sec`` and ``nanosec``:
+    an rclpy message or a rosbags-deserialized one)."""
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
 def s_from_ns(ns: int) -> float:

@@ -14,7 +14,7 @@ from sst_ros.audio.wav import write_wav
 from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, audio_typestore, find_bags
 from sst_ros.data.target_set import find_recordings, load_target_set
 from sst_ros.errors import BagError, DataError
-from sst_ros.geometry import load_array
+from sst_ros.geometry import MicArray, load_array
 
 FS = 16000
 PAIR = {"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]}
@@ -151,6 +151,18 @@ def test_channel_count_mismatch_names_file_and_counts(tmp_path: Path, rng, pair)
     wav = write_wav(tmp_path / "w" / "mono.wav", np.zeros((FS, 1), dtype=np.float32), FS)
     with pytest.raises(DataError, match=rf"{wav}.*1 channels.*2 input channels"):
         load_target_set([wav], pair, FS)
+
+
+def test_recorded_array_yaml_of_another_stream_falls_back_to_the_models_array(tmp_path: Path, rng, pair) -> None:
+    """A recorder started with the 2-channel config on a 3-channel device: the bag's array.yaml
+    does not describe its channels, the model's array (same microphones) does."""
+    geo3 = MicArray.from_dict({**PAIR, "name": "pair_in_3ch", "n_input_channels": 3, "channel_order": [2, 0]})
+    b3 = (0.1 * rng.standard_normal((FS // 2, 3))).astype(np.float32)
+    bag = _write_bag(tmp_path / "bag", b3, geometry=PAIR)
+    ts = load_target_set([bag], geo3, FS)
+    np.testing.assert_allclose(ts.recordings[0].audio, b3[:, [2, 0]], atol=1.0 / 32768 + 1e-6)
+    with pytest.raises(DataError, match=r"3 channels fit neither the recorded array.yaml \('test_pair', 2 input"):
+        load_target_set([bag], pair, FS)
 
 
 def test_recorded_geometry_with_other_mic_count_is_an_error(tmp_path: Path, rng, pair) -> None:

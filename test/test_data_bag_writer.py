@@ -81,3 +81,19 @@ def test_bag_writer_errors(tmp_path) -> None:
     with pytest.raises(BagError, match="closed"):
         bag.write("/audio_info", AUDIO_INFO_TYPE, 1, _info(1, 8000, "S16LE"))
     assert (tmp_path / "ok" / "metadata.yaml").is_file() and not (tmp_path / "ok" / "array.yaml").exists()
+
+
+def test_disk_full_error_survives_a_failing_close(tmp_path, monkeypatch) -> None:
+    """When the disk fills up, closing the bag may fail too: the error that names the cause and
+    the fix (free space) is the one raised, the close failure is added to it as a note."""
+    bag = BagWriter(tmp_path / "bag")
+    bag.write("/audio_info", AUDIO_INFO_TYPE, 0, _info(1, 8000, "S16LE"))
+
+    def failing_close() -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bag._writer, "close", failing_close)
+    bag.min_free_bytes = 2**62  # the next write finds the disk full
+    with pytest.raises(BagError, match="disk almost full") as info:
+        bag.write("/audio_info", AUDIO_INFO_TYPE, 1, _info(1, 8000, "S16LE"))
+    assert any("closing the bag afterwards failed too" in n for n in getattr(info.value, "__notes__", []))

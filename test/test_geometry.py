@@ -73,6 +73,11 @@ def test_channel_order_wins_when_counts_are_equal() -> None:
     assert swapped.geometry_mismatch(load_array("respeaker_usb_v2")) is None
     assert "has 6 microphones" in (swapped.geometry_mismatch(load_array("respeaker_6mic_circular")) or "")
     np.testing.assert_array_equal(swapped.microphones_only().microphone_audio(stream), stream)
+    np.testing.assert_array_equal(swapped.device_stream(swapped.microphone_audio(stream)), stream)
+    six = load_array("respeaker_usb_v2_6ch")
+    wide = six.device_stream(stream)
+    np.testing.assert_array_equal(wide[:, [0, 5]], 0.0)
+    np.testing.assert_array_equal(six.microphone_audio(wide), stream)
 
 
 def test_linear_array_axis() -> None:

@@ -22,7 +22,7 @@ from sst_ros.audio.pcm import decode_pcm, normalize_format
 from sst_ros.data.clipset import ARRAY_FILE
 from sst_ros.errors import AudioFormatError, BagError, ConfigError
 from sst_ros.geometry import MicArray, load_array
-from sst_ros.timebase import NS_PER_S
+from sst_ros.timebase import ns_from_stamp
 
 __all__ = [
     "AUDIO_DATA_STAMPED_TYPE",
@@ -206,7 +206,7 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
                 except AudioFormatError as err:
                     raise BagError(f"bag {bag}: message on {conn.topic} does not match its AudioInfo: {err}") from err
                 chunks[conn.topic].append(x)
-                stamps[conn.topic].append(int(msg.header.stamp.sec) * NS_PER_S + int(msg.header.stamp.nanosec))
+                stamps[conn.topic].append(ns_from_stamp(msg.header.stamp))
     except BagError:
         raise
     except (ReaderError, OSError, ValueError, KeyError, IndexError) as err:

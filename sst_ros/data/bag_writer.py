@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -91,8 +91,8 @@ class BagWriter:
     def __enter__(self) -> BagWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        _close_keeping_error(self.close, exc)
 
     def _check_space(self, incoming: int) -> None:
         need = self.min_free_bytes + MCAP_CHUNK_BYTES + _CLOSE_MARGIN_BYTES + incoming
@@ -128,12 +128,13 @@ class BagWriter:
                 )
                 self._conns[topic] = conn
             self._writer.write(conn, int(timestamp_ns), data)
-        except BagError:
-            self.close()
+        except BagError as err:
+            _close_keeping_error(self.close, err)
             raise
         except OSError as err:
-            self.close()
-            raise BagError(f"writing bag {self.path} failed: {err.strerror or err}; the bag was closed") from err
+            bag_err = BagError(f"writing bag {self.path} failed: {err.strerror or err}; the bag was closed")
+            _close_keeping_error(self.close, bag_err)
+            raise bag_err from err
         self.bytes_written += len(data)
         self.messages += 1
 
@@ -150,6 +151,18 @@ class BagWriter:
             writer.close()
         except Exception as err:  # rosbags raises its own errors, some wrapping OSError
             raise BagError(f"closing bag {self.path} failed: {err}; it may be truncated") from err
+
+
+def _close_keeping_error(close: Callable[[], None], error: BaseException | None) -> None:
+    """Call ``close``; when ``error`` is already on its way, a failing close is added to it as a
+    note instead of replacing it (the first error names the cause and the fix, e.g. disk full)."""
+    if error is None:
+        close()
+        return
+    try:
+        close()
+    except BagError as close_err:
+        error.add_note(f"closing the bag afterwards failed too: {close_err}")
 
 
 class SplitBagWriter:
@@ -200,8 +213,8 @@ class SplitBagWriter:
         self.open()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        _close_keeping_error(self.close, exc)
 
     @property
     def current(self) -> Path | None:

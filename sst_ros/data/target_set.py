@@ -26,6 +26,7 @@ import numpy as np
 from sst_ros.audio.resample import resample
 from sst_ros.audio.wav import read_wav
 from sst_ros.data.bag import BAG_STORAGE_SUFFIXES, is_bag_dir, walk_bag_tree
+from sst_ros.data.clipset import ARRAY_FILE
 from sst_ros.errors import AudioFormatError, BagError, DataError
 from sst_ros.geometry import MicArray
 
@@ -77,7 +78,13 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def _microphones(audio: np.ndarray, array: MicArray, origin: str, recorded: MicArray | None = None) -> np.ndarray:
-    """Reduce (frames, C) recorded audio to (frames, n_mics) in the model's microphone order."""
+    """Reduce (frames, C) recorded audio to (frames, n_mics) in the model's microphone order.
+
+    The recording's own geometry (a bag's ``array.yaml``) selects the microphones when its
+    channel counts fit the audio; otherwise the model's array does (a recorder started with
+    another array of the same microphones, e.g. the 4-channel ReSpeaker config on its
+    6-channel stream).
+    """
     if recorded is not None:
         mismatch = array.geometry_mismatch(recorded)
         if mismatch is not None:
@@ -85,13 +92,23 @@ def _microphones(audio: np.ndarray, array: MicArray, origin: str, recorded: MicA
                 f"{origin}: the recorded geometry does not match the model's: {mismatch}; record with the "
                 "model's array or adapt a model trained for the recording array"
             )
-    try:
-        return (recorded or array).microphone_audio(audio, origin)
-    except AudioFormatError as err:
-        raise DataError(
-            f"{err} (the model's geometry '{array.name}' has {array.n_input_channels} input channels, "
-            f"{array.n_mics} microphones): record with the model's array or choose a model trained for this array"
-        ) from err
+    for geometry in (recorded, array):
+        if geometry is not None:
+            try:
+                return geometry.microphone_audio(audio, origin)
+            except AudioFormatError:
+                continue
+    described = f"the recorded {ARRAY_FILE} ('{recorded.name}', {_counts(recorded)}) nor " if recorded else ""
+    raise DataError(
+        f"{origin}: {audio.shape[1] if audio.ndim == 2 else audio.shape} channels fit neither {described}the model's "
+        f"array '{array.name}' ({_counts(array)}): record with the array config of the device that was recorded "
+        "(record_target's 'array' parameter, or fix the bag's array.yaml), or adapt a model trained for it"
+    )
+
+
+def _counts(array: MicArray) -> str:
+    """'6 input channels, 4 microphones' for messages."""
+    return f"{array.n_input_channels} input channels, {array.n_mics} microphones"
 
 
 def find_recordings(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, Path]]:

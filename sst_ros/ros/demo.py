@@ -160,10 +160,7 @@ def _simulate(args: argparse.Namespace, out: Path) -> tuple[Path, list[Any]]:
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak > 0.9:  # two mixed scenes may exceed full scale
         audio = audio * (0.9 / peak)
-    if array.n_input_channels != array.n_mics or list(array.channel_order) != list(range(array.n_mics)):
-        full = np.zeros((audio.shape[0], array.n_input_channels), dtype=np.float32)
-        full[:, list(array.channel_order)] = audio
-        audio = full
+    audio = array.device_stream(audio.astype(np.float32))  # the WAV is what the device would send
     wav = out / "demo.wav"
     write_wav(wav, audio.astype(np.float32), scenes[0].fs, "PCM_16")
     truths = [s.labels for s in scenes]

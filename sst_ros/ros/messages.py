@@ -21,7 +21,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from sst_ros.audio.pcm import bytes_per_sample, encode_pcm, normalize_format
 from sst_ros.errors import AudioFormatError
 from sst_ros.geometry import az_el_from_quaternion, quaternion_from_az_el
-from sst_ros.timebase import NS_PER_S
+from sst_ros.timebase import NS_PER_S, ns_from_stamp
 from sst_ros.tracking.types import Track
 
 __all__ = [
@@ -54,7 +54,7 @@ _MAX_CHANNELS = 255  # AudioInfo.channels is uint8
 
 def stamp_to_ns(stamp: Time) -> int:
     """``builtin_interfaces/Time`` -> integer nanoseconds."""
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+    return ns_from_stamp(stamp)
 
 
 def ns_to_stamp(ns: int) -> Time:

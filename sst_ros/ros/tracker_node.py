@@ -72,6 +72,9 @@ __all__ = ["TrackerNode", "main"]
 # runs short callbacks only, and inference runs in the worker thread.
 
 
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
 class _Audio(NamedTuple):
     """A received audio message waiting for processing."""
 
@@ -137,9 +140,20 @@ class TrackerNode(Node):
             value = self.declare_parameter(old, None, desc).value
             if value is None:
                 continue
+            spec = PARAMETERS[new]
+            if values[new] != spec.default:
+                raise ConfigError(f"parameters '{old}' (deprecated) and '{new}' are both given; keep only '{new}'")
+            if isinstance(value, bool) or not isinstance(value, (int, float) if isinstance(spec.default, float)
+                                                         else type(spec.default)):  # fmt: skip
+                raise ConfigError(
+                    f"parameter '{old}' (deprecated, now '{new}') must be "
+                    f"{_KIND_NAMES.get(type(spec.default), type(spec.default).__name__)}, got {value!r}"
+                )
             self.get_logger().warning(f"parameter '{old}' is deprecated: it was renamed '{new}'; using its value")
-            values[new] = type(PARAMETERS[new].default)(value)
-            self.set_parameters([Parameter(new, value=values[new])])
+            result = self.set_parameters([Parameter(new, value=type(spec.default)(value))])[0]
+            if not result.successful:  # out of the new name's range
+                raise ConfigError(f"parameter '{old}' (deprecated, now '{new}') = {value!r}: {result.reason}")
+            values[new] = type(spec.default)(value)
 
     # ---- callbacks (conversion only) -------------------------------------------------------
     def _on_audio(self, msg: AudioDataStamped) -> None:

@@ -73,12 +73,6 @@ class Room:
         lx, ly, lz = self.size_m
         return np.array([ly * lz, ly * lz, lx * lz, lx * lz, lx * ly, lx * ly])
 
-    @property
-    def sabine_rt60_s(self) -> float:
-        """RT60 of the actual absorption by Sabine's formula (differs from ``rt60_s`` if clipped)."""
-        a = float(np.sum(self.wall_areas_m2 * self.absorption))
-        return 24.0 * np.log(10.0) * self.volume_m3 / (SPEED_OF_SOUND_M_S * a)
-
     def to_dict(self) -> dict[str, object]:
         """Plain-data summary (metadata)."""
         return {
