@@ -100,3 +100,15 @@ def test_errors() -> None:
     r = StreamingResampler(48000, 16000, 2)
     with pytest.raises(AudioFormatError, match="2 channels"):
         r.process(np.zeros((10, 3)))
+
+
+def test_input_precision_mode_equals_scipys_own_design_bit_for_bit() -> None:
+    """The simulator's speech pool resamples float32 corpora in float32 (as it did with scipy's
+    resample_poly directly), so simulated scenes do not change with the shared resampler."""
+    from scipy.signal import resample_poly
+
+    x = (np.random.default_rng(5).standard_normal(7001) * 0.3).astype(np.float32)
+    for fs_in, up, down in ((44100, 160, 441), (8000, 2, 1), (48000, 1, 3)):
+        got = resample(x, fs_in, 16000, in_input_precision=True)[:, 0]
+        np.testing.assert_array_equal(got, resample_poly(x, up, down).astype(np.float32))
+    assert not np.array_equal(resample(x, 44100, 16000)[:, 0], resample_poly(x, 160, 441))  # float64 by default

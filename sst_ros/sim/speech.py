@@ -25,12 +25,12 @@ import shutil
 import subprocess
 import tempfile
 from functools import lru_cache
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
+
+from sst_ros.audio.resample import resample
 
 __all__ = ["SpeechPool", "cache_dir", "get_speech_pool"]
 
@@ -150,10 +150,8 @@ def cache_dir() -> Path:
 
 
 def _resample(x: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:
-    if fs_in == fs_out:
-        return x.astype(np.float32)
-    g = gcd(int(fs_in), int(fs_out))
-    return resample_poly(x, fs_out // g, fs_in // g).astype(np.float32)
+    """(n,) -> (n',) float32 at ``fs_out`` Hz: the package's resampler, in the input's precision."""
+    return resample(x, fs_in, fs_out, in_input_precision=True)[:, 0]
 
 
 def _normalise(x: np.ndarray) -> np.ndarray | None:
