@@ -45,7 +45,8 @@ def setup(tmp_path: Path) -> dict[str, Path]:
     mc = ModelConfig.preset("tiny", array.n_mics, grid=grid_for_array(array))
     model = CRNN(mc).eval()
     fc = FeatureConfig()
-    ckpt = save_checkpoint(tmp_path / "source.pt", model, array, fc, mc, {"kind": "test"})
+    trained_with = {"loss": "bce", "spectrum_weight": 3.0, "activity_weight": 0.5}
+    ckpt = save_checkpoint(tmp_path / "source.pt", model, array, fc, mc, {"kind": "test", "train_config": trained_with})
     src = tmp_path / "sim"
     for i in range(5):
         az = float(rng.uniform(-90, 90))
@@ -101,6 +102,8 @@ def test_sst_adapt_cli_writes_provenance_and_resumes(setup: dict[str, Path], cap
     assert sst_main([*common, "--steps", "4", "--resume"]) == 0
     prov = load_checkpoint(setup["out"]).provenance["adaptation"]
     assert prov["variant"] == "dann" and prov["steps"] == 4
+    # the task loss is the one the source model was trained with (regression: spectrum weight was 1)
+    assert (prov["config"]["spectrum_weight"], prov["config"]["activity_weight"]) == (3.0, 0.5)
     assert [h["step"] for h in prov["history"]] == [0, 2, 4]
     assert prov["selection"]["criterion"] == "iwcv" and prov["selected_step"] in (0, 2, 4)
     files = {Path(f["path"]).name: f for f in prov["target_files"]}

@@ -1,23 +1,34 @@
 """``sst adapt``: adapt a trained tracker to the robot's room from unlabelled recordings.
 
-Example::
+One command (the shipped default model; labelled synthetic source clips simulated for it with
+the scene configuration it was trained with and cached, see :mod:`sst_ros.adapt.source_clips`)::
+
+    sst adapt --target training/bags/ --out adapted.pt
+
+Explicit form::
 
     sst adapt --model training/runs/source.pt --target training/bags/target_20260101_120000 \\
         --source-clips training/data/sim_train --out training/runs/adapted.pt --variant iwan
+
+Ends with a summary (:func:`sst_ros.adapt.summary.format_summary`) on standard output.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sst_ros.adapt.config import SELECTION_CRITERIA, VARIANTS, AdaptConfig
-from sst_ros.errors import ConfigError
+from sst_ros.adapt.source_clips import DEFAULT_SOURCE_N, DEFAULT_SOURCE_SEED, SourcePlan
 
-__all__ = ["config_from_args", "register", "run"]
+if TYPE_CHECKING:
+    from sst_ros.geometry import MicArray
+
+__all__ = ["config_from_args", "plan_from_args", "register", "run"]
+
+_MAX_GIVEN_SOURCE_CLIPS = 400  # default subset of --source-clips sets (simulated sets are used whole)
+_SIM_OPTIONS = ("source_config", "source_n", "source_seed", "source_duration", "source_workers", "cache_dir")
 
 _LOG = logging.getLogger(__name__)
 
@@ -39,8 +50,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--source-clips",
         nargs="+",
         default=None,
-        help="labelled synthetic clip sets (sst simulate); default: the model provenance's training clips",
+        help="labelled synthetic clip sets (sst simulate); default: simulate them for the model (--source-*) "
+        "with the scene config it was trained with, cached in --cache-dir",
     )
+    _add_source_options(p)
     p.add_argument("--val-clips", nargs="+", default=None, help="held-out synthetic clip sets (default: 20%% split)")
     p.add_argument("--oracle-clips", nargs="+", default=None, help="labelled target clips: reported, never used")
     p.add_argument("--out", required=True, help="adapted checkpoint to write (.pt)")
@@ -56,13 +69,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--adv-weight", type=float, default=d.adv_weight)
     p.add_argument("--weight-mode", choices=("ratio", "prob"), default=d.weight_mode)
     p.add_argument("--max-weight", type=float, default=d.max_weight, help="cap of normalised weights (<=0: none)")
-    p.add_argument("--spectrum-loss", choices=("bce", "mse"), default=d.spectrum_loss, help="as in source training")
-    p.add_argument("--activity-weight", type=float, default=d.activity_weight)
+    p.add_argument(
+        "--spectrum-loss", choices=("bce", "mse"), default=None, help="default: the model's training loss"
+    )
+    p.add_argument("--spectrum-weight", type=float, default=None, help="default: the model's training weight")
+    p.add_argument("--activity-weight", type=float, default=None, help="default: the model's training weight")
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--selection", choices=SELECTION_CRITERIA, default=d.selection)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument(
-        "--max-source-clips", type=int, default=400, help="use a random subset of at most this many synthetic clips"
+        "--max-source-clips",
+        type=int,
+        default=None,
+        help=f"use a random subset of at most this many synthetic clips (default: {_MAX_GIVEN_SOURCE_CLIPS} of "
+        "--source-clips sets; all simulated clips)",
     )
     p.add_argument("--run-dir", default=None, help="resumable state and logs (default: OUT.run)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
@@ -90,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> AdaptConfig:
         weight_mode=args.weight_mode,
         max_weight=args.max_weight if args.max_weight and args.max_weight > 0 else None,
         spectrum_loss=args.spectrum_loss,
+        spectrum_weight=args.spectrum_weight,
         activity_weight=args.activity_weight,
         eval_every=args.eval_every,
         selection=args.selection,
@@ -97,31 +118,78 @@ def config_from_args(args: argparse.Namespace) -> AdaptConfig:
     )
 
 
-def _default_source_clips(model: str | None) -> list[str]:
-    from sst_ros.model.checkpoint import load_checkpoint
-
-    prov = load_checkpoint(model).provenance
-    for key in ("train_clips", "train_dirs", "clip_sets", "data"):
-        val = prov.get(key)
-        if isinstance(val, str):
-            val = [val]
-        if isinstance(val, list) and val and all(isinstance(v, str) and Path(v).is_dir() for v in val):
-            return val
-    raise ConfigError(
-        "no --source-clips given and the model's provenance names no existing training clip set; "
-        "simulate one with `sst simulate --array <the model's array> --out DIR` and pass --source-clips DIR"
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    """Options of the simulated source clips (used when no --source-clips are given)."""
+    g = p.add_argument_group("simulated source clips (without --source-clips)")
+    g.add_argument(
+        "--source-config",
+        default=None,
+        help="scene config YAML (default: the model's provenance, its training clip set's sim_config.yaml, "
+        "else config/sim/default.yaml with a warning)",
+    )
+    g.add_argument("--source-n", type=int, default=None, help=f"number of clips (default {DEFAULT_SOURCE_N})")
+    g.add_argument("--source-seed", type=int, default=None, help=f"base seed (default {DEFAULT_SOURCE_SEED})")
+    g.add_argument(
+        "--source-duration",
+        type=float,
+        default=None,
+        help="clip length in s (default: the model's training clips', else the scene config's)",
+    )
+    g.add_argument("--source-workers", type=int, default=None, help="simulation processes (default: CPUs, at most 4)")
+    g.add_argument(
+        "--cache-dir",
+        default=None,
+        help="folder of cached clip sets (default: training/data in the source tree, else $SST_CACHE_DIR or "
+        "~/.cache/sst_ros)",
     )
 
 
+def plan_from_args(args: argparse.Namespace, provenance: dict[str, Any], array: MicArray) -> SourcePlan:
+    """The simulated source clips the options ask for, for a checkpoint's provenance and geometry."""
+    from sst_ros.adapt.source_clips import plan_source_clips
+
+    return plan_source_clips(
+        provenance,
+        array,
+        n=args.source_n,
+        seed=args.source_seed,
+        duration_s=args.source_duration,
+        cache_dir=args.cache_dir,
+        scene_config=args.source_config,
+    )
+
+
+def _source(args: argparse.Namespace) -> tuple[list[str], dict[str, Any], int]:
+    """Source clip folders, their provenance record and the subset size, from --source-clips or simulated."""
+    if args.source_clips:
+        ignored = [f"--{o.replace('_', '-')}" for o in _SIM_OPTIONS if getattr(args, o) is not None]
+        if ignored:
+            _LOG.warning("%s ignored: --source-clips given", ", ".join(ignored))
+        info = {"folders": list(args.source_clips), "simulated": False}
+        return list(args.source_clips), info, args.max_source_clips or _MAX_GIVEN_SOURCE_CLIPS
+    from sst_ros.adapt.source_clips import ensure_source_clips
+    from sst_ros.model.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(args.model)
+    plan = plan_from_args(args, loaded.provenance, loaded.array)
+    clips = ensure_source_clips(plan, workers=args.source_workers, progress=not args.no_progress)
+    return [str(clips.folder)], clips.provenance(), args.max_source_clips or plan.n
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``sst adapt``; returns the exit code."""
+    """Run ``sst adapt``; prints the closing summary and returns the exit code."""
     import torch
 
-    from sst_ros.adapt.run import adapt_checkpoint
+    from sst_ros.adapt.run import adapt_checkpoint, check_run_dir, default_run_dir
+    from sst_ros.adapt.summary import format_summary
+    from sst_ros.data.target_set import find_recordings
 
     torch.set_num_threads(max(1, args.threads))
     cfg = config_from_args(args)
-    source = args.source_clips or _default_source_clips(args.model)
+    # Cheap refusals first: they must not wait for a simulation.
+    check_run_dir(args.run_dir or default_run_dir(args.out), args.resume)
+    find_recordings(args.target)
+    source, source_info, max_clips = _source(args)
     res = adapt_checkpoint(
         args.model,
         args.target,
@@ -132,20 +200,9 @@ def run(args: argparse.Namespace) -> int:
         oracle_dirs=args.oracle_clips,
         run_dir=args.run_dir,
         resume=args.resume,
-        max_source_clips=args.max_source_clips,
+        max_source_clips=max_clips,
         progress=not args.no_progress,
+        source_info=source_info,
     )
-    a = res.provenance["adaptation"]
-    summary = {
-        "out": str(res.out_path),
-        "variant": a["variant"],
-        "steps": a["steps"],
-        "selected_step": a["selected_step"],
-        "selection": a["selection"],
-        "target_duration_s": a["target_duration_s"],
-        "target_files": len(a["target_files"]),
-    }
-    if "oracle_report_only" in a:
-        summary["oracle_report_only"] = a["oracle_report_only"]
-    print(json.dumps(summary, indent=2))
+    print(format_summary(res), flush=True)
     return 0

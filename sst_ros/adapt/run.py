@@ -21,7 +21,7 @@ from sst_ros.data.clip_reader import ClipReader
 from sst_ros.data.target_set import file_sha256, load_target_set
 from sst_ros.errors import DataError
 
-__all__ = ["AdaptRun", "adapt_checkpoint", "source_clips", "split_clips"]
+__all__ = ["AdaptRun", "adapt_checkpoint", "check_run_dir", "default_run_dir", "source_clips", "split_clips"]
 
 
 @dataclass
@@ -50,6 +50,21 @@ def source_clips(clips: ClipReader, max_clips: int | None, seed: int) -> ClipRea
     return clips.subset(np.sort(np.random.default_rng(seed).choice(len(clips), max_clips, replace=False)))
 
 
+def default_run_dir(out_path: str | os.PathLike[str]) -> Path:
+    """The run folder of an adaptation writing ``out_path``: ``<out>.run`` beside it."""
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.name + ".run")
+
+
+def check_run_dir(run_dir: str | os.PathLike[str], resume: bool) -> None:
+    """Refuse to start over an earlier run's state (:class:`DataError`) unless resuming.
+
+    Cheap; ``sst adapt`` calls it before simulating source clips so the refusal comes first.
+    """
+    if (Path(run_dir) / STATE_FILE).exists() and not resume:
+        raise DataError(f"run folder {run_dir} holds an earlier adaptation; pass --resume to continue it or delete it")
+
+
 def adapt_checkpoint(
     model_path: str | os.PathLike[str] | None,
     target_paths: Sequence[str | os.PathLike[str]],
@@ -63,6 +78,7 @@ def adapt_checkpoint(
     resume: bool = False,
     max_source_clips: int | None = 400,
     progress: bool = True,
+    source_info: dict[str, Any] | None = None,
 ) -> AdaptRun:
     """Adapt the model at ``model_path`` (None = shipped default) to the target recordings.
 
@@ -78,14 +94,16 @@ def adapt_checkpoint(
         resume: continue a previous run in ``run_dir``; without it an existing state is an error.
         max_source_clips: use a random subset of at most this many synthetic clips (None = all).
         progress: show a tqdm progress bar.
+        source_info: how the source clips were obtained, recorded as the provenance's
+            ``adaptation.source`` (default: ``{"folders": source_dirs, "simulated": False}``).
     """
     from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
 
     loaded = load_checkpoint(model_path)
+    cfg = cfg.with_training_loss(loaded.provenance.get("train_config"))  # the loss the model was trained on
     out_path = Path(out_path)
-    run_dir = Path(run_dir) if run_dir is not None else out_path.with_name(out_path.name + ".run")
-    if (run_dir / STATE_FILE).exists() and not resume:
-        raise DataError(f"run folder {run_dir} holds an earlier adaptation; pass --resume to continue it or delete it")
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(out_path)
+    check_run_dir(run_dir, resume)
     fs, frame_s = loaded.feature_cfg.sample_rate_hz, loaded.frame_s
     target = load_target_set(target_paths, loaded.array, fs, min_duration_s=frame_s)
     clips = source_clips(ClipReader(source_dirs, loaded.array, fs, frame_s), max_source_clips, cfg.seed)
@@ -120,6 +138,7 @@ def adapt_checkpoint(
                 "sha256": file_sha256(loaded.path) if loaded.path else None,
             },
             "source_clips": [str(d) for d in source_dirs],
+            "source": source_info or {"folders": [str(d) for d in source_dirs], "simulated": False},
             "n_source_clips": len(train),
             "n_validation_clips": len(val),
             "target_files": target.provenance(),

@@ -14,8 +14,8 @@ Every ``val_every`` steps (:meth:`Trainer.validate`) the model runs over the who
 clips (offline, causal) and MAE, ACC5/ACC10 (active frames) and activity F1 are logged to
 ``metrics.jsonl``. The run folder keeps ``config.yaml`` (the typed config), ``latest.pt``
 (with optimiser state, to resume) and ``best.pt`` (lowest validation MAE, no optimiser
-state); both checkpoints carry geometry, configs, label resolution and provenance (data,
-seed, steps, metrics).
+state); both checkpoints carry geometry, configs, label resolution and provenance (data and
+its scene configuration, seed, steps, metrics).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from sst_ros.train.config import TrainConfig
 from sst_ros.train.examples import ClipExamples, SimulatedExamples, TrainingExamples, training_data
 from sst_ros.train.losses import task_loss_per_frame
 from sst_ros.train.metrics import doa_metrics
+from sst_ros.train.scene_provenance import scene_provenance
 
 __all__ = ["TrainConfig", "Trainer", "evaluate_clips", "train"]
 
@@ -171,6 +172,7 @@ class Trainer:
         self.frame_samples = self.feature_cfg.hop * self.model_cfg.frames_per_output
         self.crop_frames = max(1, int(round(cfg.crop_s / (self.frame_samples / fs))))
         self.data = training_data(cfg, self.array, fs, self.frame_samples / fs)
+        self.scene_record = scene_provenance(cfg)  # scene_config + clip_duration_s for `sst adapt`
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.model = CRNN(self.model_cfg)
@@ -300,6 +302,7 @@ class Trainer:
             "data": [str(Path(d).resolve()) for d in cfg.data],
             "val_data": [str(Path(d).resolve()) for d in cfg.val_data],
             "simulate_config": cfg.simulate_config,
+            **self.scene_record,
             "n_train_clips": self.data.n_train_clips,
             "n_val_clips": self.data.n_val_clips,
             "seed": cfg.seed,
