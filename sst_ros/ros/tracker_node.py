@@ -51,7 +51,7 @@ from sst_ros.ros.messages import markers_msg, ns_to_stamp, poses_msg, stamp_to_n
 from sst_ros.ros.params import declare_parameters, node_session
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_QOS, TRACK_QOS
 from sst_ros.ros.stats import LatencyStats
-from sst_ros.ros.tracker_params import DEFAULT_FRAME_ID, PARAMETERS, RENAMED, pipeline_config
+from sst_ros.ros.tracker_params import DEFAULT_FRAME_ID, PARAMETERS, RENAMED, pipeline_config, renamed_value
 from sst_ros.timebase import s_from_ns
 from sst_ros.tracking.pipeline import AudioFormat, ChunkReport, TrackFrame, TrackingPipeline
 
@@ -70,9 +70,6 @@ __all__ = ["TrackerNode", "main"]
 # rclpy's Python MultiThreadedExecutor re-submits a task that no pool thread has started yet in a
 # busy loop, which starves the rest of the process; so the executor stays single-threaded and
 # runs short callbacks only, and inference runs in the worker thread.
-
-
-_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
 class _Audio(NamedTuple):
@@ -140,20 +137,11 @@ class TrackerNode(Node):
             value = self.declare_parameter(old, None, desc).value
             if value is None:
                 continue
-            spec = PARAMETERS[new]
-            if values[new] != spec.default:
-                raise ConfigError(f"parameters '{old}' (deprecated) and '{new}' are both given; keep only '{new}'")
-            if isinstance(value, bool) or not isinstance(value, (int, float) if isinstance(spec.default, float)
-                                                         else type(spec.default)):  # fmt: skip
-                raise ConfigError(
-                    f"parameter '{old}' (deprecated, now '{new}') must be "
-                    f"{_KIND_NAMES.get(type(spec.default), type(spec.default).__name__)}, got {value!r}"
-                )
+            values[new] = renamed_value(old, value, values[new])
             self.get_logger().warning(f"parameter '{old}' is deprecated: it was renamed '{new}'; using its value")
-            result = self.set_parameters([Parameter(new, value=type(spec.default)(value))])[0]
-            if not result.successful:  # out of the new name's range
+            result = self.set_parameters([Parameter(new, value=values[new])])[0]
+            if not result.successful:
                 raise ConfigError(f"parameter '{old}' (deprecated, now '{new}') = {value!r}: {result.reason}")
-            values[new] = type(spec.default)(value)
 
     # ---- callbacks (conversion only) -------------------------------------------------------
     def _on_audio(self, msg: AudioDataStamped) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from typing import Any
 
+from sst_ros.errors import ConfigError
 from sst_ros.ros.params import ParamSpec
 from sst_ros.tracking.pipeline import PipelineConfig
 from sst_ros.tracking.types import PeakConfig, TrackerConfig
 
-__all__ = ["DEFAULT_FRAME_ID", "PARAMETERS", "RENAMED", "pipeline_config"]
+__all__ = ["DEFAULT_FRAME_ID", "PARAMETERS", "RENAMED", "pipeline_config", "renamed_value"]
 
 DEFAULT_FRAME_ID = "mic_array"  # frame of the outputs when neither frame_id nor the audio header names one
 
@@ -95,3 +96,37 @@ def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
         tracker=TrackerConfig(**_typed(values, TrackerConfig)),
         **_typed(values, PipelineConfig),
     )
+
+
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def renamed_value(old: str, value: Any, new_value: Any) -> Any:
+    """The value a deprecated parameter ``old`` gives its new name, checked like the new name's.
+
+    Args:
+        old: a key of :data:`RENAMED`.
+        value: the value given for ``old``.
+        new_value: the new name's current value (its default unless it was given too).
+    Returns:
+        ``value`` as the new parameter's type.
+    Raises:
+        ConfigError: both names given, a value of another type, or one outside the new name's range.
+    """
+    new = RENAMED[old]
+    spec = PARAMETERS[new]
+    kind = type(spec.default)
+    if new_value != spec.default:
+        raise ConfigError(f"parameters '{old}' (deprecated) and '{new}' are both given; keep only '{new}'")
+    accepted = (int, float) if kind is float else (kind,)
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, accepted):
+        raise ConfigError(
+            f"parameter '{old}' (deprecated, now '{new}') must be {_KIND_NAMES.get(kind, kind.__name__)}, got {value!r}"
+        )
+    low = spec.min_value if spec.min_value is not None else -float("inf")
+    high = spec.max_value if spec.max_value is not None else float("inf")
+    if not low <= value <= high:
+        raise ConfigError(
+            f"parameter '{old}' (deprecated, now '{new}') = {value!r} is outside [{spec.min_value}, {spec.max_value}]"
+        )
+    return kind(value)
