@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import array
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
@@ -22,7 +22,9 @@ from sst_ros.audio.pcm import bytes_per_sample, encode_pcm, normalize_format
 from sst_ros.errors import AudioFormatError
 from sst_ros.geometry import az_el_from_quaternion, quaternion_from_az_el
 from sst_ros.timebase import NS_PER_S, ns_from_stamp
-from sst_ros.tracking.types import Track
+
+if TYPE_CHECKING:  # the recorder imports this module: keep the tracker (scipy) out of its start-up
+    from sst_ros.tracking.types import Track
 
 __all__ = [
     "CODING_FORMAT",
