@@ -104,7 +104,7 @@ class ClipReader:
                         f"({mismatch}); pass the matching --array or regenerate the clips"
                     )
             items.extend((cs, c) for c in cs.clips)
-        self._init(items, array, int(sample_rate_hz), float(frame_s), {})
+        self._init(items, array, int(sample_rate_hz), float(frame_s), {}, {})
 
     def _init(
         self,
@@ -113,6 +113,7 @@ class ClipReader:
         sample_rate_hz: int,
         frame_s: float,
         headers: dict[Clip, WavInfo],
+        labels: dict[Clip, Labels],
     ) -> None:
         self.items = items
         self.array = array
@@ -120,11 +121,15 @@ class ClipReader:
         self.frame_s = frame_s
         self.frame_samples = timebase.frame_samples(sample_rate_hz, frame_s)
         self._headers = headers  # shared with subsets
+        self._label_cache = labels  # shared with subsets: a crop per step must not parse its CSV again
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ClipReader:
         """A reader over clips ``indices`` of this one, in that order."""
         sub = ClipReader.__new__(ClipReader)
-        sub._init([self.items[int(i)] for i in indices], self.array, self.sample_rate_hz, self.frame_s, self._headers)
+        sub._init(
+            [self.items[int(i)] for i in indices], self.array, self.sample_rate_hz, self.frame_s, self._headers,
+            self._label_cache,
+        )  # fmt: skip
         return sub
 
     def __len__(self) -> int:
@@ -135,7 +140,7 @@ class ClipReader:
         """Clip ``index``: all of its audio at :attr:`sample_rate_hz` and all of its labels."""
         cs, clip = self.items[index]
         labels = self._labels(clip)
-        audio, fs = self._checked(cs.read_audio(clip), clip)
+        audio, fs = cs.read_audio(clip)  # the set's array selects the microphones
         if fs != self.sample_rate_hz:
             audio = resample(audio, fs, self.sample_rate_hz)
         return LabelledAudio(np.asarray(audio, dtype=np.float32), self.sample_rate_hz, labels)
@@ -169,16 +174,23 @@ class ClipReader:
         header = self._header(clip)
 
         def read(a: int, b: int) -> np.ndarray:
-            return self._checked(cs.read_audio(clip, a, b), clip)[0]
+            return cs.read_audio(clip, a, b)[0]
 
         audio = resample_part(read, header.n_frames, header.sample_rate_hz, self.sample_rate_hz, start * f, stop * f)
         return _padded(audio, labels.slice(start, stop), n_frames, f, self.sample_rate_hz)
 
     # ---- per-clip facts --------------------------------------------------------------------
     def _labels(self, clip: Clip) -> Labels:
-        labels = read_labels(clip.csv_path)
-        if abs(labels.frame_s - self.frame_s) > 1e-6:
-            raise DataError(f"{clip.csv_path}: label frames of {labels.frame_s} s; the model needs {self.frame_s} s")
+        labels = self._label_cache.get(clip)
+        if labels is None:
+            labels = read_labels(clip.csv_path)
+            if abs(labels.frame_s - self.frame_s) > 1e-6:
+                raise DataError(
+                    f"{clip.csv_path}: label frames of {labels.frame_s} s; the model needs {self.frame_s} s"
+                )
+            for values in (labels.time_s, labels.azimuth_deg, labels.elevation_deg, labels.active):
+                values.setflags(write=False)  # shared by every crop of the clip: never changed in place
+            self._label_cache[clip] = labels
         return labels
 
     def _header(self, clip: Clip) -> WavInfo:
@@ -195,12 +207,3 @@ class ClipReader:
         h = self._header(clip)
         n_audio = resampled_length(h.n_frames, h.sample_rate_hz, self.sample_rate_hz) // self.frame_samples
         return min(len(labels), n_audio)
-
-    def _checked(self, read: tuple[np.ndarray, int], clip: Clip) -> tuple[np.ndarray, int]:
-        audio, fs = read
-        if audio.shape[1] != self.array.n_mics:
-            raise DataError(
-                f"{clip.wav_path}: {audio.shape[1]} channels, array '{self.array.name}' has "
-                f"{self.array.n_mics} microphones"
-            )
-        return audio, fs
