@@ -88,7 +88,8 @@ def main() -> int:
         clips = ClipReader([tmp / "src"], array, fs, fcfg.hop * model.cfg.frames_per_output / fs)
         t0 = time.perf_counter()
         tr = IwanTrainer(model, fcfg, SourcePool(clips.subset(range(10))), SourcePool(clips.subset([10, 11])), target,
-                         cfg)  # fmt: skip
+                         cfg, array=array)  # fmt: skip
+        tr.prepare()  # the unadapted model's criteria and the target statistics stage
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         tr.evaluate()

@@ -105,7 +105,8 @@ def test_sst_adapt_cli_writes_provenance_and_resumes(setup: dict[str, Path], cap
     # the task loss is the one the source model was trained with (regression: spectrum weight was 1)
     assert (prov["config"]["spectrum_weight"], prov["config"]["activity_weight"]) == (3.0, 0.5)
     assert [h["step"] for h in prov["history"]] == [0, 2, 4]
-    assert prov["selection"]["criterion"] == "iwcv" and prov["selected_step"] in (0, 2, 4)
+    assert prov["selection"]["criterion"] == "target" and prov["selected_step"] in (0, 2, 4)
+    assert prov["shipped"] in ("adapted", "unadapted") and prov["guard"]["reasons"]
     files = {Path(f["path"]).name: f for f in prov["target_files"]}
     assert set(files) == {"room0.wav", "room1.wav"}
     import hashlib

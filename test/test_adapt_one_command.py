@@ -106,7 +106,11 @@ def test_one_command_simulates_then_reuses_the_cache(
     assert not list(cache.glob("*.partial-*"))
     summary = capsys.readouterr().out
     assert str(out) in summary and "simulated now" in summary and str(folder) in summary
-    assert f"iwcv: chose step {first['selected_step']} of 2" in summary and "iwcv = " in summary
+    assert f"target: chose step {first['selected_step']} of 2" in summary
+    # the guard's decision and the criteria before and after are in the summary
+    assert "do-no-harm guard:" in summary and "criteria before: equivariance" in summary
+    verdict = "SHIPPED the adapted model" if first["shipped"] == "adapted" else "wrote the UNADAPTED model"
+    assert verdict in summary
     # The second run reuses the set: no file is rewritten, the log and the summary say so.
     mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     caplog.clear()

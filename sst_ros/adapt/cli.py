@@ -19,7 +19,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sst_ros.adapt.config import SELECTION_CRITERIA, VARIANTS, AdaptConfig
+from sst_ros.adapt.config import FORMS, SELECTION_CRITERIA, VARIANTS, WEIGHT_NORMS, AdaptConfig
 from sst_ros.adapt.source_clips import DEFAULT_SOURCE_N, DEFAULT_SOURCE_SEED, SourcePlan
 
 if TYPE_CHECKING:
@@ -58,6 +58,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--oracle-clips", nargs="+", default=None, help="labelled target clips: reported, never used")
     p.add_argument("--out", required=True, help="adapted checkpoint to write (.pt)")
     p.add_argument("--variant", choices=VARIANTS, default=d.variant)
+    p.add_argument("--form", choices=FORMS, default=d.form, help="where the discriminators look (paper: IWAN's)")
+    p.add_argument(
+        "--no-target-stats", action="store_true", help="keep the source BatchNorm statistics (no AdaBN stage)"
+    )
+    p.add_argument("--no-augment", action="store_true", help="no symmetry/gain augmentation of synthetic crops")
+    p.add_argument("--no-guard", action="store_true", help="ship the selected snapshot even without a clear gain")
+    p.add_argument("--guard-min-gain", type=float, default=d.guard_min_gain,
+                   help="relative drop of the target equivariance error the guard requires")  # fmt: skip
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="clips per domain per step")
     p.add_argument("--crop-min-s", type=float, default=d.crop_min_s)
@@ -67,11 +75,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--grl-hi", type=float, default=d.grl_hi, help="ceiling of the gradient-reversal coefficient")
     p.add_argument("--grl-lo", type=float, default=d.grl_lo)
     p.add_argument("--adv-weight", type=float, default=d.adv_weight)
-    p.add_argument("--weight-mode", choices=("ratio", "prob"), default=d.weight_mode)
+    p.add_argument("--weight-mode", choices=("prob", "ratio"), default=d.weight_mode)
+    p.add_argument("--weight-norm", choices=WEIGHT_NORMS, default=d.weight_norm)
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    p.add_argument("--grad-clip-norm", type=float, default=d.grad_clip_norm, help="<= 0: no clipping")
     p.add_argument("--max-weight", type=float, default=d.max_weight, help="cap of normalised weights (<=0: none)")
-    p.add_argument(
-        "--spectrum-loss", choices=("bce", "mse"), default=None, help="default: the model's training loss"
-    )
+    p.add_argument("--spectrum-loss", choices=("bce", "mse"), default=None, help="default: the model's training loss")
     p.add_argument("--spectrum-weight", type=float, default=None, help="default: the model's training weight")
     p.add_argument("--activity-weight", type=float, default=None, help="default: the model's training weight")
     p.add_argument("--eval-every", type=int, default=d.eval_every)
@@ -98,6 +107,14 @@ def config_from_args(args: argparse.Namespace) -> AdaptConfig:
     """The :class:`AdaptConfig` the options describe."""
     return AdaptConfig(
         variant=args.variant,
+        form=args.form,
+        target_stats=not args.no_target_stats,
+        augment=not args.no_augment,
+        guard=not args.no_guard,
+        guard_min_gain=args.guard_min_gain,
+        weight_norm=args.weight_norm,
+        warmup_steps=args.warmup_steps,
+        grad_clip_norm=args.grad_clip_norm if args.grad_clip_norm and args.grad_clip_norm > 0 else None,
         steps=args.steps,
         batch_size=args.batch_size,
         crop_min_s=args.crop_min_s,

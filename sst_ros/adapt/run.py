@@ -24,6 +24,17 @@ from sst_ros.errors import DataError
 __all__ = ["AdaptRun", "adapt_checkpoint", "check_run_dir", "default_run_dir", "source_clips", "split_clips"]
 
 
+_SELECTION_KEY = {"target": "equivariance_deg", "iwcv": "iwcv", "dev": "dev", "source_val": "source_val_loss"}
+_SELECTION_TEXT = {
+    "target": "lowest symmetry-equivariance error on unlabelled target crops among snapshots passing the "
+    "collapse checks; no target labels",
+    "iwcv": "importance-weighted source validation loss (IWCV), weights from D; no target labels",
+    "dev": "deep embedded validation (IWCV with a control variate), weights from D; no target labels",
+    "source_val": "source validation loss; no target labels",
+    "last": "the final step",
+}
+
+
 @dataclass
 class AdaptRun:
     """Result of :func:`adapt_checkpoint`: the written file, the result and the trainer."""
@@ -114,8 +125,9 @@ def adapt_checkpoint(
         train, val = split_clips(clips, 0.2, cfg.seed)
     oracle = ClipReader(oracle_dirs, loaded.array, fs, frame_s) if oracle_dirs else None
     trainer = IwanTrainer(
-        loaded.model, loaded.feature_cfg, SourcePool(train), SourcePool(val), target, cfg, run_dir, oracle
-    )
+        loaded.model, loaded.feature_cfg, SourcePool(train), SourcePool(val), target, cfg, run_dir, oracle,
+        array=loaded.array,
+    )  # fmt: skip
     if resume:
         trainer.try_resume()
     result = trainer.run(progress=progress)
@@ -130,9 +142,12 @@ def adapt_checkpoint(
             "selected_step": result.selected_step,
             "selection": {
                 "criterion": cfg.selection,
-                "description": "importance-weighted source validation loss (IWCV), weights from D; no target labels",
-                "value": chosen.get("iwcv" if cfg.selection == "iwcv" else "source_val_loss"),
+                "description": _SELECTION_TEXT[cfg.selection],
+                "value": chosen.get(_SELECTION_KEY.get(cfg.selection, "step")),
             },
+            "guard": result.guard.to_dict() if result.guard is not None else None,
+            "shipped": "adapted" if result.shipped_adapted else "unadapted",
+            "unadapted_criteria": {k: v for k, v in (result.unadapted or {}).items() if k != "val_losses"},
             "source_model": {
                 "path": str(loaded.path),
                 "sha256": file_sha256(loaded.path) if loaded.path else None,

@@ -7,9 +7,18 @@ and each snapshot's importance-weighted validation loss (IWCV: Sugiyama et al., 
 
     IWCV = sum_i w_i loss_i / sum_i w_i
 
-estimates its target risk. The snapshot with the lowest value is chosen (criterion
-``"iwcv"``; ``"source_val"`` = the unweighted mean loss, ``"last"`` = the final step; ties go
-to the later step). No target label is used.
+estimates its target risk; DEV (You et al., ICML 2019) is IWCV with a control variate
+that lowers its variance. Both see the target only through ``D``'s weights on synthetic crops.
+
+Criteria (``AdaptConfig.selection``; no target label is used by any):
+
+- ``"target"`` (default): the lowest symmetry-equivariance error on unlabelled target crops
+  (:mod:`sst_ros.adapt.target_criteria`) among the snapshots that pass the collapse checks
+  of :mod:`sst_ros.adapt.guard` (against the unadapted model); step 0 when none passes;
+- ``"iwcv"``, ``"dev"``: the lowest value; ``"source_val"``: the lowest unweighted mean loss;
+- ``"last"``: the final step.
+
+Ties go to the later step.
 """
 
 from __future__ import annotations
@@ -21,9 +30,10 @@ from typing import Any
 import numpy as np
 
 from sst_ros.adapt.discriminator import SequenceDiscriminator
+from sst_ros.adapt.guard import GuardDecision, collapse_reasons
 from sst_ros.model.crnn import CRNN
 
-__all__ = ["AdaptResult", "score_iwcv", "select_step"]
+__all__ = ["AdaptResult", "score_dev", "score_iwcv", "select_step"]
 
 
 def score_iwcv(history: Sequence[dict[str, Any]], weights: np.ndarray) -> None:
@@ -38,12 +48,41 @@ def score_iwcv(history: Sequence[dict[str, Any]], weights: np.ndarray) -> None:
         rec["iwcv"] = float((weights * losses).sum() / weights.sum())
 
 
-def select_step(history: Sequence[dict[str, Any]], criterion: str) -> int:
-    """Step of the chosen snapshot: lowest ``iwcv`` or ``source_val_loss`` (ties: later step), or the last."""
+def score_dev(history: Sequence[dict[str, Any]], weights: np.ndarray) -> None:
+    """Add ``"dev"`` (deep embedded validation: IWCV with a control variate) to every record.
+
+    ``DEV = mean(w l) + eta mean(w) - eta`` with ``eta = -Cov(w l, w) / Var(w)`` (0 when the
+    weights are constant).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    var = float(w.var())
+    for rec in history:
+        wl = w * np.asarray(rec["val_losses"])
+        eta = -float(np.cov(wl, w, bias=True)[0, 1]) / var if var > 1e-12 else 0.0
+        rec["dev"] = float(wl.mean() + eta * w.mean() - eta)
+
+
+_LOWEST = {"iwcv": "iwcv", "dev": "dev", "source_val": "source_val_loss", "target": "equivariance_deg"}
+
+
+def select_step(history: Sequence[dict[str, Any]], criterion: str, unadapted: dict[str, Any] | None = None) -> int:
+    """Step of the chosen snapshot by ``criterion`` (see the module docstring; ties: later step).
+
+    Args:
+        history: evaluation records (step, criteria).
+        criterion: one of ``SELECTION_CRITERIA``.
+        unadapted: the unadapted model's record; with ``"target"``, snapshots failing the
+            collapse checks against it are not eligible.
+    """
     if criterion == "last":
         return int(history[-1]["step"])
-    key = "iwcv" if criterion == "iwcv" else "source_val_loss"
-    return int(min(history, key=lambda r: (r[key], -r["step"]))["step"])
+    key = _LOWEST[criterion]
+    pool = [r for r in history if np.isfinite(r.get(key, np.nan))]
+    if criterion == "target" and unadapted is not None:
+        pool = [r for r in pool if not collapse_reasons(r, unadapted)]
+    if not pool:
+        return int(history[0]["step"])
+    return int(min(pool, key=lambda r: (r[key], -r["step"]))["step"])
 
 
 @dataclass
@@ -51,12 +90,16 @@ class AdaptResult:
     """Outcome of an adaptation run.
 
     Attributes:
-        model: the chosen adapted model (eval mode).
+        model: the model to write (eval mode): the selected snapshot, or the unadapted model
+            when the guard refused it.
         selected_step: step of the chosen snapshot (0 = the unadapted source model).
         history: one dict per evaluation (step, losses, criteria, oracle metrics if any).
         weight_disc: the trained weighting discriminator ``D`` (eval mode).
         source_extractor: the frozen ``FE_s`` model (eval mode).
         log: one dict per logged training step.
+        guard: the do-no-harm guard's decision (``model`` is the unadapted model when it did
+            not ship the selected snapshot), or None.
+        unadapted: the unadapted model's criteria record, or None.
     """
 
     model: CRNN
@@ -65,6 +108,13 @@ class AdaptResult:
     weight_disc: SequenceDiscriminator
     source_extractor: CRNN
     log: list[dict[str, Any]] = field(default_factory=list)
+    guard: GuardDecision | None = None
+    unadapted: dict[str, Any] | None = None
+
+    @property
+    def shipped_adapted(self) -> bool:
+        """True when ``model`` is the selected snapshot, False when it is the unadapted model."""
+        return self.guard is None or self.guard.ship_adapted
 
     def selection_summary(self, criterion: str) -> dict[str, Any]:
         """Selected step and criterion values, plus the oracle's choice when oracle metrics exist."""

@@ -50,11 +50,25 @@ def _selection_row(run: AdaptRun) -> Row:
     a = _adaptation(run)
     sel = a.get("selection") or {}
     criterion, value = sel.get("criterion"), sel.get("value")
-    name = "iwcv" if criterion == "iwcv" else "source_val_loss"
-    step = a.get("selected_step")
-    unadapted = " (the unadapted model)" if step == 0 else ""
-    value_text = f"{name} = {value:.4g}" if isinstance(value, (int, float)) else f"{name} not recorded"
-    return "selection", f"{criterion}: chose step {step} of {a.get('steps')}{unadapted}, {value_text}"
+    value_text = f", value {value:.4g}" if isinstance(value, (int, float)) else ""
+    return "selection", f"{criterion}: chose step {a.get('selected_step')} of {a.get('steps')}{value_text}"
+
+
+def _criteria_text(c: dict[str, Any]) -> str:
+    names = (("equivariance_deg", "equivariance %.2f deg"), ("activity_rate", "activity %.2f"),
+             ("azimuth_entropy", "direction entropy %.2f"), ("source_val_loss", "synthetic loss %.4f"))  # fmt: skip
+    return ", ".join(fmt % c[k] for k, fmt in names if isinstance(c.get(k), (int, float)))
+
+
+def _guard_rows(run: AdaptRun) -> Row | None:
+    g = _adaptation(run).get("guard")
+    if not g:
+        return None
+    verdict = "SHIPPED the adapted model" if g["ship_adapted"] else "wrote the UNADAPTED model"
+    return "do-no-harm guard", (
+        f"{verdict}: {'; '.join(g['reasons'])}\n    criteria before: {_criteria_text(g['criteria_unadapted'])}"
+        f"\n    criteria after:  {_criteria_text(g['criteria_selected'])}"
+    )
 
 
 def _oracle_row(run: AdaptRun) -> Row | None:
@@ -72,6 +86,7 @@ SUMMARY_ROWS: tuple[Callable[[AdaptRun], Row | None], ...] = (
     _source_row,
     _target_row,
     _selection_row,
+    _guard_rows,
     _oracle_row,
 )
 

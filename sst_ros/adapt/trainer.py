@@ -8,34 +8,51 @@ Lempitsky, ICML 2015). Networks:
 - ``FE_t``: target feature extractor, initialised from ``FE_s``, trained; together with the
   task head it is the adapted model (``model_t``).
 - head: trained on synthetic labels only (keeps the task).
-- ``D``: weighting discriminator on *detached* ``FE_s`` features of both domains; its
-  P(target | f) of a synthetic clip gives the clip's importance weight (grows with similarity
-  to the target, mean 1 over the batch; :mod:`sst_ros.adapt.weights`).
-- ``D0``: adversarial discriminator on gradient-reversed ``FE_t`` features; synthetic clips
-  enter its BCE with their importance weights, target clips with weight 1.
+- ``D``: weighting discriminator on *detached* features; its P(target | f) of a synthetic
+  clip's ``FE_s`` features gives the clip's importance weight (grows with similarity to the
+  target; :mod:`sst_ros.adapt.weights`).
+- ``D0``: adversarial discriminator; synthetic clips enter its BCE with their importance
+  weights, target clips with weight 1.
+
+Where the discriminators look (``AdaptConfig.form``):
+
+- ``"paper"`` (IWAN and the method's reference code): ``D`` on ``FE_s(x_s)`` against
+  ``FE_t(x_t)``, so as ``FE_t`` aligns what can be aligned, ``D`` is left with the difference in
+  directional coverage; ``D0`` on the weighted, frozen ``FE_s(x_s)`` against gradient-reversed
+  ``FE_t(x_t)``: the reversed gradient reaches ``FE_t`` through the target clips only, and the
+  weights decide where the target features are pulled.
+- ``"current"`` (this package's earlier form, kept for comparison): ``D`` on ``FE_s`` of both
+  domains; ``D0`` on gradient-reversed ``FE_t`` features of both domains.
 
 Each step: ``L = L_task + adv_weight * L_adv + L_D`` (``L_D`` reaches ``D`` only, because
 its features are detached; gradient reversal makes ``FE_t`` maximise ``L_adv`` while ``D0``
 minimises it). Domain label convention: target = 1, synthetic = 0. Variants on one code path:
 
+- ``target_stats``: the statistics stage alone (below), no step.
 - ``source_only``: no adversarial term (``L_adv`` = 0), same steps and data (a control for the
-  extra training on synthetic data); ``D`` is still trained for the selection criterion.
+  extra training on synthetic data); ``D`` is still trained for the weights.
 - ``dann``: all synthetic weights 1.
 - ``iwan``: importance weights from ``D``.
 
-BatchNorm layers of ``FE_t`` use their running statistics (eval mode) during adaptation:
-padded batches must not leak padding into batch statistics, and the synthetic and target
-batches then see the same normalisation.
+Before the first step, ``target_stats`` re-estimates ``FE_t``'s BatchNorm statistics on
+unpadded target crops (:mod:`sst_ros.adapt.target_stats`); during the steps BatchNorm layers
+use their running statistics (eval mode): padded batches must not leak padding into batch
+statistics. Learning rates warm up and decay (:func:`sst_ros.train.config.warmup_cosine_lr`),
+gradients are clipped, and synthetic crops get the array-symmetry and gain augmentation of
+source training.
 
-Snapshots every ``eval_every`` steps are chosen from without target labels
-(:mod:`sst_ros.adapt.selection`); optional oracle clips (labelled target data) are only
-evaluated and reported. The run folder keeps a resumable state (:mod:`sst_ros.adapt.state`)
-and ``log.jsonl``.
+Before anything changes, the unadapted model's label-free criteria are recorded
+(``unadapted``). Snapshots every ``eval_every`` steps (step 0 = after the statistics stage)
+are chosen from without target labels (:mod:`sst_ros.adapt.selection`), and the do-no-harm
+guard (:mod:`sst_ros.adapt.guard`) decides between the chosen snapshot and the unadapted
+model. Optional oracle clips (labelled target data) are only evaluated and reported. The run
+folder keeps a resumable state (:mod:`sst_ros.adapt.state`) and ``log.jsonl``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import time
@@ -50,17 +67,24 @@ from torch import nn
 from sst_ros.adapt.batches import Batch, SourcePool, labelled_batch, make_batch, pad_time
 from sst_ros.adapt.config import AdaptConfig
 from sst_ros.adapt.discriminator import SequenceDiscriminator, discriminator_loss
-from sst_ros.adapt.evaluation import evaluate_oracle, masked_entropy, task_loss_per_clip
+from sst_ros.adapt.evaluation import evaluate_oracle, task_loss_per_clip
 from sst_ros.adapt.grl import GradientReverseLayer, dann_coefficient
+from sst_ros.adapt.guard import GuardDecision, guard_decision
 from sst_ros.adapt.losses import domain_accuracy, domain_adversarial_loss
-from sst_ros.adapt.selection import AdaptResult, score_iwcv, select_step
+from sst_ros.adapt.selection import AdaptResult, score_dev, score_iwcv, select_step
 from sst_ros.adapt.state import check_resumable, load_state, save_state
-from sst_ros.adapt.weights import importance_weights, weight_stats
+from sst_ros.adapt.target_criteria import make_probe, target_criteria
+from sst_ros.adapt.target_stats import reestimate_batchnorm, target_stat_crops
+from sst_ros.adapt.weights import RunningMean, normalise_weights, raw_weights, weight_stats
 from sst_ros.data.clip_reader import ClipReader
+from sst_ros.data.clipset import LabelledAudio
 from sst_ros.data.target_set import TargetSet
 from sst_ros.errors import DataError
+from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig
+from sst_ros.train.augment import Symmetry, array_symmetries, random_augment
+from sst_ros.train.config import warmup_cosine_lr
 
 __all__ = ["IwanTrainer"]
 
@@ -70,6 +94,8 @@ _LOG = logging.getLogger(__name__)
 _VAL_SEED_OFFSET = 10_000
 _TARGET_VAL_SEED_OFFSET = 20_000
 _STEP_SEED_STRIDE = 1_000_003
+_STATS_SEED_OFFSET = 30_000
+_GAIN_DB_RANGE = 6.0  # source training's gain augmentation (TrainConfig.gain_db_range)
 
 
 def _freeze_bn(model: nn.Module) -> None:
@@ -90,6 +116,9 @@ class IwanTrainer:
         cfg: hyper-parameters.
         run_dir: folder for the resumable state and logs, or None (no state written).
         oracle: optional labelled target clips, evaluated at each snapshot for reporting only.
+        array: the model's microphone geometry; its symmetries drive the source augmentation
+            and the target equivariance criterion (None: neither; the guard then keeps the
+            unadapted model, having nothing to measure).
     """
 
     def __init__(
@@ -102,6 +131,7 @@ class IwanTrainer:
         cfg: AdaptConfig,
         run_dir: Path | None = None,
         oracle: ClipReader | None = None,
+        array: MicArray | None = None,
     ) -> None:
         if target.sample_rate_hz != feature_cfg.sample_rate_hz:
             raise DataError(
@@ -121,6 +151,7 @@ class IwanTrainer:
         self.min_frames = max(1, int(round(cfg.crop_min_s / self.frame_s)))
         self.max_frames = max(self.min_frames, int(round(cfg.crop_max_s / self.frame_s)))
 
+        self.symmetries: list[Symmetry] = array_symmetries(array) if array is not None else []
         torch.manual_seed(cfg.seed)
         self.fe_s = copy.deepcopy(model).eval()
         for p in self.fe_s.parameters():
@@ -132,12 +163,12 @@ class IwanTrainer:
         self.disc = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
         self.disc0 = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
         self.grl = GradientReverseLayer(0.0)
+        self.disc_params = list(self.disc.parameters()) + list(self.disc0.parameters())
         self.opt = torch.optim.Adam(
-            [
-                {"params": self.model_t.parameters(), "lr": cfg.lr},
-                {"params": list(self.disc.parameters()) + list(self.disc0.parameters()), "lr": cfg.lr_disc},
-            ]
+            [{"params": self.model_t.parameters(), "lr": cfg.lr}, {"params": self.disc_params, "lr": cfg.lr_disc}]
         )
+        self.weight_mean = RunningMean()
+        self.unadapted: dict[str, Any] | None = None
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []
@@ -149,7 +180,8 @@ class IwanTrainer:
             np.random.default_rng(_TARGET_VAL_SEED_OFFSET + cfg.seed), cfg.n_target_val_clips, cfg.crop_min_s,
             cfg.crop_max_s,
         )  # fmt: skip
-        self.target_val_batch = make_batch(self._trim(tcrops), feature_cfg, self.fpo)
+        identity = self.symmetries[:1] or [Symmetry(tuple(range(model.cfg.n_mics)), 1, 0.0)]
+        self.probe = make_probe(self._trim(tcrops), self.symmetries or identity, feature_cfg, self.fpo)
 
     # ---- data ----------------------------------------------------------------------------
     def _trim(self, crops: list[np.ndarray]) -> list[np.ndarray]:
@@ -166,12 +198,18 @@ class IwanTrainer:
 
     def _batches(self, step: int) -> tuple[Batch, Batch]:
         rng = np.random.default_rng([self.cfg.seed, step])
-        src = labelled_batch(
-            self.source.sample(rng, self.cfg.batch_size, self.min_frames, self.max_frames), self.feature_cfg, self.fpo
-        )
+        crops = self.source.sample(rng, self.cfg.batch_size, self.min_frames, self.max_frames)
+        if self.cfg.augment:
+            crops = [self._augment(c, rng) for c in crops]
+        src = labelled_batch(crops, self.feature_cfg, self.fpo)
         tcrops = self.target.sample_crops(rng, self.cfg.batch_size, self.cfg.crop_min_s, self.cfg.crop_max_s)
         tgt = make_batch(self._trim(tcrops), self.feature_cfg, self.fpo)
         return src, tgt
+
+    def _augment(self, crop: LabelledAudio, rng: np.random.Generator) -> LabelledAudio:
+        """A random array symmetry and gain, as in source training (labels mapped with it)."""
+        audio, az = random_augment(crop.audio, crop.labels.azimuth_deg, self.symmetries, _GAIN_DB_RANGE, rng)
+        return crop._replace(audio=audio, labels=dataclasses.replace(crop.labels, azimuth_deg=az))
 
     def _joint_extract(self, net: CRNN, a: Batch, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward pass over both batches (padded to a common length), split again."""
@@ -187,6 +225,31 @@ class IwanTrainer:
         n = self.cfg.grl_steps or max(self.cfg.steps, 1)
         return dann_coefficient(step, n, self.cfg.grl_hi, self.cfg.grl_lo, self.cfg.grl_alpha)
 
+    def _set_learning_rates(self) -> None:
+        cfg = self.cfg
+        for group, base in zip(self.opt.param_groups, (cfg.lr, cfg.lr_disc), strict=True):
+            group["lr"] = warmup_cosine_lr(self.step, cfg.steps, base, cfg.lr_final_fraction, cfg.warmup_steps)
+
+    def _adversarial(
+        self, h_s: torch.Tensor, g_s: torch.Tensor, h_t: torch.Tensor, src: Batch, tgt: Batch, w: torch.Tensor
+    ) -> tuple[torch.Tensor, float | None]:
+        """``L_adv`` of ``D0`` and its domain accuracy (see the module docstring for the forms)."""
+        if self.cfg.variant == "source_only":
+            return torch.zeros(()), None
+        coeff = self.grl_coefficient(self.step)
+        # paper: frozen FE_s(x_s) (no gradient to any extractor) against reversed FE_t(x_t)
+        feat_s = g_s if self.cfg.form == "paper" else self.grl(h_s, coeff)
+        logit0_s = self.disc0(feat_s, src.lengths)
+        logit0_t = self.disc0(self.grl(h_t, coeff), tgt.lengths)
+        return domain_adversarial_loss(logit0_s, logit0_t, w), domain_accuracy(logit0_s.detach(), logit0_t.detach())
+
+    def _weights(self, d_prob: torch.Tensor) -> torch.Tensor:
+        """Importance weights of the synthetic batch (all 1 unless ``iwan``)."""
+        cfg = self.cfg
+        raw = raw_weights(d_prob, cfg.weight_mode if cfg.variant == "iwan" else "uniform")
+        mean = self.weight_mean.update(raw) if cfg.weight_norm == "pool" else None
+        return normalise_weights(raw, mean, cfg.max_weight)
+
     def train_step(self) -> dict[str, Any]:
         """One optimisation step; returns its losses and weight statistics."""
         cfg = self.cfg
@@ -196,27 +259,25 @@ class IwanTrainer:
         _freeze_bn(self.model_t)
         self.disc.train()
         self.disc0.train()
+        self._set_learning_rates()
 
         h_s, h_t = self._joint_extract(self.model_t, src, tgt)
         l_task = task_loss_per_clip(self.model_t, h_s, src, self.task_loss).mean()
         with torch.no_grad():
-            g_s, g_t = self._joint_extract(self.fe_s, src, tgt)
-        l_d, logit_ds = discriminator_loss(self.disc, g_s, src.lengths, g_t, tgt.lengths)
+            if cfg.form == "paper":
+                g_s, d_in_t = self.fe_s.extract(src.x), h_t.detach()
+            else:
+                g_s, d_in_t = self._joint_extract(self.fe_s, src, tgt)
+        l_d, logit_ds = discriminator_loss(self.disc, g_s, src.lengths, d_in_t, tgt.lengths)
         d_prob = torch.sigmoid(logit_ds.detach())
-        mode = "uniform" if cfg.variant != "iwan" else cfg.weight_mode
-        w = importance_weights(d_prob, mode, max_weight=cfg.max_weight)
-        coeff = self.grl_coefficient(self.step)
-        if cfg.variant == "source_only":
-            l_adv = torch.zeros(())
-            d0_acc = None
-        else:
-            logit0_s = self.disc0(self.grl(h_s, coeff), src.lengths)
-            logit0_t = self.disc0(self.grl(h_t, coeff), tgt.lengths)
-            l_adv = domain_adversarial_loss(logit0_s, logit0_t, w)
-            d0_acc = domain_accuracy(logit0_s.detach(), logit0_t.detach())
+        w = self._weights(d_prob)
+        l_adv, d0_acc = self._adversarial(h_s, g_s, h_t, src, tgt, w)
         total = l_task + cfg.adv_weight * l_adv + l_d
         self.opt.zero_grad(set_to_none=True)
         total.backward()
+        if cfg.grad_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model_t.parameters(), cfg.grad_clip_norm)
+            torch.nn.utils.clip_grad_norm_(self.disc_params, cfg.grad_clip_norm)
         self.opt.step()
         self.step += 1
         ws = weight_stats(w)
@@ -226,35 +287,46 @@ class IwanTrainer:
             "task": float(l_task.detach()),
             "adv": float(l_adv.detach()),
             "disc": float(l_d.detach()),
-            "grl_coeff": coeff,
+            "grl_coeff": self.grl_coefficient(self.step - 1),
             "d0_acc": d0_acc,
             "d_prob_mean": float(d_prob.mean()),
+            "lr": self.opt.param_groups[0]["lr"],
             **{f"w_{k}": v for k, v in ws.items()},
         }
 
     # ---- evaluation / selection ------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self) -> dict[str, Any]:
-        """Snapshot ``model_t`` and record label-free diagnostics (and oracle metrics if any)."""
-        self.model_t.eval()
+    def measure(self, model: CRNN) -> dict[str, Any]:
+        """Label-free criteria of ``model``: its loss per synthetic validation crop and the target
+        criteria (:mod:`sst_ros.adapt.target_criteria`); oracle metrics too when oracle clips exist."""
+        model.eval()
         vb = self.val_batch
-        h = self.model_t.extract(vb.x)
-        val_losses = task_loss_per_clip(self.model_t, h, vb, self.task_loss)
-        ht = self.model_t.extract(self.target_val_batch.x)
-        spec_t, act_t = self.model_t.head(ht)
+        val_losses = task_loss_per_clip(model, model.extract(vb.x), vb, self.task_loss)
         rec: dict[str, Any] = {
-            "step": self.step,
             "val_losses": [float(v) for v in val_losses],
             "source_val_loss": float(val_losses.mean()),
-            "target_entropy": masked_entropy(spec_t, self.target_val_batch.lengths),
-            "target_activity_mean": float(act_t.mean()),
+            **target_criteria(model, self.probe),
         }
         if self.oracle is not None:
-            o = evaluate_oracle(self.model_t, self.oracle, self.feature_cfg)
+            o = evaluate_oracle(model, self.oracle, self.feature_cfg)
             rec.update({f"oracle_{k}": v for k, v in o.items()})
+        return rec
+
+    def evaluate(self) -> dict[str, Any]:
+        """Snapshot ``model_t`` and record its criteria."""
+        rec = {"step": self.step, **self.measure(self.model_t)}
         self.snapshots[self.step] = {k: v.detach().clone() for k, v in self.model_t.state_dict().items()}
         self.history.append(rec)
         return rec
+
+    def prepare(self) -> None:
+        """Record the unadapted model's criteria, then run the statistics stage (once per run)."""
+        self.unadapted = {"step": "unadapted", **self.measure(self.fe_s)}
+        if self.cfg.target_stats or self.cfg.variant == "target_stats":
+            rng = np.random.default_rng(_STATS_SEED_OFFSET + self.cfg.seed)
+            crops = target_stat_crops(self.target, self.feature_cfg, self.fpo, rng, crop_s=self.cfg.crop_max_s)
+            reestimate_batchnorm(self.model_t, crops, self.feature_cfg)
+            _LOG.info("target statistics: BatchNorm re-estimated on %d target crops", len(crops))
 
     @torch.no_grad()
     def validation_weights(self) -> torch.Tensor:
@@ -262,12 +334,25 @@ class IwanTrainer:
         self.disc.eval()
         g = self.fe_s.extract(self.val_batch.x)
         d = self.disc.probability(g, self.val_batch.lengths)
-        return importance_weights(d, self.cfg.weight_mode, max_weight=self.cfg.max_weight)
+        return normalise_weights(raw_weights(d, self.cfg.weight_mode), None, self.cfg.max_weight)
 
     def select(self) -> int:
         """Fill the criteria into the history and return the selected step (label-free)."""
-        score_iwcv(self.history, self.validation_weights().numpy())
-        return select_step(self.history, self.cfg.selection)
+        w = self.validation_weights().numpy()
+        score_iwcv(self.history, w)
+        score_dev(self.history, w)
+        return select_step(self.history, self.cfg.selection, self.unadapted)
+
+    def decide(self, selected: int) -> GuardDecision:
+        """The guard's decision for the ``selected`` step (ships it unconditionally when the guard is off)."""
+        if self.unadapted is None:
+            raise DataError("no unadapted record: run prepare() first")
+        rec = next(h for h in self.history if h["step"] == selected)
+        decision = guard_decision(rec, self.unadapted, self.cfg.guard_min_gain)
+        if not self.cfg.guard and not decision.ship_adapted:
+            decision.reasons.insert(0, "guard off: shipped regardless of")
+            decision.ship_adapted = True
+        return decision
 
     # ---- state -----------------------------------------------------------------------------
     def _target_hashes(self) -> list[str]:
@@ -285,6 +370,8 @@ class IwanTrainer:
             "history": self.history,
             "log": self.log,
             "snapshots": self.snapshots,
+            "unadapted": self.unadapted,
+            "weight_mean": self.weight_mean.state_dict(),
             "target_sha256": self._target_hashes(),
         }
 
@@ -299,6 +386,9 @@ class IwanTrainer:
         self.history = list(state["history"])
         self.log = list(state["log"])
         self.snapshots = dict(state["snapshots"])
+        self.unadapted = state.get("unadapted")
+        if "weight_mean" in state:
+            self.weight_mean.load_state_dict(state["weight_mean"])
 
     def _save_state(self) -> None:
         if self.run_dir is not None:
@@ -336,7 +426,7 @@ class IwanTrainer:
         t0 = time.monotonic()
         log_file = open(self.run_dir / "log.jsonl", "a") if self.run_dir is not None else None  # noqa: SIM115
         try:
-            while self.step < cfg.steps:
+            while cfg.trains and self.step < cfg.steps:
                 rec = self.train_step()
                 if bar is not None:
                     bar.update(1)
@@ -355,10 +445,11 @@ class IwanTrainer:
     ) -> AdaptResult:
         """Train to ``cfg.steps`` (continuing after a resume), select, and return the result."""
         if not self.history:
+            self.prepare()
             self.evaluate()
             self._save_state()
         bar = None
-        if progress:
+        if progress and self.cfg.trains:
             from tqdm import tqdm
 
             bar = tqdm(total=self.cfg.steps, initial=self.step, desc=f"adapt[{self.cfg.variant}]", unit="step")
@@ -370,10 +461,11 @@ class IwanTrainer:
         if self.history[-1]["step"] != self.step:
             self.evaluate()
         chosen = self.select()
+        decision = self.decide(chosen)
         model = copy.deepcopy(self.model_t)
-        model.load_state_dict(self.snapshots[chosen])
+        model.load_state_dict(self.snapshots[chosen] if decision.ship_adapted else self.fe_s.state_dict())
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
         self.disc.eval()
-        return AdaptResult(model, chosen, self.history, self.disc, self.fe_s, self.log)
+        return AdaptResult(model, chosen, self.history, self.disc, self.fe_s, self.log, decision, self.unadapted)

@@ -15,7 +15,7 @@ from sst_ros.config_fields import check_fields
 from sst_ros.errors import ConfigError
 from sst_ros.train.losses import TaskLoss
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "warmup_cosine_lr"]
 
 
 @dataclass
@@ -117,9 +117,15 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def learning_rate(self, step: int) -> float:
-        """Learning rate at ``step``: linear warm-up over ``warmup_steps``, then cosine decay
-        from ``lr`` to ``lr * lr_final_fraction`` at ``steps``."""
-        frac = min(1.0, step / max(1, self.steps))
-        lo = self.lr * self.lr_final_fraction
-        warm = min(1.0, (step + 1) / max(1, self.warmup_steps))
-        return warm * (lo + 0.5 * (self.lr - lo) * (1 + math.cos(math.pi * frac)))
+        """Learning rate at ``step`` (:func:`warmup_cosine_lr` of this config's schedule)."""
+        return warmup_cosine_lr(step, self.steps, self.lr, self.lr_final_fraction, self.warmup_steps)
+
+
+def warmup_cosine_lr(step: int, steps: int, lr: float, final_fraction: float, warmup_steps: int) -> float:
+    """Learning rate at ``step`` of ``steps``: linear warm-up over ``warmup_steps`` (step ``s``
+    scales the rate by ``min(1, (s + 1) / warmup_steps)``), then cosine decay from ``lr`` to
+    ``lr * final_fraction`` at ``steps``. Source training and adaptation share it."""
+    frac = min(1.0, step / max(1, steps))
+    lo = lr * final_fraction
+    warm = min(1.0, (step + 1) / max(1, warmup_steps))
+    return warm * (lo + 0.5 * (lr - lo) * (1 + math.cos(math.pi * frac)))

@@ -1,0 +1,137 @@
+"""Label-free criteria measured on unlabelled target crops, for choosing and guarding snapshots.
+
+IWCV and the source validation loss are measured on synthetic crops only, so they barely see
+what adaptation changes. These criteria look at the model's predictions on the robot's own
+audio:
+
+- ``equivariance_deg``: the array's exact symmetries (:mod:`sst_ros.train.augment`) say
+  that a talker heard on channel-permuted audio is at the rotated or mirrored direction. On
+  target crops, the mean wrapped difference (degrees) between the prediction on permuted audio
+  and the mapped prediction on the original audio, over frames the model calls active. A
+  model that localises the robot's audio well is consistent under these maps; one that has
+  learnt shortcuts (or collapsed) is not. Lower is better.
+- ``activity_rate``: share of target frames with activity above 0.5 (collapse detector: an
+  adversary can silence or saturate the activity output).
+- ``azimuth_entropy``: normalised entropy (0..1) of the histogram of predicted azimuths on
+  active target frames (collapse detector: every prediction pulled to one direction).
+- ``target_entropy``: mean normalised entropy of the spatial spectrum on target frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sst_ros.adapt.batches import Batch, make_batch
+from sst_ros.adapt.evaluation import masked_entropy
+from sst_ros.geometry import wrap_deg
+from sst_ros.model.crnn import CRNN
+from sst_ros.model.features import FeatureConfig
+from sst_ros.train.augment import Symmetry, apply_symmetry
+
+__all__ = ["TargetProbe", "make_probe", "srp_azimuth_map", "target_criteria"]
+
+_ACTIVE = 0.5  # activity threshold, as the tracker's default
+
+
+@dataclass
+class TargetProbe:
+    """Fixed target crops and their channel-permuted copies.
+
+    Attributes:
+        batches: one padded batch per symmetry, identity first (same crops, permuted channels).
+        symmetries: the symmetries, identity first.
+    """
+
+    batches: list[Batch]
+    symmetries: list[Symmetry]
+
+
+def srp_azimuth_map(feature_cfg: FeatureConfig, sym: Symmetry) -> np.ndarray | None:
+    """Row permutation that turns ``srp`` features of audio into those of the symmetric audio.
+
+    A symmetry ``R`` maps each microphone pair onto another with the same geometry relative to
+    ``R u``, so the steered response of the permuted audio at azimuth ``R u`` equals the
+    original one at ``u``, and the frame magnitude (mean over microphones) is unchanged. When
+    ``R`` maps the srp azimuth grid onto itself, the maps' rows are simply permuted. Returns
+    ``src`` (A,) with ``new[:, k] = old[:, src[k]]``, or None (not srp, or the grid not mapped).
+    """
+    if feature_cfg.kind != "srp":
+        return None
+    n = feature_cfg.srp_azimuths
+    step = 360.0 / n
+    az = -180.0 + np.arange(n) * step
+    src = (np.asarray(wrap_deg(sym.sign * (az - sym.offset_deg))) + 180.0) / step
+    idx = np.round(src).astype(int) % n
+    if np.abs(src - np.round(src)).max() > 1e-6:
+        return None
+    return idx
+
+
+def _symmetric_features(x: torch.Tensor, feature_cfg: FeatureConfig, src: np.ndarray) -> torch.Tensor:
+    """srp features (B, P, A, T) of the symmetric audio: the band maps' rows permuted by ``src``;
+    the magnitude and coordinate planes are unchanged."""
+    out = x.clone()
+    nb = feature_cfg.srp_bands
+    out[:, :nb] = x[:, :nb][:, :, torch.from_numpy(src)]
+    return out
+
+
+def make_probe(
+    crops: Sequence[np.ndarray], symmetries: Sequence[Symmetry], feature_cfg: FeatureConfig, frames_per_output: int
+) -> TargetProbe:
+    """The probe of ``crops`` (float32 (n_i, M) microphone audio) under ``symmetries`` (identity
+    first; with the identity alone only the collapse detectors are measured).
+
+    Features of permuted audio are computed from the audio, except for ``srp`` features on a
+    grid the symmetry maps onto itself (:func:`srp_azimuth_map`: a row permutation, the same
+    up to float rounding and about 100x cheaper).
+    """
+    base = make_batch(list(crops), feature_cfg, frames_per_output)
+    no_labels = np.zeros(0)
+    batches = [base]
+    for sym in symmetries[1:]:
+        src = srp_azimuth_map(feature_cfg, sym)
+        if src is not None:
+            batches.append(Batch(_symmetric_features(base.x, feature_cfg, src), base.lengths))
+        else:
+            permuted = [apply_symmetry(c, no_labels, sym)[0] for c in crops]
+            batches.append(make_batch(permuted, feature_cfg, frames_per_output))
+    return TargetProbe(batches, list(symmetries))
+
+
+def _valid(batch: Batch, t: int) -> np.ndarray:
+    return np.arange(t)[None, :] < batch.lengths.numpy()[:, None]
+
+
+@torch.no_grad()
+def target_criteria(model: CRNN, probe: TargetProbe) -> dict[str, float]:
+    """The criteria of the module docstring for ``model`` (put in eval mode) on ``probe``."""
+    model.eval()
+    grid = model.cfg.grid
+    outputs = [model.head(model.extract(b.x)) for b in probe.batches]
+    spec0, act0 = outputs[0]
+    b0 = probe.batches[0]
+    valid = _valid(b0, spec0.shape[1])
+    active = (act0.numpy() > _ACTIVE) & valid
+    az0 = model.decode(spec0)  # (B, T) degrees
+    crit = {
+        "target_entropy": masked_entropy(spec0, b0.lengths),
+        "activity_rate": float(active.sum() / max(valid.sum(), 1)),
+    }
+    if active.any():
+        hist, _ = np.histogram(grid.fold(az0[active]), bins=grid.n_bins, range=(-180.0, 180.0))
+        p = hist[hist > 0] / hist.sum()
+        crit["azimuth_entropy"] = float(-(p * np.log(p)).sum() / math.log(grid.n_bins))
+    else:
+        crit["azimuth_entropy"] = 0.0
+    errors = []
+    for sym, (spec_g, _) in zip(probe.symmetries[1:], outputs[1:], strict=True):
+        mapped = grid.fold(sym.map_azimuth(az0[active]))
+        errors.append(np.abs(wrap_deg(grid.fold(model.decode(spec_g)[active]) - mapped)))
+    crit["equivariance_deg"] = float(np.concatenate(errors).mean()) if errors and active.any() else float("nan")
+    return crit

@@ -1,0 +1,158 @@
+"""The adaptation method's parts on real torch steps: where gradients flow, the target
+statistics stage, pool-normalised weights, the symmetric srp features and the guard's rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sst_ros.adapt.batches import SourcePool, make_batch
+from sst_ros.adapt.config import AdaptConfig
+from sst_ros.adapt.guard import collapse_reasons, guard_decision
+from sst_ros.adapt.target_criteria import srp_azimuth_map
+from sst_ros.adapt.target_stats import batchnorm_layers, reestimate_batchnorm, target_stat_crops
+from sst_ros.adapt.trainer import IwanTrainer
+from sst_ros.adapt.weights import RunningMean, normalise_weights
+from sst_ros.audio.wav import write_wav
+from sst_ros.data.clip_reader import ClipReader
+from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
+from sst_ros.data.target_set import load_target_set
+from sst_ros.geometry import load_array
+from sst_ros.model.azimuth import grid_for_array
+from sst_ros.model.checkpoint import load_checkpoint
+from sst_ros.model.crnn import CRNN, ModelConfig
+from sst_ros.model.features import FeatureConfig, compute_features
+from sst_ros.train.augment import apply_symmetry, array_symmetries
+
+FS = 16000
+PAIR = {"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]}
+
+
+def _noise_from(rng: np.random.Generator, az_deg: float, seconds: float, gain: float = 0.1) -> np.ndarray:
+    """White noise arriving from az_deg at the 0.18 m pair (integer-sample delay)."""
+    n = int(seconds * FS)
+    s = rng.standard_normal(n + 20)
+    d = int(round(0.18 * np.sin(np.deg2rad(az_deg)) / 343.0 * FS))
+    return (gain * np.stack([s[10 : 10 + n], s[10 - d : 10 - d + n]], axis=1)).astype(np.float32)
+
+
+@pytest.fixture
+def trainer_parts(tmp_path: Path, rng: np.random.Generator) -> dict:
+    torch.manual_seed(0)
+    array = load_array(PAIR)
+    mc = ModelConfig.preset("tiny", array.n_mics, grid=grid_for_array(array))
+    src = tmp_path / "sim"
+    for i in range(4):
+        az = float(rng.uniform(-90, 90))
+        lab = Labels(np.arange(20) * 0.1, np.full(20, az), np.zeros(20), np.ones(20, bool))
+        write_clip(src, f"c{i}", _noise_from(rng, az, 2.0), FS, lab)
+    write_array_yaml(src, array)
+    for i in range(2):
+        write_wav(tmp_path / "tgt" / f"r{i}.wav", _noise_from(rng, 10.0 * i, 3.0, gain=0.3), FS)
+    fc = FeatureConfig()
+    clips = ClipReader([src], array, FS, 0.1)
+    target = load_target_set([tmp_path / "tgt"], array, FS)
+    return {"model": CRNN(mc), "array": array, "fc": fc, "clips": clips, "target": target}
+
+
+def _trainer(parts: dict, **cfg) -> IwanTrainer:
+    pool = SourcePool(parts["clips"])
+    config = AdaptConfig(steps=4, eval_every=2, batch_size=2, n_val_clips=2, n_target_val_clips=2,
+                         crop_min_s=1.0, crop_max_s=1.5, **cfg)  # fmt: skip
+    return IwanTrainer(parts["model"], parts["fc"], pool, pool, parts["target"], config, array=parts["array"])
+
+
+@pytest.mark.parametrize("form", ["paper", "current"])
+def test_reversed_gradient_reaches_fe_t_through_target_clips_only(trainer_parts: dict, form: str) -> None:
+    tr = _trainer(trainer_parts, variant="dann", form=form)
+    src, tgt = tr._batches(0)
+    h_s, h_t = (h.detach().requires_grad_(True) for h in tr._joint_extract(tr.model_t, src, tgt))
+    with torch.no_grad():
+        g_s = tr.fe_s.extract(src.x)
+    tr.step = tr.cfg.steps  # full reversal coefficient
+    l_adv, _ = tr._adversarial(h_s, g_s, h_t, src, tgt, torch.ones(src.size))
+    l_adv.backward()
+    assert h_t.grad is not None and h_t.grad.abs().sum() > 0
+    if form == "paper":
+        assert h_s.grad is None  # the synthetic branch of FE_t gets nothing from D0
+    else:
+        assert h_s.grad is not None and h_s.grad.abs().sum() > 0
+    # reversed: stepping FE_t's target features down its gradient raises D0's loss
+    with torch.no_grad():
+        moved, _ = tr._adversarial(h_s, g_s, h_t - 1e-2 * h_t.grad / h_t.grad.norm(), src, tgt, torch.ones(src.size))
+    assert float(moved) > float(l_adv.detach())
+
+
+def test_a_step_changes_fe_t_and_discriminators_never_fe_s(trainer_parts: dict) -> None:
+    tr = _trainer(trainer_parts, variant="iwan", form="paper", target_stats=False)
+    before_s = {k: v.clone() for k, v in tr.fe_s.state_dict().items()}
+    before_t = [p.detach().clone() for p in tr.model_t.parameters()]
+    before_d0 = [p.detach().clone() for p in tr.disc0.parameters()]
+    tr.train_step()
+    assert all(torch.equal(before_s[k], v) for k, v in tr.fe_s.state_dict().items())
+    assert any(not torch.equal(a, b) for a, b in zip(before_t, tr.model_t.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d0, tr.disc0.parameters(), strict=True))
+
+
+def test_target_statistics_equal_the_mean_and_variance_of_target_activations(trainer_parts: dict, rng) -> None:
+    model, fc = trainer_parts["model"].eval(), trainer_parts["fc"]
+    crops = target_stat_crops(trainer_parts["target"], fc, model.cfg.frames_per_output, rng, n_crops=6, crop_s=1.0)
+    assert len({c.shape[0] for c in crops}) == 1
+    old = [m.running_mean.clone() for m in batchnorm_layers(model)]
+    reestimate_batchnorm(model, crops, fc)
+    seen: dict[int, list[torch.Tensor]] = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, i=i: seen.setdefault(i, []).append(inp[0]))
+             for i, m in enumerate(batchnorm_layers(model))]  # fmt: skip
+    with torch.no_grad():
+        model.extract(make_batch(crops, fc, model.cfg.frames_per_output).x)  # eval mode: stats not updated
+    for h in hooks:
+        h.remove()
+    for i, m in enumerate(batchnorm_layers(model)):
+        x = seen[i][0].transpose(0, 1).reshape(m.num_features, -1)
+        torch.testing.assert_close(m.running_mean, x.mean(1), atol=1e-4, rtol=1e-3)
+        torch.testing.assert_close(m.running_var, x.var(1, unbiased=True), atol=1e-4, rtol=1e-3)
+        assert not torch.allclose(m.running_mean, old[i])
+    assert not model.training
+
+
+def test_pool_normalised_weights_keep_an_unlike_batch_small() -> None:
+    running = RunningMean(momentum=0.5)
+    for _ in range(10):
+        running.update(torch.tensor([0.1, 0.9, 0.5, 0.5]))  # pool mean 0.5
+    unlike = torch.tensor([0.1, 0.1, 0.2, 0.1])  # a batch with no clip like the target
+    pooled = normalise_weights(unlike, running.mean, max_weight=10.0)
+    assert float(pooled.mean()) < 0.5
+    assert float(normalise_weights(unlike, None, max_weight=10.0).mean()) == pytest.approx(1.0)
+
+
+def test_srp_features_of_symmetric_audio_are_a_row_permutation(rng: np.random.Generator) -> None:
+    loaded = load_checkpoint(None)
+    audio = (0.1 * rng.standard_normal((16000, loaded.array.n_mics))).astype(np.float32)
+    audio[:, 1] += 0.1 * np.roll(audio[:, 0], 3)  # some directional structure
+    x = compute_features(audio, loaded.feature_cfg)
+    for sym in array_symmetries(loaded.array)[1:]:
+        src = srp_azimuth_map(loaded.feature_cfg, sym)
+        assert src is not None
+        y = compute_features(apply_symmetry(audio, np.zeros(0), sym)[0], loaded.feature_cfg)
+        nb = loaded.feature_cfg.srp_bands
+        torch.testing.assert_close(y[:nb], x[:nb][:, torch.from_numpy(src)], atol=1e-5, rtol=0)
+        assert not torch.allclose(y[:nb], x[:nb], atol=1e-3)  # the permutation is not the identity
+
+
+def _rec(step: int, eq: float, act: float = 0.5, ent: float = 0.8, loss: float = 0.4) -> dict:
+    return {"step": step, "equivariance_deg": eq, "activity_rate": act, "azimuth_entropy": ent, "source_val_loss": loss}
+
+
+def test_guard_rules() -> None:
+    u = _rec(0, 10.0)
+    assert guard_decision(_rec(40, 8.0), u, 0.05).ship_adapted
+    small = guard_decision(_rec(40, 9.8), u, 0.05)
+    assert not small.ship_adapted and "below the required" in small.reasons[0]
+    silenced = guard_decision(_rec(40, 2.0, act=0.05), u, 0.05)
+    assert not silenced.ship_adapted and "activity rate" in silenced.reasons[0]
+    assert collapse_reasons(_rec(40, 2.0, ent=0.3), u)[0].startswith("predicted directions collapsed")
+    assert "task forgotten" in collapse_reasons(_rec(40, 2.0, loss=0.9), u)[0]
+    assert not guard_decision(_rec(40, float("nan")), u, 0.05).ship_adapted

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Tables of the adaptation benchmark from the run JSON of ``run_benchmark.py``.
+
+Per domain and row: MAE (degrees, frame-pooled over the domain's test clips, mean over the
+seeds that finished), the seed-to-seed spread (standard deviation of the per-seed MAE), and
+the paired bootstrap 95 % interval of the difference to the unadapted model (the same clips
+resampled for both; per-clip errors averaged over seeds first). A difference is called a
+finding only when its interval excludes 0 and it exceeds the seed-to-seed spread.
+
+Selection and guard: for every run, the MAE of the snapshot each label-free criterion chose
+against the best snapshot (regret, degrees; the oracle uses labels and is only reported), the
+Spearman correlation of the target criterion with the oracle MAE over snapshots, and how often
+the product row wrote a model worse than the unadapted one.
+
+Usage:
+    python training/adapt_benchmark/report.py --runs training/runs/adapt_benchmark \\
+        --results training/adapt_benchmark/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROW_ORDER = ("constant", "normmusic", "unadapted", "target_stats", "source_only", "dann", "iwan_current",
+             "iwan_paper", "product")  # fmt: skip
+CRITERIA = ("target", "iwcv", "dev", "source_val", "last")
+N_BOOT = 2000
+
+
+def bootstrap_diff(err_a: np.ndarray, err_b: np.ndarray, n: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Paired bootstrap of ``MAE_a - MAE_b`` over clips: (difference, 2.5 %, 97.5 %), degrees."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(n), size=(N_BOOT, len(n)))
+    tot = n[idx].sum(1)
+    d = (err_a[idx].sum(1) - err_b[idx].sum(1)) / tot
+    return float((err_a.sum() - err_b.sum()) / n.sum()), float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Rank correlation (NaN with fewer than 3 points or a constant input)."""
+    if len(a) < 3:
+        return float("nan")
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def load_runs(runs: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[dict[str, Any]]]]]:
+    """(fixed rows per domain, adaptive runs per domain and row)."""
+    fixed = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs.glob("*/fixed.json"))}
+    adaptive: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for p in sorted(runs.glob("*/*/seed*.json")):
+        rec = json.loads(p.read_text())
+        adaptive[rec["domain"]][rec["row"]].append(rec)
+    return fixed, adaptive
+
+
+def _mae(err: np.ndarray, n: np.ndarray) -> float:
+    return float(err.sum() / n.sum())
+
+
+def _run_errors(rec: dict[str, Any]) -> np.ndarray:
+    return np.asarray(rec["shipped_err"])
+
+
+def domain_table(fixed: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One dict per row of one domain (see the module docstring)."""
+    n = np.asarray(fixed["clip_n"], dtype=float)
+    base = np.asarray(fixed["unadapted"])
+    out = []
+    for name in ROW_ORDER:
+        if name in ("constant", "normmusic", "unadapted"):
+            per_seed = [np.asarray(fixed[name])]
+        elif rows.get(name):
+            per_seed = [_run_errors(r) for r in sorted(rows[name], key=lambda r: r["seed"])]
+        else:
+            continue
+        maes = [_mae(e, n) for e in per_seed]
+        mean_err = np.mean(per_seed, axis=0)
+        diff, lo, hi = bootstrap_diff(mean_err, base, n)
+        spread = float(np.std(maes)) if len(maes) > 1 else 0.0
+        finding = (hi < 0 or lo > 0) and abs(diff) > spread
+        rec = {"row": name, "mae": float(np.mean(maes)), "seeds": len(maes), "spread": spread,
+               "diff": diff, "ci": [lo, hi], "finding": bool(finding)}  # fmt: skip
+        if name not in ("constant", "normmusic", "unadapted"):
+            rec["shipped_unadapted"] = sum(r["shipped"] == "unadapted" for r in rows[name])
+        out.append(rec)
+    return out
+
+
+def selection_stats(fixed: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per run: MAE of every snapshot, each criterion's regret, and the target criterion's rank correlation."""
+    n = np.asarray(fixed["clip_n"], dtype=float)
+    u = _mae(np.asarray(fixed["unadapted"]), n)
+    out = []
+    for name, recs in rows.items():
+        for r in recs:
+            maes = {h["step"]: _mae(np.asarray(h["clip_err"]), n) for h in r["history"]}
+            best = min(maes.values())
+            regret = {c: maes[r["selected"][c]] - best for c in CRITERIA}
+            eq = [h.get("equivariance_deg", float("nan")) for h in r["history"]]
+            out.append({
+                "row": name, "seed": r["seed"], "snapshot_mae": maes, "oracle_mae": best, "unadapted_mae": u,
+                "regret": regret, "shipped_mae": _mae(_run_errors(r), n), "shipped": r["shipped"],
+                "spearman_target": spearman(eq, list(maes.values())), "weights": r.get("weights", {}),
+            })  # fmt: skip
+    return out
+
+
+def _fmt_row(t: dict[str, Any]) -> str:
+    ci = f"{t['diff']:+.2f} [{t['ci'][0]:+.2f}, {t['ci'][1]:+.2f}]" if t["row"] != "unadapted" else "-"
+    star = " *" if t["finding"] and t["row"] != "unadapted" else ""
+    spread = f"{t['spread']:.2f}" if t["seeds"] > 1 else "-"
+    kept = f" ({t['shipped_unadapted']}/{t['seeds']} kept unadapted)" if t.get("shipped_unadapted") else ""
+    return f"| {t['row']} | {t['mae']:.2f} | {t['seeds']} | {spread} | {ci}{star}{kept} |"
+
+
+def render(fixed: dict[str, dict[str, Any]], adaptive: dict[str, dict[str, list[dict[str, Any]]]]) -> tuple[str, dict]:
+    """Markdown and JSON of the whole benchmark."""
+    lines = ["# Adaptation benchmark results", ""]
+    data: dict[str, Any] = {"domains": {}}
+    ratios = []
+    for d, fx in fixed.items():
+        table = domain_table(fx, adaptive.get(d, {}))
+        sel = selection_stats(fx, adaptive.get(d, {}))
+        data["domains"][d] = {"rows": table, "runs": sel}
+        lines += [f"## {d}", "", "| row | MAE (deg) | seeds | seed spread | vs unadapted: diff [95 % CI] |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += [_fmt_row(t) for t in table]
+        prod = [t for t in table if t["row"] == "product"]
+        u = next(t for t in table if t["row"] == "unadapted")["mae"]
+        if prod:
+            ratios.append(prod[0]["mae"] / u)
+        lines += ["", "| run | oracle MAE | regret: target / iwcv / dev / source_val / last | Spearman(target, MAE) |"
+                  " shipped | in-sector AUROC / weight share (prior) |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for s in sel:
+            reg = " / ".join(f"{s['regret'][c]:.2f}" for c in CRITERIA)
+            w = s["weights"]
+            ws = (f"{w.get('in_sector_auroc', float('nan')):.2f} / {w.get('in_sector_weight_share', float('nan')):.2f}"
+                  f" ({w.get('in_sector_prior_share', float('nan')):.2f})")  # fmt: skip
+            lines.append(f"| {s['row']} s{s['seed']} | {s['oracle_mae']:.2f} | {reg} | {s['spearman_target']:+.2f} |"
+                         f" {s['shipped']} {s['shipped_mae']:.2f} | {ws} |")  # fmt: skip
+        lines.append("")
+    all_runs = [s for d in data["domains"].values() for s in d["runs"]]
+    prod_runs = [s for s in all_runs if s["row"] == "product"]
+    summary = {
+        "product_to_unadapted_ratio_mean": float(np.mean(ratios)) if ratios else None,
+        "mean_regret": {c: float(np.mean([s["regret"][c] for s in all_runs])) for c in CRITERIA} if all_runs else {},
+        "product_runs_worse_than_unadapted": sum(s["shipped_mae"] > s["unadapted_mae"] for s in prod_runs),
+        "product_runs": len(prod_runs),
+    }
+    data["summary"] = summary
+    lines += ["## Summary", "", "```", json.dumps(summary, indent=2), "```", ""]
+    lines += ["`*` = a finding: the paired 95 % interval excludes 0 and the difference exceeds the seed spread."]
+    return "\n".join(lines) + "\n", data
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=Path, default=Path("training/runs/adapt_benchmark"))
+    p.add_argument("--results", type=Path, default=Path("training/adapt_benchmark/results"))
+    args = p.parse_args(argv)
+    fixed, adaptive = load_runs(args.runs)
+    if not fixed:
+        print(f"no benchmark runs under {args.runs}; run run_benchmark.py first", file=sys.stderr)
+        return 2
+    md, data = render(fixed, adaptive)
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "results.md").write_text(md)
+    (args.results / "results.json").write_text(json.dumps(data, indent=1, default=float))
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
