@@ -8,11 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from sst_ros.adapt.config import AdaptConfig
 from sst_ros.adapt.run import adapt_checkpoint
 from sst_ros.cli import main as sst_main
+from sst_ros.model.checkpoint import load_checkpoint
 
 SCENES = {"duration_s": 3.0, "room": {"ism_max_order": 1, "max_rir_s": 0.3}}
 QUICK = {"steps": 6, "eval_every": 3, "batch_size": 4, "crop_min_s": 1.0, "crop_max_s": 2.0, "n_val_clips": 8,
@@ -40,9 +42,18 @@ def rooms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _adapt(rooms: dict[str, Path], name: str, **cfg) -> dict:
-    run = adapt_checkpoint(None, [rooms["tgt"]], [rooms["src"]], rooms["dir"] / f"{name}.pt",
-                           AdaptConfig(**QUICK, **cfg), max_source_clips=None, progress=False)  # fmt: skip
-    return run.provenance["adaptation"]
+    out = rooms["dir"] / f"{name}.pt"
+    run = adapt_checkpoint(None, [rooms["tgt"]], [rooms["src"]], out, AdaptConfig(**QUICK, **cfg),
+                           max_source_clips=None, progress=False)  # fmt: skip
+    a = run.provenance["adaptation"]
+    written = load_checkpoint(out).model.state_dict()
+    if a["shipped"] == "unadapted":  # the written weights are the shipped model's, buffers included
+        shipped = load_checkpoint(None).model.state_dict()
+        assert all(torch.equal(written[k], v) for k, v in shipped.items())
+    else:
+        chosen = run.trainer.snapshots[a["selected_step"]]
+        assert all(torch.equal(written[k], v) for k, v in chosen.items())
+    return a
 
 
 def test_guard_keeps_the_unadapted_model_when_the_target_is_the_source(rooms: dict[str, Path]) -> None:
@@ -62,6 +73,7 @@ def test_guard_keeps_the_unadapted_model_when_the_adversary_collapses_it(rooms: 
 
 
 def test_guard_off_ships_the_selected_snapshot(rooms: dict[str, Path]) -> None:
-    a = _adapt(rooms, "unguarded", guard=False)
-    assert a["shipped"] == "adapted"
+    a = _adapt(rooms, "unguarded", guard=False, variant="dann", grl_hi=1e4, lr=1e-2, target_stats=False,
+               grad_clip_norm=None)  # fmt: skip
+    assert a["shipped"] == "adapted"  # the collapsed run of the test above, now shipped
     assert a["guard"]["reasons"][0].startswith("guard off")

@@ -46,7 +46,7 @@ class AdaptConfig:
         weight_mode: "prob" (d, IWAN's bounded form) or "ratio" (d/(1-d)) for ``iwan``.
         weight_norm: "pool" (divide by a running mean over all synthetic clips seen, IWAN's
             normalisation over the source distribution) or "batch" (mean 1 within each batch).
-        max_weight: cap of the normalised weights (then renormalised), or None.
+        max_weight: cap of the normalised weights (renormalised to mean 1 only with weight_norm "batch"), or None.
         disc_gru_hidden, disc_mlp_hidden: discriminator sizes.
         eval_every: steps between snapshots / selection evaluations.
         n_val_clips: held-out synthetic validation crops.

@@ -32,7 +32,8 @@ SOURCE_LOSS_MAX_RATIO = 1.5  # the synthetic validation loss may grow by at most
 def collapse_reasons(rec: dict[str, Any], unadapted: dict[str, Any]) -> list[str]:
     """Reasons (plain sentences) why the snapshot ``rec`` looks collapsed against ``unadapted``;
     empty when it passes. Both records carry ``activity_rate``, ``azimuth_entropy`` and
-    ``source_val_loss``."""
+    ``source_val_loss`` (the trainer passes step 0's loss as the reference, see
+    :meth:`~sst_ros.adapt.trainer.IwanTrainer.reference`)."""
     out = []
     a, a0 = float(rec["activity_rate"]), float(unadapted["activity_rate"])
     if a0 >= ACTIVITY_FLOOR and not a0 / ACTIVITY_RATIO_MAX <= a <= a0 * ACTIVITY_RATIO_MAX:
@@ -42,7 +43,7 @@ def collapse_reasons(rec: dict[str, Any], unadapted: dict[str, Any]) -> list[str
         out.append(f"predicted directions collapsed: histogram entropy {e:.2f} against {e0:.2f} unadapted")
     s, s0 = float(rec["source_val_loss"]), float(unadapted["source_val_loss"])
     if s > SOURCE_LOSS_MAX_RATIO * s0:
-        out.append(f"synthetic validation loss {s:.4f} against {s0:.4f} unadapted (task forgotten)")
+        out.append(f"synthetic validation loss {s:.4f} against {s0:.4f} at step 0 (task forgotten)")
     return out
 
 

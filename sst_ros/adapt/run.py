@@ -14,7 +14,7 @@ import numpy as np
 from sst_ros.adapt.batches import SourcePool
 from sst_ros.adapt.config import AdaptConfig
 from sst_ros.adapt.evaluation import evaluate_oracle
-from sst_ros.adapt.selection import AdaptResult
+from sst_ros.adapt.selection import CRITERION_KEYS, AdaptResult
 from sst_ros.adapt.state import STATE_FILE
 from sst_ros.adapt.trainer import IwanTrainer
 from sst_ros.data.clip_reader import ClipReader
@@ -24,7 +24,6 @@ from sst_ros.errors import DataError
 __all__ = ["AdaptRun", "adapt_checkpoint", "check_run_dir", "default_run_dir", "source_clips", "split_clips"]
 
 
-_SELECTION_KEY = {"target": "equivariance_deg", "iwcv": "iwcv", "dev": "dev", "source_val": "source_val_loss"}
 _SELECTION_TEXT = {
     "target": "lowest symmetry-equivariance error on unlabelled target crops among snapshots passing the "
     "collapse checks; no target labels",
@@ -33,6 +32,12 @@ _SELECTION_TEXT = {
     "source_val": "source validation loss; no target labels",
     "last": "the final step",
 }
+
+
+def _ess_summary(log: Sequence[dict[str, Any]]) -> dict[str, float] | None:
+    """Mean and minimum effective sample fraction of the importance weights over the logged steps."""
+    ess = [float(r["w_ess_frac"]) for r in log if "w_ess_frac" in r]
+    return {"mean": round(float(np.mean(ess)), 4), "min": round(min(ess), 4)} if ess else None
 
 
 @dataclass
@@ -143,11 +148,12 @@ def adapt_checkpoint(
             "selection": {
                 "criterion": cfg.selection,
                 "description": _SELECTION_TEXT[cfg.selection],
-                "value": chosen.get(_SELECTION_KEY.get(cfg.selection, "step")),
+                "value": chosen.get(CRITERION_KEYS.get(cfg.selection, "step")),
             },
             "guard": result.guard.to_dict() if result.guard is not None else None,
             "shipped": "adapted" if result.shipped_adapted else "unadapted",
             "unadapted_criteria": {k: v for k, v in (result.unadapted or {}).items() if k != "val_losses"},
+            "weights_ess_frac": _ess_summary(result.log),
             "source_model": {
                 "path": str(loaded.path),
                 "sha256": file_sha256(loaded.path) if loaded.path else None,

@@ -1,6 +1,7 @@
 """Label-free choice of the adapted snapshot, and the outcome of an adaptation run.
 
-Every ``eval_every`` steps (and at step 0, the unadapted model) the trainer snapshots
+Every ``eval_every`` steps (and at step 0: the unadapted model, or the model after the
+target statistics stage when it runs) the trainer snapshots
 ``FE_t`` + head and records their task loss per held-out synthetic validation crop. At the
 end the final weighting discriminator ``D`` gives importance weights ``w`` for those crops,
 and each snapshot's importance-weighted validation loss (IWCV: Sugiyama et al., JMLR 2007)
@@ -14,7 +15,7 @@ Criteria (``AdaptConfig.selection``; no target label is used by any):
 
 - ``"target"`` (default): the lowest symmetry-equivariance error on unlabelled target crops
   (:mod:`sst_ros.adapt.target_criteria`) among the snapshots that pass the collapse checks
-  of :mod:`sst_ros.adapt.guard` (against the unadapted model); step 0 when none passes;
+  of :mod:`sst_ros.adapt.guard` (against the trainer's reference record); step 0 when none passes;
 - ``"iwcv"``, ``"dev"``: the lowest value; ``"source_val"``: the lowest unweighted mean loss;
 - ``"last"``: the final step.
 
@@ -33,7 +34,7 @@ from sst_ros.adapt.discriminator import SequenceDiscriminator
 from sst_ros.adapt.guard import GuardDecision, collapse_reasons
 from sst_ros.model.crnn import CRNN
 
-__all__ = ["AdaptResult", "score_dev", "score_iwcv", "select_step"]
+__all__ = ["CRITERION_KEYS", "AdaptResult", "score_dev", "score_iwcv", "select_step"]
 
 
 def score_iwcv(history: Sequence[dict[str, Any]], weights: np.ndarray) -> None:
@@ -62,7 +63,7 @@ def score_dev(history: Sequence[dict[str, Any]], weights: np.ndarray) -> None:
         rec["dev"] = float(wl.mean() + eta * w.mean() - eta)
 
 
-_LOWEST = {"iwcv": "iwcv", "dev": "dev", "source_val": "source_val_loss", "target": "equivariance_deg"}
+CRITERION_KEYS = {"iwcv": "iwcv", "dev": "dev", "source_val": "source_val_loss", "target": "equivariance_deg"}
 
 
 def select_step(history: Sequence[dict[str, Any]], criterion: str, unadapted: dict[str, Any] | None = None) -> int:
@@ -71,12 +72,13 @@ def select_step(history: Sequence[dict[str, Any]], criterion: str, unadapted: di
     Args:
         history: evaluation records (step, criteria).
         criterion: one of ``SELECTION_CRITERIA``.
-        unadapted: the unadapted model's record; with ``"target"``, snapshots failing the
+        unadapted: the reference record (unadapted target criteria, step 0's synthetic loss);
+            with ``"target"``, snapshots failing the
             collapse checks against it are not eligible.
     """
     if criterion == "last":
         return int(history[-1]["step"])
-    key = _LOWEST[criterion]
+    key = CRITERION_KEYS[criterion]
     pool = [r for r in history if np.isfinite(r.get(key, np.nan))]
     if criterion == "target" and unadapted is not None:
         pool = [r for r in pool if not collapse_reasons(r, unadapted)]

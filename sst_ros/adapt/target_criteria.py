@@ -7,13 +7,15 @@ audio:
 - ``equivariance_deg``: the array's exact symmetries (:mod:`sst_ros.train.augment`) say
   that a talker heard on channel-permuted audio is at the rotated or mirrored direction. On
   target crops, the mean wrapped difference (degrees) between the prediction on permuted audio
-  and the mapped prediction on the original audio, over frames the model calls active. A
+  and the mapped prediction on the original audio, over the probe's fixed frames (those the
+  unadapted model calls active, the same for every snapshot). A
   model that localises the robot's audio well is consistent under these maps; one that has
   learnt shortcuts (or collapsed) is not. Lower is better.
 - ``activity_rate``: share of target frames with activity above 0.5 (collapse detector: an
   adversary can silence or saturate the activity output).
-- ``azimuth_entropy``: normalised entropy (0..1) of the histogram of predicted azimuths on
-  active target frames (collapse detector: every prediction pulled to one direction).
+- ``azimuth_entropy``: normalised entropy (0..1) of the histogram of predicted azimuths over
+  the grid's bins, on the model's active target frames (collapse detector: every prediction
+  pulled to one direction gives 0).
 - ``target_entropy``: mean normalised entropy of the spatial spectrum on target frames.
 """
 
@@ -29,11 +31,12 @@ import torch
 from sst_ros.adapt.batches import Batch, make_batch
 from sst_ros.adapt.evaluation import masked_entropy
 from sst_ros.geometry import wrap_deg
+from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig
 from sst_ros.train.augment import Symmetry, apply_symmetry
 
-__all__ = ["TargetProbe", "make_probe", "srp_azimuth_map", "target_criteria"]
+__all__ = ["TargetProbe", "active_frames", "make_probe", "srp_azimuth_map", "target_criteria"]
 
 _ACTIVE = 0.5  # activity threshold, as the tracker's default
 
@@ -45,10 +48,15 @@ class TargetProbe:
     Attributes:
         batches: one padded batch per symmetry, identity first (same crops, permuted channels).
         symmetries: the symmetries, identity first.
+        mask: (B, T) bool frames on which the equivariance error is measured for every model
+            (the unadapted model's active frames, :func:`active_frames`), or None (each model's
+            own active frames). One mask for all: a model must not look more consistent by
+            falling silent on hard frames.
     """
 
     batches: list[Batch]
     symmetries: list[Symmetry]
+    mask: np.ndarray | None = None
 
 
 def srp_azimuth_map(feature_cfg: FeatureConfig, sym: Symmetry) -> np.ndarray | None:
@@ -94,6 +102,8 @@ def make_probe(
     base = make_batch(list(crops), feature_cfg, frames_per_output)
     no_labels = np.zeros(0)
     batches = [base]
+    # a symmetry that moves no channel (a linear array's mirror across its axis) measures nothing
+    symmetries = [symmetries[0], *(s for s in symmetries[1:] if list(s.perm) != sorted(s.perm))]
     for sym in symmetries[1:]:
         src = srp_azimuth_map(feature_cfg, sym)
         if src is not None:
@@ -106,6 +116,28 @@ def make_probe(
 
 def _valid(batch: Batch, t: int) -> np.ndarray:
     return np.arange(t)[None, :] < batch.lengths.numpy()[:, None]
+
+
+@torch.no_grad()
+def active_frames(model: CRNN, probe: TargetProbe) -> np.ndarray:
+    """(B, T) bool: unpadded probe frames (identity batch) where ``model``'s activity exceeds 0.5."""
+    model.eval()
+    b0 = probe.batches[0]
+    _, act = model.head(model.extract(b0.x))
+    return (act.numpy() > _ACTIVE) & _valid(b0, act.shape[1])
+
+
+def _direction_entropy(grid: AzimuthGrid, azimuth_deg: np.ndarray) -> float:
+    """Normalised entropy (0..1) of the histogram of azimuths over the grid's bins (nearest bin)."""
+    if azimuth_deg.size == 0:
+        return 0.0
+    centers = grid.bin_centers_deg()
+    rel = grid.fold(azimuth_deg) - centers[0]
+    idx = np.round(rel / grid.step_deg).astype(int)
+    idx = idx % grid.n_bins if grid.circular else np.clip(idx, 0, grid.n_bins - 1)
+    p = np.bincount(idx, minlength=grid.n_bins) / idx.size
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum() / math.log(grid.n_bins))
 
 
 @torch.no_grad()
@@ -122,13 +154,10 @@ def target_criteria(model: CRNN, probe: TargetProbe) -> dict[str, float]:
     crit = {
         "target_entropy": masked_entropy(spec0, b0.lengths),
         "activity_rate": float(active.sum() / max(valid.sum(), 1)),
+        "azimuth_entropy": _direction_entropy(grid, az0[active]),
     }
-    if active.any():
-        hist, _ = np.histogram(grid.fold(az0[active]), bins=grid.n_bins, range=(-180.0, 180.0))
-        p = hist[hist > 0] / hist.sum()
-        crit["azimuth_entropy"] = float(-(p * np.log(p)).sum() / math.log(grid.n_bins))
-    else:
-        crit["azimuth_entropy"] = 0.0
+    if probe.mask is not None:
+        active = probe.mask
     errors = []
     for sym, (spec_g, _) in zip(probe.symmetries[1:], outputs[1:], strict=True):
         mapped = grid.fold(sym.map_azimuth(az0[active]))

@@ -73,7 +73,7 @@ from sst_ros.adapt.guard import GuardDecision, guard_decision
 from sst_ros.adapt.losses import domain_accuracy, domain_adversarial_loss
 from sst_ros.adapt.selection import AdaptResult, score_dev, score_iwcv, select_step
 from sst_ros.adapt.state import check_resumable, load_state, save_state
-from sst_ros.adapt.target_criteria import make_probe, target_criteria
+from sst_ros.adapt.target_criteria import active_frames, make_probe, target_criteria
 from sst_ros.adapt.target_stats import reestimate_batchnorm, target_stat_crops
 from sst_ros.adapt.weights import RunningMean, normalise_weights, raw_weights, weight_stats
 from sst_ros.data.clip_reader import ClipReader
@@ -182,6 +182,8 @@ class IwanTrainer:
         )  # fmt: skip
         identity = self.symmetries[:1] or [Symmetry(tuple(range(model.cfg.n_mics)), 1, 0.0)]
         self.probe = make_probe(self._trim(tcrops), self.symmetries or identity, feature_cfg, self.fpo)
+        self.probe.mask = active_frames(self.fe_s, self.probe)  # every snapshot is measured on these frames
+        self.schedule_steps = cfg.steps  # schedules keep the length a run started with (resume may add steps)
 
     # ---- data ----------------------------------------------------------------------------
     def _trim(self, crops: list[np.ndarray]) -> list[np.ndarray]:
@@ -222,13 +224,15 @@ class IwanTrainer:
         """Gradient-reversal coefficient at ``step`` (0 for source_only)."""
         if self.cfg.variant == "source_only":
             return 0.0
-        n = self.cfg.grl_steps or max(self.cfg.steps, 1)
+        n = self.cfg.grl_steps or max(self.schedule_steps, 1)
         return dann_coefficient(step, n, self.cfg.grl_hi, self.cfg.grl_lo, self.cfg.grl_alpha)
 
     def _set_learning_rates(self) -> None:
         cfg = self.cfg
         for group, base in zip(self.opt.param_groups, (cfg.lr, cfg.lr_disc), strict=True):
-            group["lr"] = warmup_cosine_lr(self.step, cfg.steps, base, cfg.lr_final_fraction, cfg.warmup_steps)
+            group["lr"] = warmup_cosine_lr(
+                self.step, self.schedule_steps, base, cfg.lr_final_fraction, cfg.warmup_steps
+            )
 
     def _adversarial(
         self, h_s: torch.Tensor, g_s: torch.Tensor, h_t: torch.Tensor, src: Batch, tgt: Batch, w: torch.Tensor
@@ -341,14 +345,20 @@ class IwanTrainer:
         w = self.validation_weights().numpy()
         score_iwcv(self.history, w)
         score_dev(self.history, w)
-        return select_step(self.history, self.cfg.selection, self.unadapted)
+        return select_step(self.history, self.cfg.selection, self.reference())
+
+    def reference(self) -> dict[str, Any]:
+        """What snapshots are compared with: the unadapted model's target criteria, and the
+        synthetic validation loss of step 0 (after the statistics stage, whose target BatchNorm
+        statistics already change that loss; the steps must not raise it further)."""
+        if self.unadapted is None:
+            raise DataError("no unadapted record: run prepare() first")
+        return {**self.unadapted, "source_val_loss": self.history[0]["source_val_loss"]}
 
     def decide(self, selected: int) -> GuardDecision:
         """The guard's decision for the ``selected`` step (ships it unconditionally when the guard is off)."""
-        if self.unadapted is None:
-            raise DataError("no unadapted record: run prepare() first")
         rec = next(h for h in self.history if h["step"] == selected)
-        decision = guard_decision(rec, self.unadapted, self.cfg.guard_min_gain)
+        decision = guard_decision(rec, self.reference(), self.cfg.guard_min_gain)
         if not self.cfg.guard and not decision.ship_adapted:
             decision.reasons.insert(0, "guard off: shipped regardless of")
             decision.ship_adapted = True
@@ -372,6 +382,7 @@ class IwanTrainer:
             "snapshots": self.snapshots,
             "unadapted": self.unadapted,
             "weight_mean": self.weight_mean.state_dict(),
+            "schedule_steps": self.schedule_steps,
             "target_sha256": self._target_hashes(),
         }
 
@@ -389,6 +400,7 @@ class IwanTrainer:
         self.unadapted = state.get("unadapted")
         if "weight_mean" in state:
             self.weight_mean.load_state_dict(state["weight_mean"])
+        self.schedule_steps = int(state.get("schedule_steps", self.schedule_steps))
 
     def _save_state(self) -> None:
         if self.run_dir is not None:

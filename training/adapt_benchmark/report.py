@@ -45,6 +45,9 @@ def bootstrap_diff(err_a: np.ndarray, err_b: np.ndarray, n: np.ndarray, seed: in
 
 def spearman(a: list[float], b: list[float]) -> float:
     """Rank correlation (NaN with fewer than 3 points or a constant input)."""
+    fa, fb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.isfinite(fa) & np.isfinite(fb)
+    a, b = list(fa[ok]), list(fb[ok])
     if len(a) < 3:
         return float("nan")
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
@@ -154,7 +157,9 @@ def render(fixed: dict[str, dict[str, Any]], adaptive: dict[str, dict[str, list[
     summary = {
         "product_to_unadapted_ratio_mean": float(np.mean(ratios)) if ratios else None,
         "mean_regret": {c: float(np.mean([s["regret"][c] for s in all_runs])) for c in CRITERIA} if all_runs else {},
-        "product_runs_worse_than_unadapted": sum(s["shipped_mae"] > s["unadapted_mae"] for s in prod_runs),
+        "product_runs_worse_than_unadapted": sum(
+            s["shipped"] == "adapted" and s["shipped_mae"] > s["unadapted_mae"] + 1e-3 for s in prod_runs
+        ),
         "product_runs": len(prod_runs),
     }
     data["summary"] = summary

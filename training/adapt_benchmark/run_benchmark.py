@@ -36,6 +36,7 @@ from scoring import TestSet, constant_errors, load_test_set, model_errors, normm
 
 from sst_ros.adapt.config import SELECTION_CRITERIA, AdaptConfig  # noqa: E402
 from sst_ros.adapt.selection import select_step  # noqa: E402
+from sst_ros.adapt.trainer import IwanTrainer  # noqa: E402
 
 DOMAINS = ("device", "sector", "acoustic", "combined")
 SECTOR_DEG = 35.0  # the sector domains' half-width (build_domains.py)
@@ -85,7 +86,7 @@ def _direction(az: np.ndarray, active: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def weight_diagnostics(trainer: Any) -> dict[str, float]:
+def weight_diagnostics(trainer: IwanTrainer) -> dict[str, float]:
     """How the final weighting discriminator treats synthetic validation crops inside the
     frontal sector: AUROC of ``D`` for in-sector crops and their share of the weight against
     their share of the crops (uses synthetic labels only)."""
@@ -139,7 +140,8 @@ def adaptive_run(task: tuple[str, str, int, dict[str, Any], str, str, str]) -> s
     rec = {
         "domain": domain, "row": row, "seed": seed, "config": cfg.to_dict(), "adapt_s": round(elapsed, 1),
         "history": history,
-        "selected": {c: select_step(res.result.history, c, res.result.unadapted) for c in SELECTION_CRITERIA},
+        "selected": {c: select_step(res.result.history, c, tr.reference()) for c in SELECTION_CRITERIA},
+        "ess_frac": res.provenance["adaptation"].get("weights_ess_frac"),
         "guard": res.result.guard.to_dict() if res.result.guard is not None else None,
         "shipped": "adapted" if res.result.shipped_adapted else "unadapted",
         "shipped_err": shipped.round(3).tolist(),
