@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _model_synth import plane_wave
 
 from sst_ros.adapt.batches import SourcePool, make_batch
 from sst_ros.adapt.config import AdaptConfig
@@ -27,16 +28,8 @@ from sst_ros.model.crnn import CRNN, ModelConfig
 from sst_ros.model.features import FeatureConfig, compute_features
 from sst_ros.train.augment import apply_symmetry, array_symmetries
 
-FS = 16000
+FS = 16000  # _model_synth's rate
 PAIR = {"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]}
-
-
-def _noise_from(rng: np.random.Generator, az_deg: float, seconds: float, gain: float = 0.1) -> np.ndarray:
-    """White noise arriving from az_deg at the 0.18 m pair (integer-sample delay)."""
-    n = int(seconds * FS)
-    s = rng.standard_normal(n + 20)
-    d = int(round(0.18 * np.sin(np.deg2rad(az_deg)) / 343.0 * FS))
-    return (gain * np.stack([s[10 : 10 + n], s[10 - d : 10 - d + n]], axis=1)).astype(np.float32)
 
 
 @pytest.fixture
@@ -48,10 +41,10 @@ def trainer_parts(tmp_path: Path, rng: np.random.Generator) -> dict:
     for i in range(4):
         az = float(rng.uniform(-90, 90))
         lab = Labels(np.arange(20) * 0.1, np.full(20, az), np.zeros(20), np.ones(20, bool))
-        write_clip(src, f"c{i}", _noise_from(rng, az, 2.0), FS, lab)
+        write_clip(src, f"c{i}", plane_wave(array, az, 2 * FS, rng), FS, lab)
     write_array_yaml(src, array)
     for i in range(2):
-        write_wav(tmp_path / "tgt" / f"r{i}.wav", _noise_from(rng, 10.0 * i, 3.0, gain=0.3), FS)
+        write_wav(tmp_path / "tgt" / f"r{i}.wav", 3 * plane_wave(array, 10.0 * i, 3 * FS, rng), FS)
     fc = FeatureConfig()
     clips = ClipReader([src], array, FS, 0.1)
     target = load_target_set([tmp_path / "tgt"], array, FS)
