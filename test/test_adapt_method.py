@@ -135,8 +135,11 @@ def test_srp_features_of_symmetric_audio_are_a_row_permutation(rng: np.random.Ge
         assert not torch.allclose(y[:nb], x[:nb], atol=1e-3)  # the permutation is not the identity
 
 
-def _rec(step: int, eq: float, act: float = 0.5, ent: float = 0.8, loss: float = 0.4) -> dict:
-    return {"step": step, "equivariance_deg": eq, "activity_rate": act, "azimuth_entropy": ent, "source_val_loss": loss}
+def _rec(step: int, eq: float, act: float = 0.5, ent: float = 0.8, loss: float = 0.4, noise: float = 0.0) -> dict:
+    """A criteria record whose 20 crops have equivariance errors ``eq`` (+- ``noise``, alternating)."""
+    per_crop = [eq + (noise if i % 4 < 2 else -noise) for i in range(20)]
+    return {"step": step, "equivariance_deg": eq, "equivariance_check_deg": eq, "equivariance_per_crop": per_crop,
+            "activity_rate": act, "azimuth_entropy": ent, "source_val_loss": loss}  # fmt: skip
 
 
 def test_guard_rules() -> None:
@@ -144,6 +147,9 @@ def test_guard_rules() -> None:
     assert guard_decision(_rec(40, 8.0), u, 0.05).ship_adapted
     small = guard_decision(_rec(40, 9.8), u, 0.05)
     assert not small.ship_adapted and "below the required" in small.reasons[0]
+    # a 20 % lower mean that single crops contradict (+-5 deg around it) is within the noise
+    noisy = guard_decision(_rec(40, 8.0, noise=5.0), u, 0.05)
+    assert not noisy.ship_adapted and "within the crops' noise" in noisy.reasons[0]
     silenced = guard_decision(_rec(40, 2.0, act=0.05), u, 0.05)
     assert not silenced.ship_adapted and "activity rate" in silenced.reasons[0]
     assert collapse_reasons(_rec(40, 2.0, ent=0.3), u)[0].startswith("predicted directions collapsed")

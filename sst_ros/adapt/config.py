@@ -65,7 +65,7 @@ class AdaptConfig:
 
     variant: str = "iwan"
     form: str = "paper"
-    target_stats: bool = True
+    target_stats: bool = False
     steps: int = 300
     batch_size: int = 8
     crop_min_s: float = 1.5
@@ -88,7 +88,7 @@ class AdaptConfig:
     disc_mlp_hidden: int = 128
     eval_every: int = 50
     n_val_clips: int = 32
-    n_target_val_clips: int = 24
+    n_target_val_clips: int = 48
     selection: str = "target"
     guard: bool = True
     guard_min_gain: float = 0.05

@@ -8,7 +8,8 @@ audio:
   that a talker heard on channel-permuted audio is at the rotated or mirrored direction. On
   target crops, the mean wrapped difference (degrees) between the prediction on permuted audio
   and the mapped prediction on the original audio, over the probe's fixed frames (those the
-  unadapted model calls active, the same for every snapshot). A
+  unadapted model calls active, the same for every snapshot); per crop and pooled over two
+  disjoint halves of the crops (selection and guard). A
   model that localises the robot's audio well is consistent under these maps; one that has
   learnt shortcuts (or collapsed) is not. Lower is better.
 - ``activity_rate``: share of target frames with activity above 0.5 (collapse detector: an
@@ -24,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -141,8 +143,14 @@ def _direction_entropy(grid: AzimuthGrid, azimuth_deg: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def target_criteria(model: CRNN, probe: TargetProbe) -> dict[str, float]:
-    """The criteria of the module docstring for ``model`` (put in eval mode) on ``probe``."""
+def target_criteria(model: CRNN, probe: TargetProbe) -> dict[str, Any]:
+    """The criteria of the module docstring for ``model`` (put in eval mode) on ``probe``.
+
+    The equivariance error is reported per crop (``equivariance_per_crop``) and pooled over two
+    disjoint halves of the crops: ``equivariance_deg`` (even crops) chooses the snapshot,
+    ``equivariance_check_deg`` (odd crops) is what the guard tests, so the guard does not test
+    on the very crops whose noise made a snapshot look best (the winner's curse).
+    """
     model.eval()
     grid = model.cfg.grid
     outputs = [model.head(model.extract(b.x)) for b in probe.batches]
@@ -151,16 +159,23 @@ def target_criteria(model: CRNN, probe: TargetProbe) -> dict[str, float]:
     valid = _valid(b0, spec0.shape[1])
     active = (act0.numpy() > _ACTIVE) & valid
     az0 = model.decode(spec0)  # (B, T) degrees
-    crit = {
+    crit: dict[str, Any] = {
         "target_entropy": masked_entropy(spec0, b0.lengths),
         "activity_rate": float(active.sum() / max(valid.sum(), 1)),
         "azimuth_entropy": _direction_entropy(grid, az0[active]),
     }
     if probe.mask is not None:
         active = probe.mask
-    errors = []
+    # (B, T) summed error over the symmetries on the measured frames, and how many terms
+    err_sum, err_n = np.zeros(active.shape), np.zeros(active.shape)
     for sym, (spec_g, _) in zip(probe.symmetries[1:], outputs[1:], strict=True):
-        mapped = grid.fold(sym.map_azimuth(az0[active]))
-        errors.append(np.abs(wrap_deg(grid.fold(model.decode(spec_g)[active]) - mapped)))
-    crit["equivariance_deg"] = float(np.concatenate(errors).mean()) if errors and active.any() else float("nan")
+        diff = np.abs(wrap_deg(grid.fold(model.decode(spec_g)) - grid.fold(sym.map_azimuth(az0))))
+        err_sum += np.where(active, diff, 0.0)
+        err_n += active
+    per_sum, per_n = err_sum.sum(1), err_n.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        crit["equivariance_per_crop"] = [float(v) for v in per_sum / per_n]  # NaN: no measured frame
+    for key, half in (("equivariance_deg", slice(0, None, 2)), ("equivariance_check_deg", slice(1, None, 2))):
+        n = per_n[half].sum()
+        crit[key] = float(per_sum[half].sum() / n) if n > 0 else float("nan")
     return crit
