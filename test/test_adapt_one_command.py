@@ -180,6 +180,11 @@ def test_default_command_line_resolves_a_valid_plan() -> None:
     assert plan.array.n_mics == loaded.array.n_mics == 4
     assert plan.cache_dir == REPO / "training" / "data"
     assert plan.folder.name.startswith("adapt_source_respeaker_usb_v2_") and len(plan.key()) == 12
+    # the command line's defaults are AdaptConfig's (regression: a --no-X flag once turned on a stage off by default)
+    from sst_ros.adapt.cli import config_from_args
+    from sst_ros.adapt.config import AdaptConfig
+
+    assert config_from_args(args) == AdaptConfig()
     assert plan.key() == plan_from_args(args, loaded.provenance, loaded.array).key()  # deterministic
 
 

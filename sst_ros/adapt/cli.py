@@ -60,7 +60,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=VARIANTS, default=d.variant)
     p.add_argument("--form", choices=FORMS, default=d.form, help="where the discriminators look (paper: IWAN's)")
     p.add_argument(
-        "--no-target-stats", action="store_true", help="keep the source BatchNorm statistics (no AdaBN stage)"
+        "--target-stats",
+        action="store_true",
+        help="re-estimate BatchNorm statistics on the target first (AdaBN; off: it hurt on the benchmark)",
     )
     p.add_argument("--no-augment", action="store_true", help="no symmetry/gain augmentation of synthetic crops")
     p.add_argument("--no-guard", action="store_true", help="ship the selected snapshot even without a clear gain")
@@ -108,7 +110,7 @@ def config_from_args(args: argparse.Namespace) -> AdaptConfig:
     return AdaptConfig(
         variant=args.variant,
         form=args.form,
-        target_stats=not args.no_target_stats,
+        target_stats=args.target_stats,
         augment=not args.no_augment,
         guard=not args.no_guard,
         guard_min_gain=args.guard_min_gain,
