@@ -74,8 +74,8 @@ from sst_ros.adapt.losses import domain_accuracy, domain_adversarial_loss
 from sst_ros.adapt.selection import AdaptResult, score_dev, score_iwcv, select_step
 from sst_ros.adapt.state import check_resumable, load_state, save_state
 from sst_ros.adapt.target_criteria import active_frames, make_probe, target_criteria
-from sst_ros.adapt.target_stats import reestimate_batchnorm, target_stat_crops
-from sst_ros.adapt.weights import RunningMean, normalise_weights, raw_weights, weight_stats
+from sst_ros.adapt.target_stats import batchnorm_layers, reestimate_batchnorm, target_stat_crops
+from sst_ros.adapt.weights import RunningMean, importance_weights, normalise_weights, raw_weights, weight_stats
 from sst_ros.data.clip_reader import ClipReader
 from sst_ros.data.clipset import LabelledAudio
 from sst_ros.data.target_set import TargetSet
@@ -84,7 +84,7 @@ from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig
 from sst_ros.train.augment import Symmetry, array_symmetries, random_augment
-from sst_ros.train.config import warmup_cosine_lr
+from sst_ros.train.config import TrainConfig, warmup_cosine_lr
 
 __all__ = ["IwanTrainer"]
 
@@ -95,13 +95,12 @@ _VAL_SEED_OFFSET = 10_000
 _TARGET_VAL_SEED_OFFSET = 20_000
 _STEP_SEED_STRIDE = 1_000_003
 _STATS_SEED_OFFSET = 30_000
-_GAIN_DB_RANGE = 6.0  # source training's gain augmentation (TrainConfig.gain_db_range)
+_GAIN_DB_RANGE = TrainConfig.gain_db_range  # source training's default gain augmentation, dB
 
 
 def _freeze_bn(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
+    for m in batchnorm_layers(model):
+        m.eval()
 
 
 class IwanTrainer:
@@ -180,8 +179,8 @@ class IwanTrainer:
             np.random.default_rng(_TARGET_VAL_SEED_OFFSET + cfg.seed), cfg.n_target_val_clips, cfg.crop_min_s,
             cfg.crop_max_s,
         )  # fmt: skip
-        identity = self.symmetries[:1] or [Symmetry(tuple(range(model.cfg.n_mics)), 1, 0.0)]
-        self.probe = make_probe(self._trim(tcrops), self.symmetries or identity, feature_cfg, self.fpo)
+        identity_only = [Symmetry(tuple(range(model.cfg.n_mics)), 1, 0.0)]
+        self.probe = make_probe(self._trim(tcrops), self.symmetries or identity_only, feature_cfg, self.fpo)
         self.probe.mask = active_frames(self.fe_s, self.probe)  # every snapshot is measured on these frames
         self.schedule_steps = cfg.steps  # schedules keep the length a run started with (resume may add steps)
 
@@ -338,7 +337,7 @@ class IwanTrainer:
         self.disc.eval()
         g = self.fe_s.extract(self.val_batch.x)
         d = self.disc.probability(g, self.val_batch.lengths)
-        return normalise_weights(raw_weights(d, self.cfg.weight_mode), None, self.cfg.max_weight)
+        return importance_weights(d, self.cfg.weight_mode, max_weight=self.cfg.max_weight)
 
     def select(self) -> int:
         """Fill the criteria into the history and return the selected step (label-free)."""

@@ -90,7 +90,7 @@ def weight_diagnostics(trainer: IwanTrainer) -> dict[str, float]:
     """How the final weighting discriminator treats synthetic validation crops inside the
     frontal sector: AUROC of ``D`` for in-sector crops and their share of the weight against
     their share of the crops (uses synthetic labels only)."""
-    from sst_ros.adapt.weights import normalise_weights, raw_weights
+    from sst_ros.adapt.weights import importance_weights
 
     vb = trainer.val_batch
     trainer.disc.eval()
@@ -99,7 +99,7 @@ def weight_diagnostics(trainer: IwanTrainer) -> dict[str, float]:
     ok = np.isfinite(dirs)
     inside = np.abs(dirs[ok]) <= SECTOR_DEG
     d = d[ok]
-    w = normalise_weights(raw_weights(torch.from_numpy(d), trainer.cfg.weight_mode)).numpy()
+    w = importance_weights(torch.from_numpy(d), trainer.cfg.weight_mode).numpy()
     out = {"in_sector_prior_share": float(inside.mean()) if inside.size else float("nan")}
     out["in_sector_weight_share"] = float(w[inside].sum() / w.sum()) if inside.any() else float("nan")
     if inside.any() and (~inside).any():

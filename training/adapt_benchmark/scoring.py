@@ -17,9 +17,10 @@ import torch
 
 from sst_ros.adapt.batches import make_batch
 from sst_ros.data.clip_reader import ClipReader
-from sst_ros.geometry import MicArray, angular_distance_deg
+from sst_ros.geometry import MicArray
 from sst_ros.model.checkpoint import LoadedModel
 from sst_ros.model.crnn import CRNN
+from sst_ros.train.metrics import doa_metrics
 
 __all__ = ["TestSet", "constant_errors", "load_test_set", "model_errors", "normmusic_errors"]
 
@@ -69,15 +70,14 @@ def load_test_set(test_dir: Path, loaded: LoadedModel) -> TestSet:
     return TestSet(audio, az, act, feats, loaded.array, fs)
 
 
-def _errors(pred_deg: list[np.ndarray], test: TestSet, model: CRNN | None) -> np.ndarray:
+def _errors(pred_deg: list[np.ndarray], test: TestSet) -> np.ndarray:
+    """(N,) error sums per clip: :func:`~sst_ros.train.metrics.doa_metrics` (the metric of
+    ``sst evaluate``, angles folded into the array's identifiable range) times the active frames."""
     out = np.zeros(len(test.audio))
     for i, (p, t, a) in enumerate(zip(pred_deg, test.azimuth_deg, test.active, strict=True)):
         n = min(len(p), len(t))
-        p, t, a = p[:n], t[:n], a[:n]
-        if model is not None:
-            p, t = model.cfg.grid.fold(p), model.cfg.grid.fold(t)
-        err = np.where(np.isfinite(p), angular_distance_deg(np.nan_to_num(p), t), 180.0)
-        out[i] = float(err[a].sum())
+        m = doa_metrics(p[:n], t[:n], a[:n], identifiable=test.array)
+        out[i] = m["mae_deg"] * m["n_active"] if m["n_active"] else 0.0
     return out
 
 
@@ -89,12 +89,12 @@ def model_errors(model: CRNN, test: TestSet) -> np.ndarray:
     for x in test.features:
         spec, _ = model.head(model.extract(x))
         preds.extend(model.decode(spec))
-    return _errors(preds, test, model)
+    return _errors(preds, test)
 
 
 def constant_errors(test: TestSet, azimuth_deg: float = 0.0) -> np.ndarray:
     """(N,) error sums of the trivial predictor: every frame at ``azimuth_deg`` (0 = forward)."""
-    return _errors([np.full(len(t), azimuth_deg) for t in test.azimuth_deg], test, None)
+    return _errors([np.full(len(t), azimuth_deg) for t in test.azimuth_deg], test)
 
 
 def normmusic_errors(test: TestSet) -> np.ndarray:
@@ -103,4 +103,4 @@ def normmusic_errors(test: TestSet) -> np.ndarray:
 
     runner = get_baseline("normmusic")
     preds = [runner.run(a, test.sample_rate_hz, test.array).azimuth_deg for a in test.audio]
-    return _errors(preds, test, None)
+    return _errors(preds, test)
