@@ -162,17 +162,20 @@ class Feeder(TrackProbe):
             return np.array([(arrivals[s] - self.sent[s]) * 1e3 for s in arrivals if s in self.sent])
 
 
-def stream_realtime(feeder: Feeder, audio: np.ndarray, seconds: float, start_ns: int = START_NS) -> int:
-    """Publish ``seconds`` of ``audio`` (looped) in 100 ms messages paced by the clock; returns messages sent."""
-    n_msgs = int(round(seconds / (CHUNK / FS)))
+def stream_realtime(
+    feeder: Feeder, audio: np.ndarray, seconds: float, start_ns: int = START_NS, chunk: int = CHUNK
+) -> int:
+    """Publish ``seconds`` of ``audio`` (looped) in ``chunk``-frame messages (100 ms by default) paced by the
+    clock, stamped from the sample count; returns messages sent."""
+    n_msgs = int(round(seconds / (chunk / FS)))
     t0 = time.perf_counter()
     for k in range(n_msgs):
-        i = (k * CHUNK) % (audio.shape[0] - CHUNK + 1)
-        due = t0 + k * CHUNK / FS
+        i = (k * chunk) % (audio.shape[0] - chunk + 1)
+        due = t0 + k * chunk / FS
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        feeder.publish(audio[i : i + CHUNK], start_ns + k * CHUNK * NS_PER_S // FS)
+        feeder.publish(audio[i : i + chunk], start_ns + k * chunk * NS_PER_S // FS)
     return n_msgs
 
 

@@ -130,10 +130,44 @@ def test_corrupt_bag_names_the_file(tmp_path: Path, rng, pair) -> None:
         load_target_set([bag], pair, FS)
 
 
-def test_empty_bag_is_an_error(tmp_path: Path, pair) -> None:
-    bag = _write_bag(tmp_path / "empty", np.zeros((0, 2), dtype=np.float32))
-    with pytest.raises(BagError, match=r"empty.*|no audio samples"):
-        load_target_set([bag], pair, FS)
+def test_empty_bags_are_skipped_with_a_warning(tmp_path: Path, rng, pair, caplog) -> None:
+    """Regression (issue 13): an empty bag left by a recorder made `sst adapt` refuse the whole folder."""
+    info_only = _write_bag(tmp_path / "t" / "a_info_only", np.zeros((0, 2), dtype=np.float32))
+    nothing = _write_bag(tmp_path / "t" / "b_nothing", None, with_info=False)
+    good_audio = (0.1 * rng.standard_normal((FS // 2, 2))).astype(np.float32)
+    _write_bag(tmp_path / "t" / "c_good", good_audio)
+    with caplog.at_level("WARNING", logger="sst_ros.data.target_set"):
+        ts = load_target_set([tmp_path / "t"], pair, FS)
+    assert [Path(r.source).name for r in ts.recordings] == ["c_good"]
+    skipped = [r.getMessage() for r in caplog.records if "holds no audio message" in r.getMessage()]
+    assert len(skipped) == 2 and str(info_only) in skipped[0] and str(nothing) in skipped[1]
+    with pytest.raises(DataError, match=r"no usable target audio.*empty"):  # only empty bags: nothing to adapt on
+        load_target_set([info_only], pair, FS)
+
+
+def _write_float_wav(path: Path, x: np.ndarray) -> Path:
+    """A float WAV holding NaN/Inf as a faulty driver writes it (our write_wav refuses to)."""
+    import soundfile
+
+    soundfile.write(str(path), x, FS, subtype="FLOAT")
+    return path
+
+
+def test_non_finite_samples_are_cleaned_or_rejected(tmp_path: Path, rng, pair, caplog) -> None:
+    """NaN/Inf never reach training: a few are set to 0 (warned with file and count), a mostly-NaN file is rejected."""
+    x = (0.1 * rng.standard_normal((FS, 2))).astype(np.float32)
+    x[[5, 900], 0] = np.nan
+    x[77, 1] = -np.inf
+    wav = _write_float_wav(tmp_path / "few.wav", x)
+    with caplog.at_level("WARNING", logger="sst_ros.data.target_set"):
+        (rec,) = load_target_set([wav], pair, FS).recordings
+    assert any(str(wav) in r.getMessage() and "3 of 32000 samples" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(rec.audio, np.nan_to_num(x, nan=0.0, neginf=0.0))
+    y = np.full((FS, 2), np.nan, dtype=np.float32)
+    y[:100] = 0.1
+    bad = _write_float_wav(tmp_path / "mostly_nan.wav", y)
+    with pytest.raises(DataError, match=rf"{bad}: 31800 of 32000 samples \(99%\) are NaN or Inf.*remove it"):
+        load_target_set([bad], pair, FS)
 
 
 def test_bag_without_audio_topics_is_an_error(tmp_path: Path, pair) -> None:

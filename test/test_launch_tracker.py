@@ -85,38 +85,88 @@ def _launch_refs() -> tuple[_LaunchRefs, dict[str, Any]]:
     return refs, constants
 
 
-def test_launch_description_with_launch_ros() -> None:
+def _load_launch_module() -> Any:
+    spec = importlib.util.spec_from_file_location("tracker_launch", LAUNCH_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ament_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ament prefix holding sst_ros (resource marker + config) so that FindPackageShare resolves it."""
+    prefix = tmp_path / "prefix"
+    marker = prefix / "share" / "ament_index" / "resource_index" / "packages"
+    marker.mkdir(parents=True)
+    (marker / PACKAGE).write_text("")
+    (prefix / "share" / PACKAGE).mkdir()
+    (prefix / "share" / PACKAGE / "config").symlink_to(ROOT / "config")
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+
+
+def test_launch_description_with_launch_ros(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if importlib.util.find_spec("launch_ros") is None:
         pytest.skip(
             "launch_ros is not importable: it ships with a ROS 2 distribution and is not on PyPI; "
             "test_launch_references_exist checks the launch file's references instead"
         )
     from launch import LaunchContext, LaunchDescription  # noqa: I001 (launch/ folder confuses isort)
-    from launch.actions import DeclareLaunchArgument
+    from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
     from launch_ros.actions import Node
 
-    spec = importlib.util.spec_from_file_location("tracker_launch", LAUNCH_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    _ament_prefix(tmp_path, monkeypatch)
+    module = _load_launch_module()
     ld = module.generate_launch_description()
     assert isinstance(ld, LaunchDescription)
     args = {e.name for e in ld.entities if isinstance(e, DeclareLaunchArgument)}
     assert REQUIRED_ARGUMENTS <= args
-    nodes = [e for e in ld.entities if isinstance(e, Node)]
-    tracker = next(n for n in nodes if n.node_executable == "tracker")
+    assert [type(e) for e in ld.entities if not isinstance(e, DeclareLaunchArgument)] == [OpaqueFunction]
+
+    def nodes_for(config: dict[str, str], rviz_exe: str | None) -> tuple[list[Any], Any]:
+        monkeypatch.setattr(module, "rviz_executable", lambda: rviz_exe)
+        context = LaunchContext()
+        for e in ld.entities:
+            if isinstance(e, DeclareLaunchArgument):
+                e.visit(context)
+        context.launch_configurations.update(config)
+        return list(module.launch_nodes(context)), context
+
+    # rviz requested but not installed: a log line, no rviz2 node; the tracker is still launched
+    entities, context = nodes_for({"audio_topic": "/mic/audio", "model": "m.pt", "namespace": "robot1",
+                                   "rviz": "true"}, None)  # fmt: skip
+    tracker = next(n for n in entities if isinstance(n, Node) and n.node_executable == "tracker")
     assert tracker.node_package == PACKAGE
-    context = LaunchContext()
-    for e in ld.entities:
-        if isinstance(e, DeclareLaunchArgument):
-            e.visit(context)
-    context.launch_configurations.update({"audio_topic": "/mic/audio", "model": "m.pt", "namespace": "robot1"})
+    assert not any(isinstance(n, Node) and n.node_package == "rviz2" for n in entities)
+    logs = [e for e in entities if isinstance(e, LogInfo)]
+    assert len(logs) == 1 and "rviz2 is not installed" in "".join(s.perform(context) for s in logs[0].msg)
     tracker._perform_substitutions(context)
     assert ("audio", "/mic/audio") in [tuple(r) for r in tracker.expanded_remapping_rules]
-    # parameters: the YAML from the package share plus the model/array overrides (private
-    # attribute of launch_ros' Node; there is no public accessor)
+    assert tracker.expanded_node_namespace == "/robot1"
+    # parameters: the shipped YAML (keyed /**) plus the model override (private attribute of
+    # launch_ros' Node; there is no public accessor)
     params = getattr(tracker, "_Node__expanded_parameter_arguments", None) or []
-    assert any("tracker.yaml" in str(p) for p in params), params
-    assert any("rviz2" == n.node_executable for n in nodes)
+    assert any(str(p[0]).endswith("config/tracker.yaml") and p[1] for p in params), params
+
+    # rviz installed: rviz2 runs in the same namespace with the shipped config
+    entities, context = nodes_for({"rviz": "true", "namespace": "robot1"}, "/opt/ros/x/lib/rviz2/rviz2")
+    rviz = next(n for n in entities if isinstance(n, Node) and n.node_package == "rviz2")
+    assert not any(isinstance(e, LogInfo) for e in entities)
+    rviz._perform_substitutions(context)
+    assert rviz.expanded_node_namespace == "/robot1"
+    # no override without model/array: the file's values hold
+    tracker = next(n for n in entities if isinstance(n, Node) and n.node_executable == "tracker")
+    tracker._perform_substitutions(context)
+    assert len(getattr(tracker, "_Node__expanded_parameter_arguments", None) or []) == 1
+
+    # rviz off: the tracker only; a params file keyed for another node: a warning, not silence
+    old = tmp_path / "old.yaml"
+    old.write_text("tracker:\n  ros__parameters:\n    threshold: 0.4\n")
+    entities, context = nodes_for({"namespace": "robot1", "params_file": str(old)}, "/x/rviz2")
+    assert [n.node_executable for n in entities if isinstance(n, Node)] == ["tracker"]
+    warning = "".join(s.perform(context) for e in entities if isinstance(e, LogInfo) for s in e.msg)
+    assert "/robot1/tracker" in warning and "/**" in warning
+    with pytest.raises(RuntimeError, match="no such file"):
+        nodes_for({"params_file": str(tmp_path / "missing.yaml")}, None)
 
 
 def test_launch_references_exist(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,7 +206,7 @@ def test_tracker_yaml_matches_node_parameters() -> None:
     from sst_ros.ros.tracker_params import DEFAULT_FRAME_ID, PARAMETERS
 
     data = yaml.safe_load((ROOT / "config" / "tracker.yaml").read_text())
-    params = data["tracker"]["ros__parameters"]  # node name used by the launch file
+    params = data["/**"]["ros__parameters"]  # any node name and namespace (test_tracker_params_file.py)
     assert set(params) == set(PARAMETERS)
     for name, value in params.items():
         assert value == PARAMETERS[name].default and type(value) is type(PARAMETERS[name].default), name

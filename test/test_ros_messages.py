@@ -120,3 +120,21 @@ def test_pose_points_at_the_track_azimuth(azimuth_deg) -> None:
     clear, arrow, label = markers_msg(header, (track,)).markers
     assert clear.action == clear.DELETEALL and arrow.id == label.id == 7
     assert angular_distance_deg(pose_azimuth_deg(arrow.pose), azimuth_deg) < 1e-9
+
+
+@pytest.mark.parametrize("frame_id", ["", "m", "mic", "mic_array", "a_longer_frame_name/with/slashes"])
+def test_read_audio_cdr_equals_rclpy_deserialization(frame_id: str) -> None:
+    from audio_common_msgs.msg import AudioDataStamped
+
+    from sst_ros.ros.messages import audio_msg, read_audio_cdr, stamp_to_ns
+
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (37, 3)).astype(np.float32)
+    raw = serialize_message(audio_msg(x, "S16LE", 1_234_567_890_123, frame_id))
+    msg = deserialize_message(raw, AudioDataStamped)
+    stamp, fid, data = read_audio_cdr(raw)
+    assert stamp == stamp_to_ns(msg.header.stamp) and fid == frame_id
+    assert bytes(data) == bytes(msg.audio.data)
+    with pytest.raises(AudioFormatError, match="cut short"):
+        read_audio_cdr(raw[:-10])
+    with pytest.raises(AudioFormatError, match="encapsulation"):
+        read_audio_cdr(b"\x00\x07" + raw[2:])

@@ -75,7 +75,7 @@ def test_geometry_mismatch_is_a_model_error(loaded) -> None:
         TrackingPipeline(loaded, array=other)
 
 
-def test_nan_zeroed_clipping_measured_gap_resets(loaded) -> None:
+def test_nan_zeroed_clipping_measured(loaded) -> None:
     pl = TrackingPipeline(loaded, config=permissive())
     pl.set_format(AudioFormat(4, 16000, "F32LE"))
     x = noise(0.1)
@@ -85,11 +85,64 @@ def test_nan_zeroed_clipping_measured_gap_resets(loaded) -> None:
     rep = pl.process_samples(x, 10 * NS)
     assert rep.n_nonfinite == 11 and rep.clipped_fraction == pytest.approx(20 / x.size)
     assert all(np.isfinite(t.azimuth_deg) for f in rep.frames for t in f.tracks)
-    assert pl.process_samples(noise(0.1), 10 * NS + NS // 10).gap_s is None
-    rep = pl.process_samples(noise(0.1), 12 * NS)
-    assert rep.gap_s == pytest.approx(1.8)
-    assert [f.stamp_ns for f in rep.frames] == [12 * NS]  # restarted at the new audio time
-    assert pl.process_samples(noise(0.1), 11 * NS).gap_s == pytest.approx(-1.1)
+    assert pl.process_samples(np.zeros((0, 4), np.float32), 10 * NS).dropped == "empty"
+
+
+def test_long_gap_resets_short_gap_is_bridged_jitter_is_absorbed(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 16000, "F32LE"))
+    t, stamps, reports = 10 * NS, [], []
+
+    def send(k: int, stamp: int) -> None:
+        rep = pl.process_samples(noise(0.1, seed=k), stamp)
+        reports.append(rep)
+        stamps.extend(f.stamp_ns for f in rep.frames)
+
+    for k in range(20):  # +-5 ms jitter on 100 ms messages: nothing happens
+        send(k, t + k * NS // 10 + (5_000_000 if k % 2 else -5_000_000))
+    assert not any(r.gap_s or r.reset for r in reports)
+    # frames on the sample clock (100 ms apart), within the jitter of the stamps
+    assert np.all(np.abs(np.array(stamps) - [t + k * NS // 10 for k in range(20)]) <= 5_000_000)
+    assert np.all(np.diff(stamps) > 0)
+    for k in range(21, 30):  # message 20 lost in transport: bridged with 100 ms of silence
+        send(k, t + k * NS // 10)
+    bridged = [r for r in reports if r.bridged_s]
+    assert len(bridged) == 1 and bridged[0].bridged_s == pytest.approx(0.1) and not bridged[0].reset
+    assert abs(stamps[-1] - (t + 29 * NS // 10)) <= 5_000_000 and len(stamps) == 30  # + the bridged frame
+    reports.clear()
+    for k in range(30, 40):  # the stream resumes 5 s later: a new segment
+        send(k, t + (k + 50) * NS // 10)
+    resets = [r for r in reports if r.reset]
+    assert len(resets) == 1 and resets[0].gap_s == pytest.approx(5.0, abs=0.005)
+    assert abs(stamps[-1] - (t + 89 * NS // 10)) <= 5_000_000
+
+
+def test_wrong_declared_rate_is_refused_naming_both_rates(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 16000, "F32LE"))
+    x = noise(0.01, fs=48000)  # 10 ms at 48 kHz, declared as 16 kHz
+    for k in range(300):
+        rep = pl.process_samples(x, 10 * NS + k * NS // 100)
+        if rep.dropped:
+            break
+    assert rep.dropped == "rate" and k * 0.01 <= 3.0
+    assert "16000 Hz" in rep.error and "48000 Hz" in rep.error and "sample_rate" in rep.error
+    assert pl.process_samples(x, 20 * NS).dropped == "rate"  # refused until a format is set again
+    pl.set_format(AudioFormat(4, 48000, "F32LE"))
+    assert pl.process_samples(x, 21 * NS).dropped is None
+
+
+def test_small_messages_run_the_model_once_per_frame(loaded, monkeypatch) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 16000, "F32LE"))
+    calls = []
+    real = pl._stream.process
+    monkeypatch.setattr(pl._stream, "process", lambda chunk: calls.append(len(chunk)) or real(chunk))
+    x = noise(1.0)
+    stamps = []
+    for i in range(0, 16000, 160):  # 10 ms messages
+        stamps += [f.stamp_ns for f in pl.process_samples(x[i : i + 160], 5 * NS + i * NS // 16000).frames]
+    assert len(calls) == 10 and stamps == [5 * NS + k * NS // 10 for k in range(10)]  # no frame later than due
 
 
 def test_runtime_config_change_keeps_ids(loaded) -> None:

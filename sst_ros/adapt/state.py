@@ -4,6 +4,10 @@ The state holds the configuration, the step, every network's and the optimiser's
 the evaluation history, the log, the snapshots and the target recordings' hashes. A run
 resumes only with the same configuration (``steps`` may change) and the same target
 recordings.
+
+The file holds tensors and plain data only (:func:`sst_ros.model.checkpoint.tensors_and_plain_data`)
+and is read with ``torch.load(weights_only=True)``: a state file holding other Python objects
+(written by an older sst_ros, or crafted to run code when unpickled) is refused, never loaded.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from typing import Any
 import torch
 
 from sst_ros.errors import ConfigError, DataError
+from sst_ros.model.checkpoint import load_torch_file, tensors_and_plain_data
 
 __all__ = ["STATE_FILE", "check_resumable", "load_state", "save_state"]
 
 STATE_FILE = "state.pt"
+
+_REQUIRED_KEYS = ("cfg", "step", "model_t", "disc", "disc0", "opt", "history", "log", "snapshots")
+_FIX = "delete the run folder (or give another --run-dir) and start the adaptation again"
 
 
 def check_resumable(state: dict[str, Any], cfg: dict[str, Any], target_sha256: list[str]) -> None:
@@ -42,10 +50,15 @@ def check_resumable(state: dict[str, Any], cfg: dict[str, Any], target_sha256: l
 
 
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:
-    """Write ``run_dir/state.pt`` atomically (a temporary file, then a rename)."""
+    """Write ``run_dir/state.pt`` atomically (a temporary file, then a rename), as tensors and plain data.
+
+    Raises:
+        ModelError: a value in ``state`` that is not tensors and plain data (naming where).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
+    safe = tensors_and_plain_data(state, f"adaptation state for {run_dir}")
     tmp = run_dir / (STATE_FILE + ".tmp")
-    torch.save(state, tmp)
+    torch.save(safe, tmp)
     tmp.replace(run_dir / STATE_FILE)
 
 
@@ -53,12 +66,17 @@ def load_state(run_dir: Path) -> dict[str, Any] | None:
     """The state in ``run_dir``, or None when there is none.
 
     Raises:
-        DataError: a state file that cannot be read (e.g. truncated).
+        DataError: a state file that cannot be read (e.g. truncated), that is incomplete, or that
+            holds Python objects other than tensors and plain data (an old-format or crafted
+            file: refused without unpickling it, which could run code).
     """
     path = run_dir / STATE_FILE
     if not path.is_file():
         return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated state file
-        raise DataError(f"cannot resume from {path}: {err}; delete the run folder") from err
+    state = load_torch_file(path, "cannot resume: adaptation state", DataError, _FIX)
+    if not isinstance(state, dict):
+        raise DataError(f"cannot resume: adaptation state {path} is not a mapping; {_FIX}")
+    missing = [k for k in _REQUIRED_KEYS if k not in state]
+    if missing:
+        raise DataError(f"cannot resume: adaptation state {path} is incomplete (no {', '.join(missing)}); {_FIX}")
+    return state

@@ -47,6 +47,10 @@ are chosen from without target labels (:mod:`sst_ros.adapt.selection`), and the 
 guard (:mod:`sst_ros.adapt.guard`) decides between the chosen snapshot and the unadapted
 model. Optional oracle clips (labelled target data) are only evaluated and reported. The run
 folder keeps a resumable state (:mod:`sst_ros.adapt.state`) and ``log.jsonl``.
+
+A NaN or infinite loss or gradient norm stops the run with a
+:class:`~sst_ros.train.nonfinite.NonFiniteLossError` before the optimiser step: no adapted
+model is returned or written, and the run folder keeps its last saved state.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig
 from sst_ros.train.augment import Symmetry, array_symmetries, random_augment
 from sst_ros.train.config import TrainConfig, warmup_cosine_lr
+from sst_ros.train.nonfinite import check_finite
 
 __all__ = ["IwanTrainer"]
 
@@ -276,11 +281,15 @@ class IwanTrainer:
         w = self._weights(d_prob)
         l_adv, d0_acc = self._adversarial(h_s, g_s, h_t, src, tgt, w)
         total = l_task + cfg.adv_weight * l_adv + l_d
+        where = f"adaptation step {self.step + 1}"
+        check_finite(total, "loss", where, self._nonfinite_fix(), {"task": l_task, "adv": l_adv, "disc": l_d})
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         if cfg.grad_clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.model_t.parameters(), cfg.grad_clip_norm)
-            torch.nn.utils.clip_grad_norm_(self.disc_params, cfg.grad_clip_norm)
+            norm_t = torch.nn.utils.clip_grad_norm_(self.model_t.parameters(), cfg.grad_clip_norm)
+            norm_d = torch.nn.utils.clip_grad_norm_(self.disc_params, cfg.grad_clip_norm)
+            norms = {"model": norm_t, "discriminators": norm_d}
+            check_finite(norm_t + norm_d, "gradient norm", where, self._nonfinite_fix(), norms)
         self.opt.step()
         self.step += 1
         ws = weight_stats(w)
@@ -296,6 +305,20 @@ class IwanTrainer:
             "lr": self.opt.param_groups[0]["lr"],
             **{f"w_{k}": v for k, v in ws.items()},
         }
+
+    def _nonfinite_fix(self) -> str:
+        """What to do after a non-finite loss, and what the run folder still holds."""
+        if self.run_dir is None:
+            kept = "no run folder is kept"
+        elif self.history:
+            last = self.history[-1]["step"]
+            kept = f"{self.run_dir} keeps the state of step {last} (resume with --resume once fixed)"
+        else:
+            kept = f"{self.run_dir} holds no state yet"
+        return (
+            "check the target recordings and the synthetic clips for NaN or infinite samples, or lower the learning "
+            f"rates (--lr) if the run diverged; no adapted model was written, {kept}"
+        )
 
     # ---- evaluation / selection ------------------------------------------------------------
     @torch.no_grad()

@@ -58,7 +58,7 @@ def _check_channels(n_channels: int) -> int:
     return n
 
 
-def decode_pcm(data: bytes, n_channels: int, sample_format: str, dtype: type = np.float32) -> np.ndarray:
+def decode_pcm(data: bytes | memoryview, n_channels: int, sample_format: str, dtype: type = np.float32) -> np.ndarray:
     """Decode an interleaved PCM payload.
 
     Args:

@@ -31,6 +31,8 @@ __all__ = [
     "BAG_STORAGE_SUFFIXES",
     "BagAudio",
     "audio_typestore",
+    "bag_message_types",
+    "count_bag_messages",
     "find_bags",
     "info_topic_for",
     "is_bag_dir",
@@ -183,8 +185,7 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
     bag = Path(bag_dir)
     if not bag.is_dir():
         raise BagError(f"bag folder {bag} does not exist; record one with record_target")
-    if not (bag / "metadata.yaml").is_file():
-        raise BagError(f"{bag / 'metadata.yaml'} is missing: {bag} is not a rosbag2 bag (or was not closed)")
+    _require_closed(bag)
     store = audio_typestore()
     geometry = _load_geometry(bag)
     try:
@@ -220,6 +221,64 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
             raise BagError(f"bag {bag}: no AudioInfo message recorded on {mapping[topic]} for audio topic {topic}")
         out.append(_bag_audio(topic, info, chunks[topic], stamps[topic], geometry))
     return out
+
+
+def _require_closed(bag: Path) -> None:
+    """BagError unless ``bag`` has its ``metadata.yaml``; an unclosed MCAP bag gets the recovery command."""
+    if (bag / "metadata.yaml").is_file():
+        return
+    if any(bag.glob("*.mcap")):
+        from sst_ros.data.bag_recover import recover_hint
+
+        raise BagError(
+            f"bag {bag} was not closed (its recorder was killed or lost power): it has an .mcap file but no "
+            f"metadata.yaml; recover it with `{recover_hint(bag)}`, then use it again"
+        )
+    raise BagError(f"{bag / 'metadata.yaml'} is missing: {bag} is not a rosbag2 bag (or was not closed)")
+
+
+def count_bag_messages(bag_dir: str | os.PathLike[str]) -> int:
+    """Messages that can actually be read from a bag (every record is read, none decoded).
+
+    Used to verify a bag after writing or recovering it: the index and ``metadata.yaml`` may
+    promise messages that the file no longer holds.
+
+    Raises:
+        BagError: the bag cannot be opened or read to its end (names the bag and the fix).
+    """
+    from rosbags.rosbag2 import Reader
+
+    bag = Path(bag_dir)
+    if not bag.is_dir():
+        raise BagError(f"bag folder {bag} does not exist")
+    _require_closed(bag)
+    try:
+        with Reader(bag) as reader:
+            return sum(1 for _ in reader.messages())
+    except Exception as err:  # rosbags raises several unrelated types on corrupt files
+        raise BagError(f"bag {bag} cannot be read (corrupt or truncated?): {type(err).__name__}: {err}") from err
+
+
+def bag_message_types(bag_dir: str | os.PathLike[str]) -> dict[str, int]:
+    """Messages per message type as the bag's ``metadata.yaml`` lists them (nothing is read from the file).
+
+    Raises:
+        BagError: no bag folder, not closed (names the recovery command), or unreadable metadata.
+    """
+    from rosbags.rosbag2 import Reader
+
+    bag = Path(bag_dir)
+    if not bag.is_dir():
+        raise BagError(f"bag folder {bag} does not exist")
+    _require_closed(bag)
+    counts: dict[str, int] = {}
+    try:
+        with Reader(bag) as reader:
+            for c in reader.connections:
+                counts[c.msgtype] = counts.get(c.msgtype, 0) + int(c.msgcount)
+    except Exception as err:  # rosbags raises several unrelated types on corrupt files
+        raise BagError(f"bag {bag} cannot be read (corrupt or truncated?): {type(err).__name__}: {err}") from err
+    return counts
 
 
 def _audio_connections(bag: Path, connections: list) -> tuple[list, list, dict[str, str]]:

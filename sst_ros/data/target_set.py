@@ -10,6 +10,12 @@ recorded geometry (``array.yaml`` beside the bag) must match the model's geometr
 model's geometry does. Either way :meth:`MicArray.microphone_audio` picks the microphones
 (a device stream of ``n_input_channels`` by its ``channel_order``, or exactly ``n_mics``
 channels as they are).
+
+What is skipped or cleaned (with a warning naming the file): a bag holding no audio message
+(e.g. left by a recorder whose topic nobody published) is skipped; NaN/Inf samples (a float
+stream from a faulty driver) are set to 0, and a recording in which more than
+:data:`MAX_NONFINITE_FRACTION` of the samples are non-finite is rejected. A bag that was not
+closed (killed recorder) is an error naming its recovery command.
 """
 
 from __future__ import annotations
@@ -25,20 +31,32 @@ import numpy as np
 
 from sst_ros.audio.resample import resample
 from sst_ros.audio.wav import read_wav
-from sst_ros.data.bag import BAG_STORAGE_SUFFIXES, is_bag_dir, walk_bag_tree
+from sst_ros.data.bag import (
+    AUDIO_DATA_STAMPED_TYPE,
+    AUDIO_INFO_TYPE,
+    BAG_STORAGE_SUFFIXES,
+    bag_message_types,
+    is_bag_dir,
+    walk_bag_tree,
+)
 from sst_ros.data.clipset import ARRAY_FILE
 from sst_ros.errors import AudioFormatError, BagError, DataError
 from sst_ros.geometry import MicArray
 
 __all__ = [
+    "MAX_NONFINITE_FRACTION",
     "TargetRecording",
     "TargetSet",
     "file_sha256",
     "find_recordings",
+    "finite_audio",
     "load_target_set",
 ]
 
 _LOG = logging.getLogger(__name__)
+
+#: A recording with more than this fraction of NaN/Inf samples is rejected (fewer are set to 0).
+MAX_NONFINITE_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -144,10 +162,42 @@ def find_recordings(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, 
     return found
 
 
+def finite_audio(audio: np.ndarray, origin: str) -> np.ndarray:
+    """``audio`` with NaN/Inf samples set to 0 (warned, naming ``origin`` and the count).
+
+    Raises:
+        DataError: more than :data:`MAX_NONFINITE_FRACTION` of the samples are non-finite.
+    """
+    finite = np.isfinite(audio)
+    n_bad = int(audio.size - np.count_nonzero(finite))
+    if n_bad == 0:
+        return audio
+    frac = n_bad / max(audio.size, 1)
+    if frac > MAX_NONFINITE_FRACTION:
+        raise DataError(
+            f"{origin}: {n_bad} of {audio.size} samples ({frac:.0%}) are NaN or Inf; this recording is unusable: "
+            "remove it from the target set and check the audio driver's output (record_target logs such samples)"
+        )
+    _LOG.warning("%s: %d of %d samples (%.2g%%) are NaN or Inf; set to 0", origin, n_bad, audio.size, 100 * frac)
+    return np.where(finite, audio, np.zeros((), dtype=audio.dtype))
+
+
+def _is_empty_bag(path: Path) -> bool:
+    """Whether a closed bag holds no audio message and nothing but (maybe) AudioInfo (warned)."""
+    types = bag_message_types(path)
+    if types.get(AUDIO_DATA_STAMPED_TYPE, 0) > 0 or set(types) - {AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE}:
+        return False
+    _LOG.warning("skipping bag %s: it holds no audio message (a recording whose audio topic nobody published?); "
+                 "delete it to silence this warning", path)  # fmt: skip
+    return True
+
+
 def _read_bag(path: Path, array: MicArray, fs: int) -> list[TargetRecording]:
     from sst_ros.data.bag import read_bag_audio
 
     try:
+        if _is_empty_bag(path):
+            return []
         streams = read_bag_audio(path)
     except BagError:
         raise
@@ -161,8 +211,9 @@ def _read_bag(path: Path, array: MicArray, fs: int) -> list[TargetRecording]:
         origin = f"bag {path}, topic {s.topic}"
         samples = np.asarray(s.samples, dtype=np.float32)
         if samples.ndim != 2 or samples.shape[0] == 0:
-            raise BagError(f"{origin}: no audio samples recorded; the bag is empty")
-        audio = _microphones(samples, array, origin, s.geometry)
+            _LOG.warning("skipping %s: no audio samples recorded (no audio message after its AudioInfo)", origin)
+            continue
+        audio = _microphones(finite_audio(samples, origin), array, origin, s.geometry)
         out.append(TargetRecording(path, s.topic, resample(audio, int(s.sample_rate_hz), fs), digest))
     return out
 
@@ -174,7 +225,7 @@ def _read_wav_file(path: Path, array: MicArray, fs: int) -> TargetRecording:
         raise DataError(f"target WAV {path}: {err}") from err
     if audio.shape[0] == 0:
         raise DataError(f"target WAV {path} is empty (0 samples)")
-    audio = _microphones(audio, array, f"WAV {path}")
+    audio = _microphones(finite_audio(audio, f"WAV {path}"), array, f"WAV {path}")
     return TargetRecording(path, None, resample(audio, fs_in, fs), file_sha256(path))
 
 
@@ -257,5 +308,6 @@ def load_target_set(
                 continue
             recs.append(r)
     if not recs:
-        raise DataError(f"no usable target audio in {', '.join(str(p) for p in paths)} (all recordings too short)")
+        raise DataError(f"no usable target audio in {', '.join(str(p) for p in paths)} (all recordings empty or too "
+                        "short; see the warnings above)")  # fmt: skip
     return TargetSet(recs, sample_rate_hz)

@@ -10,11 +10,20 @@ A checkpoint is a ``torch.save`` mapping of plain data (loadable with ``weights_
 * ``provenance``: free-form dict (data sets, seed, steps, metrics, git revision, times)
 * optional ``train_state`` (optimiser, step counters) in training checkpoints only; the
   shipped default model leaves it out to stay small.
+
+Files are only ever read with ``torch.load(..., weights_only=True)`` (:func:`load_torch_file`):
+a file holding any other Python object (an old-format file, or a crafted one whose unpickling
+would run code) is refused with an error, never unpickled. :func:`tensors_and_plain_data`
+turns state to be saved (optimiser state, metrics with numpy numbers, dataclasses) into what
+that loader accepts.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sst_ros.errors import ConfigError, ModelError
+from sst_ros.errors import ConfigError, ModelError, SstError
 from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN, ModelConfig
 from sst_ros.model.features import FeatureConfig
@@ -35,11 +44,115 @@ __all__ = [
     "check_audio_matches",
     "default_model_path",
     "load_checkpoint",
+    "load_torch_file",
     "save_checkpoint",
+    "tensors_and_plain_data",
 ]
 
 CHECKPOINT_VERSION = 1
 _FORMAT = "sst_ros.crnn"
+
+
+def tensors_and_plain_data(value: Any, where: str = "state") -> Any:
+    """``value`` as tensors and plain data only: what ``torch.load(weights_only=True)`` reads back.
+
+    Tensors are kept (detached, on the CPU); dicts, lists and tuples are walked; str / int /
+    float / bool subclasses become the plain type; numpy scalars become Python numbers, numpy
+    arrays lists; dataclass instances dicts of their fields; paths and enums strings / their
+    values. Dict keys become str, int, float or bool.
+
+    Args:
+        value: the state to save (e.g. an optimiser ``state_dict`` with progress counters).
+        where: what is being saved, for the error message.
+    Raises:
+        ModelError: a value of another type (naming its place in ``value``): such a value would
+            need unpickling code to load, which :func:`load_torch_file` refuses.
+    """
+    return _tensors_and_plain(value, where, "")
+
+
+_NOT_SCALAR = object()
+
+
+def _plain_scalar(value: Any) -> Any:
+    """A number, bool or string subclass (numpy included) as the plain type, else ``_NOT_SCALAR``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, enum.Enum):
+        return _plain_scalar(value.value)
+    return _NOT_SCALAR
+
+
+def _tensors_and_plain(value: Any, where: str, at: str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, dict):
+        return {_plain_key(k, where, at): _tensors_and_plain(v, where, f"{at}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):  # torch.Size and plain tuples
+        return tuple(_tensors_and_plain(v, where, f"{at}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, (list, tuple)):  # lists and named tuples
+        return [_tensors_and_plain(v, where, f"{at}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return _tensors_and_plain(value.tolist(), where, at)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return {f.name: _tensors_and_plain(getattr(value, f.name), where, f"{at}.{f.name}") for f in fields}
+    plain = _plain_scalar(value)
+    if plain is _NOT_SCALAR:
+        raise ModelError(
+            f"{where}: cannot save {type(value).__module__}.{type(value).__qualname__} at {at or 'the top'} as "
+            "tensors and plain data (it would need unpickling code to load); convert it to plain data first"
+        )
+    return plain
+
+
+def _plain_key(key: Any, where: str, at: str) -> Any:
+    if type(key) in (str, int, float, bool):
+        return key
+    plain = _tensors_and_plain(key, where, f"{at} (a key)")
+    if type(plain) not in (str, int, float, bool):
+        raise ModelError(f"{where}: dict key {key!r} at {at or 'the top'} is not a str or a number; use plain keys")
+    return plain
+
+
+def load_torch_file(path: Path, what: str, error: type[SstError], fix: str) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain data, never other objects.
+
+    Args:
+        path: the file (existence is the caller's check).
+        what: what the file is, for messages (e.g. "model file", "adaptation state").
+        error: the :class:`SstError` subclass to raise.
+        fix: what the user should do about a refused or unreadable file.
+    Raises:
+        error: the file holds objects other than tensors and plain data (an old-format file or
+            a crafted one; unpickling it could run code, so it is refused, never loaded), or it
+            is corrupt or not a PyTorch file. The message names the path, the problem and ``fix``.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "global" not in str(err).lower():  # not a refused object: garbage the unpickler cannot parse
+            raise error(f"{what} {path} is corrupt or not a PyTorch file (it cannot be parsed); {fix}") from err
+        raise error(
+            f"{what} {path} holds Python objects other than tensors and plain data (an old-format file, or a "
+            f"crafted one); loading them could run code, so the file is refused and was not loaded; {fix}"
+        ) from err
+    except Exception as err:  # torch raises many types for a bad file
+        raise error(
+            f"{what} {path} is corrupt or not a PyTorch file ({type(err).__name__}: {str(err)[:200]}); {fix}"
+        ) from err
+
+
 @dataclass
 class LoadedModel:
     """A trained tracker ready to run.
@@ -93,9 +206,13 @@ def save_checkpoint(
         feature_cfg: feature parameters.
         model_cfg: network shape.
         provenance: plain-data dict (str/int/float/bool/list/dict/None values).
-        train_state: optional optimiser state and counters for resuming.
+        train_state: optional optimiser state and counters for resuming; saved as tensors and
+            plain data (:func:`tensors_and_plain_data`).
     Returns:
         the path written.
+    Raises:
+        ModelError: geometry or channel count inconsistent, or a ``train_state`` value that is
+            not tensors and plain data.
     """
     _check_feature_geometry(feature_cfg, array, "save_checkpoint")
     if model_cfg.n_mics != array.n_mics:
@@ -116,7 +233,7 @@ def save_checkpoint(
         "provenance": _plain(provenance),
     }
     if train_state is not None:
-        payload["train_state"] = train_state
+        payload["train_state"] = tensors_and_plain_data(train_state, f"training state for {path}")
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -158,12 +275,14 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
 
     Args:
         path: checkpoint file, or None for :func:`default_model_path`.
-        with_train_state: also load the optimiser state (training checkpoints; uses a full unpickle).
+        with_train_state: kept for callers that resume (``extra["train_state"]`` is filled
+            whenever the file has one); every file is loaded with ``weights_only=True``.
     Returns:
         the :class:`LoadedModel` with the network in eval mode on the CPU.
     Raises:
-        ModelError: the file is missing, unreadable, not an sst_ros checkpoint, or inconsistent;
-            the message names the path and the problem.
+        ModelError: the file is missing, unreadable, not an sst_ros checkpoint, inconsistent, or
+            holds Python objects beyond tensors and plain data (refused unloaded: unpickling them
+            could run code); the message names the path and the problem.
     """
     p = Path(path) if path is not None else default_model_path()
     if not p.exists():
@@ -175,13 +294,10 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
         raise ModelError(f"model file {p} does not exist; {hint}")
     if not p.is_file():
         raise ModelError(f"model file {p} is not a regular file")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=not with_train_state)
-    except Exception as err:  # torch raises many types for a bad file
-        raise ModelError(
-            f"model file {p} is corrupt or not a PyTorch checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-            "re-copy or re-train it"
-        ) from err
+    data = load_torch_file(
+        p, "model file", ModelError,
+        "re-copy it from a trusted source or re-train it with this sst_ros (`sst train`)",
+    )  # fmt: skip
     if not isinstance(data, dict) or data.get("format") != _FORMAT:
         raise ModelError(f"model file {p} is not an sst_ros CRNN checkpoint (no format '{_FORMAT}')")
     if int(data.get("version", -1)) > CHECKPOINT_VERSION:

@@ -4,7 +4,15 @@
   5 so that bursts of small messages are not dropped by a busy subscriber. A best-effort
   subscription matches both best-effort and reliable publishers.
 - ``AudioInfo``: reliable, transient local, depth 1 (latched: late joiners get it).
-- Tracks / DOA outputs: reliable, depth 10.
+- Tracks / DOA outputs: reliable, depth :data:`TRACK_DEPTH` (100 = 10 s of 100 ms frames). The
+  tracker's worker publishes in bursts: after a long message, or when it catches up with queued
+  audio, it publishes every frame of it back to back (e.g. a backlog of twenty 0.5 s audio
+  messages is 100 frames). Keep-last history drops a sample that no reliable reader has acknowledged yet
+  when the burst is longer than the depth: with depth 10, 37 of 81 PoseArrays of one burst were
+  lost to a reliable subscriber that kept up on average. Depth 100 holds such a burst while
+  readers catch up, at a cost of at most 100 small messages (a PoseArray or MarkerArray of a
+  few tracks: well under 100 kB per publisher); a reader must also subscribe with a deep enough
+  history (e.g. rviz2's default depth 5 may still drop frames it cannot draw, harmlessly).
 - Recording: :func:`adapted_qos` follows the QoS offered by the discovered publishers, as
   ``ros2 bag record`` does, so that the recorder matches every publisher and is reliable
   where they all are; :func:`bag_qos` converts a profile for the bag's metadata.
@@ -28,6 +36,7 @@ __all__ = [
     "AUDIO_PUB_RELIABLE_QOS",
     "AUDIO_QOS",
     "RECORD_DEPTH",
+    "TRACK_DEPTH",
     "TRACK_QOS",
     "adapted_qos",
     "bag_qos",
@@ -37,6 +46,8 @@ __all__ = [
 
 AUDIO_DEPTH = 50
 RECORD_DEPTH = 200
+#: History of the tracker outputs, messages: a burst of 10 s of frames at 10 Hz (see the module docstring).
+TRACK_DEPTH = 100
 
 AUDIO_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -64,11 +75,11 @@ AUDIO_INFO_QOS = QoSProfile(
 
 TRACK_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=10,
+    depth=TRACK_DEPTH,
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
-"""Tracker outputs (PoseArray, MarkerArray, DOA)."""
+"""Tracker outputs (PoseArray, MarkerArray, DOA): reliable, deep enough for a burst of :data:`TRACK_DEPTH` frames."""
 
 
 def adapted_qos(offered: Sequence[QoSProfile], depth: int = RECORD_DEPTH) -> QoSProfile:

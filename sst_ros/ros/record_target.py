@@ -15,8 +15,16 @@ are discovered, with QoS adapted to theirs (like ``ros2 bag record``).
 - Bad input (payload not a whole number of frames, unknown format, empty message): logged,
   counted, skipped; the node keeps recording. A changed ``AudioInfo`` starts a new split so
   one bag never mixes formats.
-- SIGINT/SIGTERM close the bag (valid, holding every message received); a full disk or an
-  unwritable folder ends the recording with a clear error and a readable bag (exit 1).
+- SIGINT/SIGTERM close the bag (valid, holding every message received); a full disk (free
+  space measured on the bag's file system, whoever fills it) or an unwritable folder ends the
+  recording with a clear error and a readable bag (exit 1). Every bag is re-opened and its
+  messages counted before "saved" is logged.
+- The file is flushed to disk at least every ``flush_period_s`` (and every 512 KiB): after
+  SIGKILL or power loss at most that much is lost, and the bag, left without
+  ``metadata.yaml``, is made readable with ``record_target --recover DIR`` (no ROS needed).
+- A topic nobody publishes is warned about after ``no_publisher_warn_s`` (then every 30 s);
+  a bag that ends with no audio message is removed at exit (logged).
+- NaN/Inf samples (float formats) are counted and logged; the bytes are recorded unchanged.
 
 The gate is :class:`sst_ros.audio.gate.EnergyGate` and the bags are written by
 :class:`sst_ros.data.bag_writer.SplitBagWriter`; this node converts messages, reads its
@@ -25,13 +33,16 @@ parameters, manages subscriptions and logs.
 Example::
 
     python -m sst_ros.ros.record_target --ros-args -p topics:="['audio']" -p gate:=true
+    record_target --recover training/bags/target_20250101_120000   # after a crash
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,15 +55,16 @@ from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 
+from sst_ros.audio.clock import StreamClock
 from sst_ros.audio.gate import EnergyGate, GateConfig
 from sst_ros.audio.pcm import decode_pcm
-from sst_ros.audio.stream import GapDetector
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, info_topic_for
-from sst_ros.data.bag_writer import SplitBagWriter
+from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, find_bags, info_topic_for
+from sst_ros.data.bag_recover import needs_recovery, recover_bag
+from sst_ros.data.bag_writer import FLUSH_PERIOD_S, SplitBagWriter
 from sst_ros.errors import BagError, ConfigError, SstError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.ros.discovery import RawSubscriber, WantedTopic
-from sst_ros.ros.messages import info_fields, stamp_to_ns
+from sst_ros.ros.messages import info_fields, read_audio_cdr
 from sst_ros.ros.params import ParamSpec, declare_parameters, node_session, print_help_if_asked
 
 __all__ = ["PARAMETERS", "RecordConfig", "TargetRecorder", "default_out_dir", "main"]
@@ -60,6 +72,7 @@ __all__ = ["PARAMETERS", "RecordConfig", "TargetRecorder", "default_out_dir", "m
 _MAX_PENDING = 500  # audio messages held while waiting for the first AudioInfo
 _WARN_PENDING = 50  # ... warn once this many are held
 _GATE = GateConfig()  # the gate's defaults
+_NO_PUBLISHER_REPEAT_S = 30.0  # repeat the "nobody publishes" warning this often, s
 
 PARAMETERS: dict[str, ParamSpec] = {
     "topics": ParamSpec(["audio"], "audio topics (audio_common_msgs/AudioDataStamped) to record"),
@@ -78,7 +91,9 @@ PARAMETERS: dict[str, ParamSpec] = {
     "split_size_mb": ParamSpec(0.0, "start a new bag after this many MB (0: never)", True, 0.0),
     "status_period_s": ParamSpec(5.0, "status line period, s (0: off)", True, 0.0),
     "min_free_mb": ParamSpec(100.0, "stop (bag kept valid) when free disk drops below, MB", True, 0.0),
-    "gap_tolerance_s": ParamSpec(0.05, "stamp error still counted as continuous, s", True, 0.0),
+    "flush_period_s": ParamSpec(FLUSH_PERIOD_S, "fsync at least this often (crash loses at most that), s", True, 0.05),
+    "no_publisher_warn_s": ParamSpec(5.0, "warn when an audio topic has no publisher this long, s (0: off)", True, 0.0),
+    "gap_tolerance_s": ParamSpec(0.5, "confirmed gaps up to this are audio lost in transport (counted), s", True, 0.0),
 }
 
 
@@ -102,6 +117,8 @@ class RecordConfig:
     status_period_s: float
     min_free_mb: float
     gap_tolerance_s: float
+    flush_period_s: float = FLUSH_PERIOD_S
+    no_publisher_warn_s: float = 5.0
 
     @classmethod
     def from_parameters(cls, p: dict[str, Any]) -> RecordConfig:
@@ -130,6 +147,7 @@ class RecordConfig:
             topics=topics, info_topics=tuple(infos), out=Path(p["out"]) if p["out"] else default_out_dir(),
             array=p["array"], gate=gate, split_duration_s=p["split_duration_s"], split_size_mb=p["split_size_mb"],
             status_period_s=p["status_period_s"], min_free_mb=p["min_free_mb"], gap_tolerance_s=p["gap_tolerance_s"],
+            flush_period_s=p["flush_period_s"], no_publisher_warn_s=p["no_publisher_warn_s"],
         )  # fmt: skip
 
 
@@ -140,12 +158,16 @@ class _TopicState:
     topic: str
     info_topic: str
     fields: tuple[int, int, str] | None = None  # (channels, rate Hz, format) from AudioInfo
-    gaps: GapDetector | None = None
+    clock: StreamClock[None] | None = None  # the stream's clock model: gaps and a wrong declared rate
+    rate_warned: bool = False
     gate: EnergyGate[tuple[bytes, int]] | None = None  # items: (CDR bytes, frames)
     pending: collections.deque[bytes] = field(default_factory=lambda: collections.deque(maxlen=_MAX_PENDING))
     messages: int = 0
     frames: int = 0
     n_gaps: int = 0
+    nonfinite: int = 0  # NaN/Inf samples received (recorded unchanged)
+    received: int = 0  # messages received (before any check)
+    no_publisher_warned_at: float | None = None  # monotonic time of the last "nobody publishes" warning, s
 
 
 class TargetRecorder(Node):
@@ -157,6 +179,8 @@ class TargetRecorder(Node):
         self.geometry: MicArray | None = load_array(self.cfg.array) if self.cfg.array else None
         self.exit_status = 0
         self.stopped = False
+        self._closed = False
+        self._started = time.monotonic()
         self.bad_messages = 0
         self._error_counts: collections.Counter[str] = collections.Counter()
         self._topics: dict[str, _TopicState] = {}
@@ -169,7 +193,7 @@ class TargetRecorder(Node):
         self.writer = SplitBagWriter(
             self.cfg.out, self.geometry, split_duration_s=self.cfg.split_duration_s,
             split_size_bytes=int(self.cfg.split_size_mb * 1e6), min_free_bytes=int(self.cfg.min_free_mb * 1e6),
-            log=self.get_logger(),
+            flush_period_s=self.cfg.flush_period_s, log=self.get_logger(),
         )  # fmt: skip
         self.writer.open()  # BagError: exists, not writable, no room
         want_audio = WantedTopic(AudioDataStamped, AUDIO_DATA_STAMPED_TYPE, self._on_audio)
@@ -178,25 +202,49 @@ class TargetRecorder(Node):
         self._subscriber = RawSubscriber(self, wanted)
         if self.cfg.status_period_s > 0:
             self._status_timer = self.create_timer(self.cfg.status_period_s, self._status)
+        self._flush_timer = self.create_timer(self.cfg.flush_period_s, self._flush)
+        if self.cfg.no_publisher_warn_s > 0:
+            self._publisher_timer = self.create_timer(min(1.0, self.cfg.no_publisher_warn_s), self._check_publishers)
         infos = ", ".join(sorted({s.info_topic for s in self._topics.values()}))
         gate = f", gate at {self.cfg.gate.threshold_db:g} dBFS" if self.cfg.gate else ""
         self.get_logger().info(f"recording {', '.join(self._topics)} (info: {infos}) into {self.cfg.out}{gate}")
 
     # ---------------------------------------------------------------- bag files
     def close(self) -> None:
-        """Close the current bag (idempotent); logs where the recording is."""
+        """Close the recording (idempotent): close the bag, remove bags without audio, verify the rest, log.
+
+        "saved" is logged only for bags that were re-opened and read back in full.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        log = self.get_logger()
         for st in self._topics.values():
             if st.pending:
-                self.get_logger().warning(
-                    f"{len(st.pending)} messages on {st.topic} not recorded: no AudioInfo arrived on {st.info_topic}"
-                )
+                log.warning(f"{len(st.pending)} messages on {st.topic} not recorded: no AudioInfo arrived on "
+                            f"{st.info_topic}")  # fmt: skip
                 st.pending.clear()
         try:
             self.writer.close()
-            self.get_logger().info(f"saved {', '.join(str(p) for p in self.writer.splits)} ({self._summary()})")
         except BagError as err:
-            self.get_logger().error(str(err))
+            log.error(f"the recording was NOT saved completely: {err}")
             self.exit_status = 1
+            return
+        for path in self.writer.discard_without(AUDIO_DATA_STAMPED_TYPE):
+            silent = [st.topic for st in self._topics.values() if st.received == 0]
+            why = f"nobody published {', '.join(silent)}" if silent else "every audio message was rejected or gated out"
+            log.warning(f"removed {path}: it held no audio message ({why})")
+        if not self.writer.splits:
+            log.warning(f"nothing saved: no audio message was recorded ({self._summary()})")
+            return
+        try:
+            counts = self.writer.verify()
+        except BagError as err:
+            log.error(f"the recording was NOT saved completely: {err}")
+            self.exit_status = 1
+            return
+        log.info(f"saved {', '.join(str(p) for p in counts)} ({self._summary()}; read back: "
+                 f"{sum(counts.values())} messages)")  # fmt: skip
 
     def _write(self, topic: str, msgtype: str, raw: bytes, latched: bool = False) -> bool:
         """Write one message (the writer opens the next split when one is due); False if not written."""
@@ -217,16 +265,39 @@ class TargetRecorder(Node):
             self._fatal(err)
 
     def _fatal(self, err: BagError) -> None:
+        """Stop recording after a write failure: log it, then close and verify what was written."""
         self.get_logger().error(f"recording stopped: {err}")
         self.exit_status = 1
         self.stopped = True
+        self.close()
+
+    def _flush(self) -> None:
+        """Timer: write what the bag writer buffers to disk (bounds what a crash can lose)."""
+        if self.stopped or self._closed:
+            return
         try:
-            self.writer.close()
-        except BagError as err2:
-            self.get_logger().error(str(err2))
-        for p in self.writer.splits:
-            if (p / "metadata.yaml").is_file():
-                self.get_logger().info(f"bag kept: {p}")
+            self.writer.flush()
+        except BagError as err:
+            self._fatal(err)
+
+    def _check_publishers(self) -> None:
+        """Timer: warn (throttled) about audio topics that nobody publishes."""
+        now = time.monotonic()
+        if self.stopped or now - self._started < self.cfg.no_publisher_warn_s:
+            return
+        for st in self._topics.values():
+            if st.received > 0 or self.count_publishers(st.topic) > 0:
+                st.no_publisher_warned_at = None
+                continue
+            last = st.no_publisher_warned_at
+            if last is not None and now - last < _NO_PUBLISHER_REPEAT_S:
+                continue
+            st.no_publisher_warned_at = now
+            self.get_logger().warning(
+                f"nobody publishes {st.topic}: no publisher and no message for {now - self._started:.0f} s, nothing "
+                "is recorded from it; check the 'topics' parameter against `ros2 topic list` (a bag without audio "
+                "is removed at exit)"
+            )
 
     # ---------------------------------------------------------------- callbacks
     def _error(self, key: str, text: str, bad_message: bool = True) -> None:
@@ -280,7 +351,8 @@ class TargetRecorder(Node):
     def _start_stream(self, st: _TopicState, fields: tuple[int, int, str]) -> None:
         """A (new) format for ``st``: fresh gap and gate state, then the audio held until now."""
         st.fields = fields
-        st.gaps = GapDetector(fields[1], self.cfg.gap_tolerance_s)
+        st.clock = StreamClock(fields[1], self.cfg.gap_tolerance_s)
+        st.rate_warned = False
         if st.gate is not None:
             st.gate.reset(fields[1])
         elif self.cfg.gate is not None:
@@ -294,30 +366,55 @@ class TargetRecorder(Node):
         if self.stopped:
             return
         st = self._topics[topic]
+        st.received += 1
         try:
-            msg = deserialize_message(raw, AudioDataStamped)
-        except Exception as err:  # noqa: BLE001 - undecodable bytes from a foreign publisher
+            stamp, _frame_id, data = read_audio_cdr(raw)
+        except SstError as err:  # undecodable bytes from a foreign publisher
             self._error(f"cdr:{topic}", f"undecodable message on {topic} skipped: {err}")
             return
         if st.fields is None:
             self._hold(st, raw)
             return
-        samples = self._decode(st, msg)
+        samples = self._decode(st, data, stamp)
         if samples is None:
             return
-        stamp = stamp_to_ns(msg.header.stamp)
+        n_bad = int(samples.size - np.count_nonzero(np.isfinite(samples)))
+        if n_bad:
+            st.nonfinite += n_bad
+            self._error(f"nan:{topic}", f"{n_bad} NaN/Inf samples in a message on {topic} (stamp {stamp} ns), "
+                        f"{st.nonfinite} so far; recorded unchanged: the publisher sends invalid audio (check the "
+                        "driver); sst adapt sets them to 0", bad_message=False)  # fmt: skip
         n = samples.shape[0]
-        gap = st.gaps.check(stamp, n) if st.gaps is not None else None
-        if gap is not None:
-            st.n_gaps += 1
-            kind = "gap" if gap > 0 else "overlap/backwards stamp"
-            self._error(f"gap:{topic}", f"{kind} of {abs(gap) * 1e3:.1f} ms on {topic} at stamp {stamp} ns",
-                        bad_message=False)  # fmt: skip
+        self._check_time(st, stamp, n)
         items = st.gate.push(samples, stamp, (bytes(raw), n)) if st.gate is not None else [(raw, n)]
         for item_raw, item_frames in items:
             if self._write(st.topic, AUDIO_DATA_STAMPED_TYPE, item_raw):
                 st.messages += 1
                 st.frames += item_frames
+
+    def _check_time(self, st: _TopicState, stamp: int, n: int) -> None:
+        """Run the stream's clock model: count real gaps, warn once about a declared rate the stamps contradict.
+
+        The messages are recorded unchanged either way; stamp jitter and bursts are not gaps.
+        """
+        if st.clock is None or st.fields is None:
+            return
+        releases = st.clock.push(stamp, n, None, self.get_clock().now().nanoseconds)
+        for rel in releases:
+            if rel.gap_s is not None:
+                st.n_gaps += 1
+                kind = "gap" if rel.gap_s > 0 else "backward jump"
+                self._error(f"gap:{st.topic}", f"{kind} of {abs(rel.gap_s) * 1e3:.1f} ms in the audio time on "
+                            f"{st.topic} at stamp {stamp} ns (audio lost before the recorder, or a restart)",
+                            bad_message=False)  # fmt: skip
+        rate = st.clock.last_rate
+        if rate is not None and rate.mismatch and not st.rate_warned:
+            st.rate_warned = True
+            self.get_logger().error(
+                f"{st.topic}: AudioInfo declares {st.fields[1]} Hz but the stamps advance as {rate.measured_hz:.0f} Hz "
+                "of audio; the messages are recorded unchanged, but sst adapt would read them at the declared rate: "
+                "fix the capture node's AudioInfo.sample_rate and record again"
+            )
 
     def _hold(self, st: _TopicState, raw: bytes) -> None:
         """Audio before its AudioInfo: held (up to ``_MAX_PENDING`` messages), or skipped if the info is invalid."""
@@ -332,17 +429,17 @@ class TargetRecorder(Node):
                 "messages; check 'info_topics'"
             )
 
-    def _decode(self, st: _TopicState, msg: AudioDataStamped) -> np.ndarray | None:
-        """(frames, channels) float32 samples of ``msg``, or None (logged, counted) when it is bad."""
+    def _decode(self, st: _TopicState, data: memoryview, stamp: int) -> np.ndarray | None:
+        """(frames, channels) float32 samples of a payload, or None (logged, counted) when it is bad."""
         if st.fields is None:
             return None
         n_ch, _fs, fmt = st.fields
-        if len(msg.audio.data) == 0:
+        if len(data) == 0:
             self._error(f"empty:{st.topic}", f"empty audio message on {st.topic} (stamp "
-                        f"{stamp_to_ns(msg.header.stamp)} ns) skipped; the publisher sent no samples")  # fmt: skip
+                        f"{stamp} ns) skipped; the publisher sent no samples")  # fmt: skip
             return None
         try:
-            return decode_pcm(msg.audio.data, n_ch, fmt)
+            return decode_pcm(data, n_ch, fmt)
         except SstError as err:
             self._error(f"len:{st.topic}", f"message on {st.topic} skipped: {err}")
             return None
@@ -357,6 +454,9 @@ class TargetRecorder(Node):
                 f"{self.bad_messages} bad, {len(self.writer.splits)} bag(s)")  # fmt: skip
         if self.cfg.gate is not None:
             text += f", {sum(st.gate.gated_out for st in states if st.gate is not None)} gated out"
+        nonfinite = sum(st.nonfinite for st in states)
+        if nonfinite:
+            text += f", {nonfinite} non-finite (NaN/Inf) samples"
         return text
 
     def _status(self) -> None:
@@ -367,6 +467,8 @@ class TargetRecorder(Node):
 def main(args: list[str] | None = None) -> int:
     """Entry point (console script ``record_target``). Returns the exit status."""
     argv = sys.argv if args is None else args
+    if "--recover" in argv[1:]:
+        return recover_main(argv[1:])
     if print_help_if_asked(argv, __doc__, PARAMETERS):
         return 0
     stop: dict[str, int | None] = {"signal": None}
@@ -390,6 +492,39 @@ def main(args: list[str] | None = None) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     return session.status or (node.exit_status if node is not None else 0)
+
+
+def recover_main(argv: list[str]) -> int:
+    """``record_target --recover DIR [DIR ...]``: recover bags left without ``metadata.yaml``.
+
+    Each DIR is a bag folder, or a folder searched for such bags. Runs without ROS (no rclpy
+    context). Returns the exit status: 0 all recovered (or nothing to do), 1 a recovery
+    failed, 2 bad arguments.
+    """
+    parser = argparse.ArgumentParser(
+        prog="record_target --recover",
+        description="Recover rosbag2 MCAP bags left without metadata.yaml by a killed recorder or a power loss.",
+    )
+    parser.add_argument("--recover", nargs="+", metavar="DIR", required=True,
+                        help="bag folder(s), or folders holding them")  # fmt: skip
+    opts = parser.parse_args(argv)
+    status = 0
+    for raw in opts.recover:
+        root = Path(raw)
+        if not root.is_dir():
+            print(f"record_target: error: {root} is not a folder; give the bag folder", file=sys.stderr)
+            status = max(status, 1)
+            continue
+        todo = [root] if needs_recovery(root) else [b for b in find_bags(root) if needs_recovery(b)]
+        if not todo:
+            print(f"{root}: no bag needing recovery (every bag there has its metadata.yaml)")
+        for bag in todo:
+            try:
+                print(recover_bag(bag).describe())
+            except SstError as err:
+                print(f"record_target: error: {err}", file=sys.stderr)
+                status = 1
+    return status
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ class LatencyStats:
     """Counters of a stream-processing node for its periodic log line (thread-safe).
 
     Attributes (reset by :meth:`line_and_reset`): received / processed messages, audio_s
-    (seconds of audio processed), frames published, dropped messages by reason, gaps,
+    (seconds of audio processed), frames published, dropped messages by reason, gaps (state
+    resets), lost_s (audio missing in the stream before the node, bridged with silence, seconds),
     non-finite samples, clipped messages, busy_s (processing time, seconds) and
     latency_ms (receipt -> publish, milliseconds, one per published message).
     """
@@ -37,6 +38,7 @@ class LatencyStats:
         self.frames = 0
         self.dropped: collections.Counter[str] = collections.Counter()
         self.gaps = 0
+        self.lost_s = 0.0
         self.nonfinite = 0
         self.clipped_msgs = 0
         self.busy_s = 0.0
@@ -71,7 +73,8 @@ class LatencyStats:
                 f"{self.frames} frames published; latency receipt->publish ms p50 {np.percentile(lat, 50):.1f} "
                 f"p99 {np.percentile(lat, 99):.1f} max {lat.max():.1f}; processing busy "
                 f"{100 * self.busy_s / wall:.0f} % of wall time; dropped {dropped} msgs ({reasons}); "
-                f"gaps {self.gaps}; non-finite samples {self.nonfinite}; clipped msgs {self.clipped_msgs}"
+                f"lost before the node {self.lost_s:.2f} s of audio; gaps (resets) {self.gaps}; "
+                f"non-finite samples {self.nonfinite}; clipped msgs {self.clipped_msgs}"
             )
             self.reset()
         return line

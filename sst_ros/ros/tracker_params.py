@@ -50,7 +50,7 @@ _TUNABLES: dict[str, tuple[str, float, float]] = {
     "smoothing": ("weight of a new measurement in the track update, (0, 1]", 0.01, 1.0),
     "velocity_gain": ("beta of the alpha-beta track filter, [0, 1]", 0.0, 1.0),
     "max_speed_deg_s": ("cap on a track's estimated angular speed, degrees per second", 0.0, 3600.0),
-    "gap_tolerance_s": ("stamp discontinuity (s) beyond which the stream state is reset", 0.0, 10.0),
+    "gap_tolerance_s": ("longest audio gap (s) bridged with silence; longer ones reset the stream state", 0.0, 10.0),
     "clip_level": ("absolute sample value counted as clipped (full scale 1)", 0.01, 1.0),
 }
 

@@ -4,15 +4,19 @@ One :class:`TrackingPipeline` per audio stream. Each message (interleaved PCM by
 samples, stamped with the time of its first sample) goes through:
 
 decode (``sst_ros.audio.pcm``) -> sanity checks (non-finite samples zeroed, clipping measured)
--> gap check (``GapDetector``; a gap, overlap or backwards stamp resets all streaming state)
--> channel selection (``MicArray.microphone_audio``) -> resampling to the model's rate
-(``StreamingResampler``) -> CRNN streaming step (``StreamingTracker``, GRU state carried
-across messages) -> peaks of each frame's spatial spectrum (:func:`extract_peaks`) ->
-:class:`MultiTracker` -> one :class:`TrackFrame` per model frame (100 ms).
+-> clock model (:class:`~sst_ros.audio.clock.StreamClock`: stamps are hints, the sample count
+is the truth; jitter, bursts and zero stamps absorbed, short gaps bridged with silence, long
+gaps and backward jumps reset all streaming state, a declared rate the stamps contradict
+refuses the stream) -> channel selection (``MicArray.microphone_audio``) -> accumulation until
+the next model frame can complete (small messages cost no model call each) -> resampling to
+the model's rate (``StreamingResampler``) -> CRNN streaming step (``StreamingTracker``, GRU
+state carried across messages) -> peaks of each frame's spatial spectrum
+(:func:`extract_peaks`) -> :class:`MultiTracker` -> one :class:`TrackFrame` per model frame
+(100 ms).
 
-Stamps: a frame's ``stamp_ns`` is the audio time of the *start* of the frame it describes
-(the label convention of the clip sets): the time of the first sample of the stream segment
-(since the last reset) plus the frame's offset, minus the resampler's delay.
+Stamps: a frame's ``stamp_ns`` is the audio time of the *start* of the frame it describes (the
+label convention of the clip sets), inferred by the clock model from the sample count, minus
+the resampler's delay.
 
 Nothing here imports rclpy; the node (``sst_ros.ros.tracker_node``) only converts messages
 and logs what the :class:`ChunkReport` says.
@@ -25,9 +29,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sst_ros.audio.clock import StreamClock
+from sst_ros.audio.finite import finite_audio
 from sst_ros.audio.pcm import decode_pcm, normalize_format
 from sst_ros.audio.resample import StreamingResampler
-from sst_ros.audio.stream import GapDetector
 from sst_ros.errors import AudioFormatError, ConfigError, ModelError
 from sst_ros.geometry import MicArray
 from sst_ros.model.azimuth import AzimuthGrid
@@ -65,14 +70,16 @@ class PipelineConfig:
         peaks: peak picking (max sources, threshold, separation).
         tracker: association and hysteresis.
         activity_threshold: frames whose model activity is below this give no peaks, [0, 1].
-        gap_tolerance_s: stamp jitter tolerated before a discontinuity resets the state, seconds.
+        gap_tolerance_s: longest confirmed gap in the audio (samples lost, e.g. in transport)
+            bridged with silence, seconds; longer gaps and backward jumps reset the streaming
+            state. Stamp jitter is not a gap: the clock model absorbs it whatever this is.
         clip_level: absolute sample value counted as clipped (full scale 1.0).
     """
 
     peaks: PeakConfig = field(default_factory=PeakConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     activity_threshold: float = 0.5
-    gap_tolerance_s: float = 0.02
+    gap_tolerance_s: float = 0.5
     clip_level: float = 0.999
 
     def __post_init__(self) -> None:
@@ -108,12 +115,17 @@ class ChunkReport:
     Attributes:
         frames: model frames completed by the message (usually 0 or 1 for 100 ms messages).
         n_samples: frames (samples per channel) in the message, 0 if it could not be decoded.
-        dropped: reason the message was dropped (``"format"``, ``"channels"``), or None.
+        dropped: reason the message was dropped (``"format"``, ``"channels"``, ``"rate"``), or None.
         error: human-readable error for a dropped message.
-        gap_s: discontinuity before this message (positive gap, negative overlap), or None.
+        gap_s: a confirmed discontinuity released with this message (positive gap, negative
+            overlap or backward jump), or None.
+        reset: the discontinuity reset the streaming state (a long gap or a backward jump).
+        bridged_s: audio missing before a message released now, bridged with silence, seconds.
         n_nonfinite: NaN/Inf samples replaced by 0.
         clipped_fraction: fraction of samples at or above ``clip_level`` in magnitude.
         n_bad_frames: model frames with a non-finite output, skipped (no peaks).
+        by_receipt: the stream's header stamps are not used (zero or not advancing): the
+            clock stamps by time of receipt.
     """
 
     frames: tuple[TrackFrame, ...] = ()
@@ -121,9 +133,12 @@ class ChunkReport:
     dropped: str | None = None
     error: str = ""
     gap_s: float | None = None
+    reset: bool = False
+    bridged_s: float = 0.0
     n_nonfinite: int = 0
     clipped_fraction: float = 0.0
     n_bad_frames: int = 0
+    by_receipt: bool = False
 
 
 class TrackingPipeline:
@@ -154,8 +169,13 @@ class TrackingPipeline:
         self._tracker = MultiTracker(self._config.tracker)
         self._format: AudioFormat | None = None
         self._resampler: StreamingResampler | None = None
-        self._gaps: GapDetector | None = None
-        self._origin_ns: int | None = None
+        self._clock: StreamClock[np.ndarray] | None = None
+        self._rate_error = ""  # non-empty: the stream is refused until a format is set again
+        self._pending: list[np.ndarray] = []  # microphone audio waiting for the next model frame
+        self._pending_n = 0
+        self._segment_index = 0  # stream sample index where the streaming state last started
+        self._segment_in = 0  # input frames given to the model (and pending) since then
+        self._segment_out = 0  # model frames produced since then
 
     @property
     def config(self) -> PipelineConfig:
@@ -171,8 +191,8 @@ class TrackingPipeline:
         """Change the tunables while streaming (tracks, ids and model state are kept)."""
         self._config = config
         self._tracker.set_config(config.tracker)
-        if self._gaps is not None:
-            self._gaps.tolerance_s = config.gap_tolerance_s
+        if self._clock is not None:
+            self._clock.gap_tolerance_s = config.gap_tolerance_s
 
     def set_format(self, fmt: AudioFormat) -> None:
         """Accept a stream format; resets the streaming state when it changes.
@@ -204,23 +224,40 @@ class TrackingPipeline:
             return
         self._format = new
         self._resampler = StreamingResampler(new.sample_rate_hz, self.model_rate_hz, self.array.n_mics)
-        self._gaps = GapDetector(new.sample_rate_hz, self._config.gap_tolerance_s)
+        self._clock = StreamClock(new.sample_rate_hz, self._config.gap_tolerance_s)
         self.reset()
 
+    @property
+    def below_model_rate(self) -> bool:
+        """The accepted stream's rate is below the model's: it is upsampled and accuracy drops."""
+        return self._format is not None and self._format.sample_rate_hz < self.model_rate_hz
+
+    @property
+    def clock(self) -> StreamClock[np.ndarray] | None:
+        """The stream's clock model (jitter, bridged audio, segments), None before a format."""
+        return self._clock
+
     def reset(self) -> None:
-        """Forget all streaming state (model, resampler, tracks); the next message starts anew."""
+        """Forget all streaming state (model, resampler, tracks, clock); the next message starts anew."""
+        if self._clock is not None:
+            self._clock.reset()
+        self._rate_error = ""
+        self._restart(0)
+
+    def _restart(self, sample_index: int) -> None:
+        """Start the model, resampler and tracker anew at stream sample ``sample_index``."""
         self._stream.reset()
         self._tracker.reset()
         if self._resampler is not None:
             self._resampler.reset()
-        if self._gaps is not None:
-            self._gaps.reset()
-        self._origin_ns = None
+        self._pending, self._pending_n = [], 0
+        self._segment_index, self._segment_in, self._segment_out = int(sample_index), 0, 0
 
-    def process_bytes(self, data: bytes, stamp_ns: int) -> ChunkReport:
+    def process_bytes(self, data: bytes, stamp_ns: int, receipt_ns: int | None = None) -> ChunkReport:
         """Process one interleaved PCM payload (``AudioData.data``) stamped at its first sample.
 
         Without an accepted format the message is dropped (``dropped="format"``).
+        ``receipt_ns``: see :meth:`process_samples`.
         """
         if self._format is None:
             return ChunkReport(dropped="format", error="no audio format yet (waiting for AudioInfo or parameters)")
@@ -228,18 +265,23 @@ class TrackingPipeline:
             samples = decode_pcm(data, self._format.channels, self._format.sample_format)
         except AudioFormatError as err:
             return ChunkReport(dropped="format", error=str(err))
-        return self.process_samples(samples, stamp_ns)
+        return self.process_samples(samples, stamp_ns, receipt_ns)
 
-    def process_samples(self, samples: np.ndarray, stamp_ns: int) -> ChunkReport:
+    def process_samples(self, samples: np.ndarray, stamp_ns: int, receipt_ns: int | None = None) -> ChunkReport:
         """Process decoded samples (frames, channels) float at the accepted format's rate.
 
         Args:
             samples: (n, channels) float audio, full scale 1.0.
-            stamp_ns: audio time of ``samples[0]``, nanoseconds.
+            stamp_ns: header stamp, the time of ``samples[0]`` as the publisher says, nanoseconds
+                (0 = none). Only a hint: the clock model infers the audio time.
+            receipt_ns: ROS time of receipt, nanoseconds, or None (offline): used for zero or
+                frozen stamps.
         """
         fmt = self._format
-        if fmt is None or self._resampler is None or self._gaps is None:
+        if fmt is None or self._resampler is None or self._clock is None:
             return ChunkReport(dropped="format", error="no audio format yet (waiting for AudioInfo or parameters)")
+        if self._rate_error:
+            return ChunkReport(dropped="rate", error=self._rate_error)
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != fmt.channels:
             return ChunkReport(
@@ -248,25 +290,88 @@ class TrackingPipeline:
             )
         n = int(x.shape[0])
         if n == 0:
-            return ChunkReport()
-        finite = np.isfinite(x)
-        n_nonfinite = int(finite.size - np.count_nonzero(finite))
-        if n_nonfinite:
-            x = np.where(finite, x, np.float32(0.0))
+            return ChunkReport(dropped="empty", error="empty audio message (no samples); check the capture node")
+        x, n_nonfinite = finite_audio(x)
         clipped = float(np.count_nonzero(np.abs(x) >= self._config.clip_level)) / x.size
-        gap_s = self._gaps.check(int(stamp_ns), n)
-        if gap_s is not None:
-            self._stream.reset()
-            self._tracker.reset()
-            self._resampler.reset()
-            self._origin_ns = None
-        if self._origin_ns is None:
-            self._origin_ns = int(stamp_ns) - ns_from_s(self._resampler.delay_s)
-        mics = self.array.microphone_audio(x)
+        clock = self._clock
+        releases = clock.push(int(stamp_ns), n, self.array.microphone_audio(x), receipt_ns)
+        rate = clock.last_rate
+        if rate is not None and rate.mismatch:
+            self._rate_error = (
+                f"the stream is declared at {fmt.sample_rate_hz} Hz but its stamps advance as "
+                f"{rate.measured_hz:.0f} Hz of audio ({n} frames per message); refusing it until the rate is "
+                "fixed: correct AudioInfo.sample_rate (or the sample_rate parameter) to what the device sends"
+            )
+            self._restart(0)
+            return ChunkReport(n_samples=n, dropped="rate", error=self._rate_error)
+        frames: list[TrackFrame] = []
+        n_bad = 0
+        gap_s: float | None = None
+        reset = False
+        bridged = 0.0
+        for rel in releases:
+            if rel.gap_s is not None:
+                gap_s = rel.gap_s
+            if rel.new_segment:
+                f, b = self._flush()
+                frames += f
+                n_bad += b
+                self._restart(rel.sample_index)
+                reset = True
+            if rel.bridge_frames:
+                self._queue(np.zeros((rel.bridge_frames, self.array.n_mics), dtype=np.float32))
+                bridged += rel.bridge_frames / fmt.sample_rate_hz
+            self._queue(rel.item)
+        if self._pending_n and self._segment_in >= self._next_frame_in():
+            f, b = self._flush()
+            frames += f
+            n_bad += b
+        return ChunkReport(
+            frames=tuple(frames),
+            n_samples=n,
+            gap_s=gap_s,
+            reset=reset,
+            bridged_s=bridged,
+            n_nonfinite=n_nonfinite,
+            clipped_fraction=clipped,
+            n_bad_frames=n_bad,
+            by_receipt=clock.by_receipt or (int(stamp_ns) == 0 and receipt_ns is not None),
+        )
+
+    def frames_until_output(self) -> int:
+        """Input frames (samples per channel) still needed before the next model frame can complete.
+
+        0 when it can complete now, or when no format is known. The tracker node wakes its worker
+        only then, so that 10 ms messages do not cost a thread switch each.
+        """
+        if self._format is None:
+            return 0
+        return max(0, self._next_frame_in() - self._segment_in)
+
+    def _queue(self, mics: np.ndarray) -> None:
+        self._pending.append(mics)
+        self._pending_n += int(mics.shape[0])
+        self._segment_in += int(mics.shape[0])
+
+    def _next_frame_in(self) -> int:
+        """Input frames since the segment start after which the next model frame can complete."""
+        fmt = self._format
+        rate = fmt.sample_rate_hz if fmt is not None else self.model_rate_hz
+        return int(np.ceil((self._segment_out + 1) * self._stream.frame_s * rate - 1e-6))  # 3 * 0.1 * 16000 > 4800
+
+    def _flush(self) -> tuple[list[TrackFrame], int]:
+        """Run the model on the pending audio; returns the completed frames and the non-finite ones."""
+        if not self._pending_n or self._resampler is None or self._clock is None or self._format is None:
+            return [], 0
+        mics = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=0)
+        self._pending, self._pending_n = [], 0
         chunk = self._resampler.process(mics)
+        rate = float(self._format.sample_rate_hz)
+        delay_ns = ns_from_s(self._resampler.delay_s)
         frames: list[TrackFrame] = []
         n_bad = 0
         for doa in self._stream.process(chunk) if chunk.shape[0] else ():
+            self._segment_out += 1
             spectrum = np.asarray(doa.spectrum, dtype=np.float64)
             activity = float(doa.activity)
             if not (np.all(np.isfinite(spectrum)) and np.isfinite(activity)):
@@ -280,16 +385,9 @@ class TrackingPipeline:
             tracks = tuple(
                 t for t in self._tracker.update(peaks) if np.isfinite(t.azimuth_deg) and np.isfinite(t.activity)
             )
-            stamp = self._origin_ns + ns_from_s(float(doa.time_offset_s))
+            stamp = self._clock.ns_at(self._segment_index + float(doa.time_offset_s) * rate) - delay_ns
             frames.append(TrackFrame(stamp_ns=stamp, tracks=tracks, activity=activity, peaks=tuple(peaks)))
-        return ChunkReport(
-            frames=tuple(frames),
-            n_samples=n,
-            gap_s=gap_s,
-            n_nonfinite=n_nonfinite,
-            clipped_fraction=clipped,
-            n_bad_frames=n_bad,
-        )
+        return frames, n_bad
 
 
 def _azimuth_grid(loaded: LoadedModel) -> AzimuthGrid:

@@ -13,6 +13,9 @@ Three stages, one function each:
 
 The clips' channels are reduced to microphone audio once, by the clip set
 (:meth:`sst_ros.geometry.MicArray.microphone_audio` with the set's or the given geometry).
+NaN / Inf samples are replaced by 0 once per clip, for every method, with a warning naming the
+clip and the count; a truncated WAV (data shorter than its header declares) is scored as far as
+it goes, with a warning.
 
 Outputs in ``out_dir``:
 
@@ -36,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from sst_ros.audio.finite import finite_audio, nonfinite_message
+from sst_ros.audio.wav import wav_truncation
 from sst_ros.data.clipset import Clip, ClipSet, Labels
 from sst_ros.errors import ConfigError, DataError, ModelError
 from sst_ros.geometry import MicArray, load_array
@@ -176,17 +181,22 @@ def plan_evaluation(
     return plan
 
 
-def predict_clip(plan: EvalPlan, audio: np.ndarray, fs: int) -> dict[str, Prediction]:
+def predict_clip(plan: EvalPlan, audio: np.ndarray, fs: int, *, source: str = "clip") -> dict[str, Prediction]:
     """Every method's per-frame predictions for one clip's (frames, M) microphone audio at ``fs`` Hz.
 
-    Adds each method's processing time to ``plan.seconds``.
+    NaN / Inf samples are replaced by 0 once, for every method, with a warning naming
+    ``source`` and their count (one NaN would otherwise spoil every later frame). Adds each
+    method's processing time to ``plan.seconds``.
     """
+    audio, n_bad = finite_audio(audio)
+    if n_bad:
+        log.warning(nonfinite_message(source, n_bad, audio.size))
     preds: dict[str, Prediction] = {}
     if plan.loaded is not None:
         from sst_ros.model.infer import predict_audio
 
         t0 = time.perf_counter()
-        preds[MODEL_METHOD] = predict_audio(plan.loaded, audio, fs)
+        preds[MODEL_METHOD] = predict_audio(plan.loaded, audio, fs, source=source)
         plan.seconds[MODEL_METHOD] += time.perf_counter() - t0
     for name, runner in plan.runners.items():
         t0 = time.perf_counter()
@@ -355,8 +365,11 @@ def evaluate(
     scores: list[ClipScore] = []
     for ci, clip in enumerate(plan.clips):
         audio, fs, labels = plan.clipset.load(clip)
+        truncated = wav_truncation(clip.wav_path)
+        if truncated is not None:
+            log.warning(truncated.message(clip.wav_path))
         audio_s += audio.shape[0] / fs
-        preds = predict_clip(plan, audio, fs)
+        preds = predict_clip(plan, audio, fs, source=f"clip {clip.name} ({clip.wav_path})")
         score = score_clip(preds, labels, plan.baseline_cfg.frame_s, plan.identifiable)
         plot = plots and (max_plots is None or ci < max_plots)
         clip_reports.append({

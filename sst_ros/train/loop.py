@@ -15,7 +15,12 @@ clips (offline, causal) and MAE, ACC5/ACC10 (active frames) and activity F1 are 
 ``metrics.jsonl``. The run folder keeps ``config.yaml`` (the typed config), ``latest.pt``
 (with optimiser state, to resume) and ``best.pt`` (lowest validation MAE, no optimiser
 state); both checkpoints carry geometry, configs, label resolution and provenance (data and
-its scene configuration, seed, steps, metrics).
+its scene configuration, seed, steps, metrics). ``latest.pt`` holds tensors and plain data
+only and is read back with ``weights_only=True`` (:mod:`sst_ros.model.checkpoint`).
+
+A NaN or infinite loss or gradient norm stops the run with a
+:class:`~sst_ros.train.nonfinite.NonFiniteLossError` before the optimiser step, so no
+checkpoint is written from a broken model and ``latest.pt`` stays resumable.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import torch
 import yaml
 
 from sst_ros.data.clip_reader import ClipReader
-from sst_ros.errors import ConfigError
+from sst_ros.errors import ConfigError, ModelError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
@@ -49,6 +54,7 @@ from sst_ros.train.config import TrainConfig
 from sst_ros.train.examples import ClipExamples, SimulatedExamples, TrainingExamples, training_data
 from sst_ros.train.losses import task_loss_per_frame
 from sst_ros.train.metrics import doa_metrics
+from sst_ros.train.nonfinite import check_finite
 from sst_ros.train.scene_provenance import scene_provenance
 
 __all__ = ["TrainConfig", "Trainer", "evaluate_clips", "train"]
@@ -151,6 +157,7 @@ class Trainer:
         self.latest_path, self.best_path = self.out / "latest.pt", self.out / "best.pt"
         self.on_validation = on_validation
         self.progress = _Progress()
+        self.saved_step: int | None = None  # step of the latest.pt on disk (None: none written yet)
         self._t_start = time.monotonic()
         self.setup(resume)
 
@@ -190,8 +197,26 @@ class Trainer:
         (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     def _restore(self) -> None:
-        ck = load_checkpoint(self.latest_path, with_train_state=True)
-        ts = ck.extra.get("train_state") or {}
+        """Weights, optimiser state and progress from ``latest.pt`` (read with ``weights_only=True``).
+
+        Raises:
+            ModelError: an unreadable, refused (not tensors and plain data) or incomplete file.
+        """
+        try:
+            ck = load_checkpoint(self.latest_path, with_train_state=True)
+        except ModelError as err:
+            raise ModelError(
+                f"--resume: {err}. A run folder whose latest.pt cannot be read safely cannot be resumed: start a "
+                "new run with another --out"
+            ) from err
+        found = ck.extra.get("train_state")
+        ts: dict[str, Any] = found if isinstance(found, dict) else {}
+        missing = [k for k in ("optimizer", "step", "best_mae") if k not in ts]
+        if missing:
+            raise ModelError(
+                f"--resume: {self.latest_path} holds no complete training state (no {', '.join(missing)}); it is not "
+                "a latest.pt written by `sst train`: start a new run with another --out"
+            )
         self.model.load_state_dict(ck.model.state_dict())
         self.opt.load_state_dict(ts["optimizer"])
         p = self.progress
@@ -200,6 +225,7 @@ class Trainer:
         p.elapsed_before_s = float(ts.get("elapsed_s", 0.0))
         self.rng = np.random.default_rng([self.cfg.seed, p.step])
         torch.manual_seed(self.cfg.seed + p.step)
+        self.saved_step = p.step
         log.info("resumed %s at step %d", self.latest_path, p.step)
 
     @property
@@ -235,20 +261,39 @@ class Trainer:
         ).mean()  # fmt: skip
 
     def step(self) -> float:
-        """One optimisation step; returns its loss."""
+        """One optimisation step; returns its loss.
+
+        Raises:
+            NonFiniteLossError: a NaN / infinite loss or gradient norm (checked before the
+                optimiser step: the model keeps its last finite weights).
+        """
         x, target, active = self.batch()
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.learning_rate(self.progress.step)
         loss = self.loss(x, target, active)
+        where = f"training step {self.progress.step + 1} ({self.out})"
+        check_finite(loss, "loss", where, self._nonfinite_fix())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip_norm)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip_norm)
+        check_finite(norm, "gradient norm", where, self._nonfinite_fix())
         self.opt.step()
         self.progress.step += 1
         value = float(loss.detach())
         ema = self.progress.ema_loss
         self.progress.ema_loss = value if ema is None else (1 - _LOSS_EMA_NEW) * ema + _LOSS_EMA_NEW * value
         return value
+
+    def _nonfinite_fix(self) -> str:
+        saved = (
+            f"{self.latest_path} keeps step {self.saved_step} (resume with --resume once fixed)"
+            if self.saved_step is not None
+            else "no checkpoint was written yet"
+        )
+        return (
+            "check the training clips for NaN or infinite samples, or lower the learning rate (lr) if training "
+            f"diverged; nothing was written from this step, {saved}"
+        )
 
     # ---- validation and checkpoints ------------------------------------------------------
     def validate(self) -> dict[str, float]:
@@ -295,6 +340,7 @@ class Trainer:
         save_checkpoint(
             self.latest_path, self.model, self.array, self.feature_cfg, self.model_cfg, prov, train_state=ts
         )
+        self.saved_step = p.step
 
     def _provenance(self, metrics: dict[str, float]) -> dict[str, Any]:
         cfg = self.cfg

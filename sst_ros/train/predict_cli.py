@@ -8,6 +8,7 @@ frame, ``time_s`` = start of the frame (see :mod:`sst_ros.train.report`), the sa
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from sst_ros.geometry import MicArray, load_array
 __all__ = ["DEFAULT_BASELINE_ARRAY", "predict_wav", "register", "run"]
 
 DEFAULT_BASELINE_ARRAY = "respeaker_usb_v2"
+
+log = logging.getLogger(__name__)
 
 
 def _microphones(array: MicArray, audio: np.ndarray, wav: Path) -> np.ndarray:
@@ -39,6 +42,11 @@ def predict_wav(
 ) -> Path:
     """Predict azimuth per output frame for one WAV file and write the prediction CSV.
 
+    Damaged input is reported, never silently used: a WAV with no samples is an error; a
+    truncated WAV (data shorter than its header declares) is processed as far as it goes, with
+    a warning; NaN / Inf samples are replaced by 0 with a warning; a sample rate below the
+    model's is upsampled with a warning.
+
     Args:
         wav: multichannel WAV (any sample rate; the model resamples).
         out_csv: CSV to write (folders are created).
@@ -50,21 +58,34 @@ def predict_wav(
     Returns:
         The CSV path.
     Raises:
-        AudioFormatError: unreadable WAV. ModelError: missing/corrupt model, or channels/geometry
-        that do not match it. ConfigError: unknown array or baseline.
+        AudioFormatError: unreadable, empty (0 bytes) or header-only WAV. ModelError: missing or
+        corrupt model, or channels/geometry that do not match it. ConfigError: unknown array or
+        baseline.
     """
-    from sst_ros.audio.wav import read_wav
+    from sst_ros.audio.finite import finite_audio, nonfinite_message
+    from sst_ros.audio.wav import read_wav, wav_truncation
     from sst_ros.train.report import write_predictions_csv
 
     wav = Path(wav)
     audio, fs = read_wav(wav)
+    if audio.shape[0] == 0:
+        raise AudioFormatError(
+            f"WAV file {wav} holds no audio samples (a header without data); nothing to predict: re-copy or "
+            "re-record it"
+        )
+    truncated = wav_truncation(wav)
+    if truncated is not None:
+        log.warning(truncated.message(wav))
     arr = load_array(array) if isinstance(array, (str, os.PathLike)) else array
     if baseline:
         from sst_ros.train.baselines import get_baseline
 
         runner = get_baseline(baseline)
         arr = arr or load_array(DEFAULT_BASELINE_ARRAY)
-        pred = runner.run(_microphones(arr, audio, wav), fs, arr)
+        mics, n_bad = finite_audio(_microphones(arr, audio, wav))
+        if n_bad:
+            log.warning(nonfinite_message(f"WAV file {wav}", n_bad, mics.size))
+        pred = runner.run(mics, fs, arr)
     else:
         from sst_ros.model.checkpoint import check_array_matches, load_checkpoint
         from sst_ros.model.infer import predict_audio
@@ -72,7 +93,7 @@ def predict_wav(
         loaded = load_checkpoint(model_path)
         if arr is not None:
             check_array_matches(loaded, arr)
-        pred = predict_audio(loaded, _microphones(arr or loaded.array, audio, wav), fs)
+        pred = predict_audio(loaded, _microphones(arr or loaded.array, audio, wav), fs, source=f"WAV file {wav}")
     return write_predictions_csv(out_csv, pred.time_s, pred.azimuth_deg, pred.elevation_deg, pred.activity)
 
 
