@@ -23,7 +23,7 @@ from bench_node_common import CHANNELS, FORMAT, FS, arg_parser, bench_env, cpu_s
 def _subscriber(raw: bool) -> None:
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     from sst_ros.ros.qos import AUDIO_QOS
 
@@ -34,7 +34,7 @@ def _subscriber(raw: bool) -> None:
     executor.add_node(node)
     try:
         executor.spin()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
 
 

@@ -155,3 +155,29 @@ def test_bad_settings() -> None:
         StreamClock(FS, gap_tolerance_s=-1)
     with pytest.raises(ConfigError, match="no message"):
         StreamClock(FS).ns_at(0)
+
+
+def test_silence_goes_where_the_gap_is_not_before_a_wild_stamp() -> None:
+    stamps = list(exact(60, 1600))
+    stamps[30] += 3 * NS  # one wild stamp: message 30's audio is continuous with 29's
+    del stamps[31]  # message 31 lost in transport
+    rel = run(StreamClock(FS), stamps, 1600)
+    assert [r.item for r in rel] == list(range(59))
+    assert rel[30].sample_index == 30 * 1600 and not rel[30].bridge_frames  # in place, on the old clock
+    assert rel[31].bridge_frames == 1600 and rel[31].sample_index == 32 * 1600
+
+
+def test_stamps_stepping_back_restart_the_rate_measurement() -> None:
+    # bursty system-clock stamps, then the system clock steps back 1 s (an NTP correction), then a
+    # replay loop: no false rate alarm, and the rate history stays bounded
+    rng = np.random.default_rng(3)
+    n, n_msgs = 160, 1500
+    due = exact(n_msgs, n) + n * NS // FS
+    stamps = np.array([due[min(k + 9 - k % 10, n_msgs - 1)] for k in range(n_msgs)]) + rng.uniform(0, 0.005) * NS
+    stamps[700:] -= NS
+    clock = StreamClock(FS)
+    for _loop in range(3):
+        for k, st in enumerate(stamps):
+            clock.push(int(st), n, k)
+            assert clock.last_rate is None or not clock.last_rate.mismatch, (k, clock.last_rate)
+    assert len(clock._rate_pts) <= 2 * 5.0 * 100 + 1

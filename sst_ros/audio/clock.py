@@ -65,6 +65,8 @@ RATE_SPAN_S = 2.0
 """Stamp span of the long-span rate estimate, seconds."""
 RATE_EVERY_S = 0.5
 """The rate is re-checked after this much more audio, seconds."""
+RATE_RESTART_NS = 100_000_000
+"""A stamp this far (ns) behind the previous one restarts the rate measurement."""
 NOT_ADVANCING = 10
 """Consecutive messages whose stamp does not advance before the clock stamps by receipt."""
 
@@ -323,47 +325,48 @@ class StreamClock(Generic[T]):
         k = len(held) - 1  # the agreeing run: held[k:]
         while k > 0 and abs(held[k - 1].e_ns - held[-1].e_ns) / NS_PER_S <= threshold:
             k -= 1
-        run_h = held[k:]
-        if sum(h.n for h in run_h) / fs < CONFIRM_S:
+        if sum(h.n for h in held[k:]) / fs < CONFIRM_S:
             if sum(h.n for h in held) / fs < FORCE_S:
                 return []
-            run_h = held[-MIN_WINDOW:]  # stamps in chaos: re-anchor on the latest
+            k = max(0, len(held) - MIN_WINDOW)  # stamps in chaos: re-anchor on the latest
+        prefix, run_h = held[:k], held[k:]
         run = np.array([h.e_ns for h in run_h])
         start_ns = self._start_ns if self._start_ns is not None else float(run[0])
-        new_start = float(np.median(run))
-        gap_s = (new_start - start_ns) / NS_PER_S
+        gap_s = (float(np.median(run)) - start_ns) / NS_PER_S
         if abs(gap_s) <= threshold:  # no step after all: noise around the estimate
             return self._release_held_as_continuous()
-        first, rest = held[0], held[1:]
+        # the step is where the agreeing run starts: what was held before it goes out on the old clock
         self._held = []
         self._spread.clear()
+        out = [ClockRelease(h.item, h.index) for h in prefix]
+        first, rest = run_h[0], run_h[1:]
         if 0.0 < gap_s <= self.gap_tolerance_s:
             bridge = int(round(gap_s * fs))
             self.bridged_s += bridge / fs
             self.n_bridged += 1
-            self._index += bridge  # the held messages move later by the silence inserted before them
-            out = [ClockRelease(first.item, first.index + bridge, gap_s=gap_s, bridge_frames=bridge)]
+            self._index += bridge  # the run moves later by the silence inserted before it
+            out.append(ClockRelease(first.item, first.index + bridge, gap_s=gap_s, bridge_frames=bridge))
             out += [ClockRelease(h.item, h.index + bridge) for h in rest]
-            for h in (first, *rest):
-                self._add_spread(h.e_ns - bridge * NS_PER_S / fs, h.n)
             self._recent.clear()
             for h in run_h:
+                self._add_spread(h.e_ns - bridge * NS_PER_S / fs, h.n)
                 self._add_inlier(h.e_ns - bridge * NS_PER_S / fs, h.n)
             return out
         self.n_segments += 1
         self._recent.clear()
         self._sigma_s = 0.0
         for h in run_h:
-            self._add_inlier(h.e_ns, h.n)
-        for h in (first, *rest):
             self._add_spread(h.e_ns, h.n)
-        return [
-            ClockRelease(first.item, first.index, new_segment=True, gap_s=gap_s),
-            *(ClockRelease(h.item, h.index) for h in rest),
-        ]
+            self._add_inlier(h.e_ns, h.n)
+        out.append(ClockRelease(first.item, first.index, new_segment=True, gap_s=gap_s))
+        out += [ClockRelease(h.item, h.index) for h in rest]
+        return out
 
     # ---- rate ---------------------------------------------------------------------------
     def _rate_point(self, hint_ns: int, n: int) -> None:
+        if self._rate_pts and hint_ns < self._rate_pts[-1][0] - RATE_RESTART_NS:
+            self._rate_pts.clear()  # the stamps stepped back (a loop, a clock step): measure anew
+            self._rate_next_ns = None
         self._rate_pts.append((hint_ns, self._received, n))
         self._received += n
         while self._rate_pts and hint_ns - self._rate_pts[0][0] > 2 * RATE_WINDOW_S * NS_PER_S:

@@ -161,7 +161,10 @@ class _TopicState:
     clock: StreamClock[None] | None = None  # the stream's clock model: gaps and a wrong declared rate
     rate_warned: bool = False
     gate: EnergyGate[tuple[bytes, int]] | None = None  # items: (CDR bytes, frames)
-    pending: collections.deque[bytes] = field(default_factory=lambda: collections.deque(maxlen=_MAX_PENDING))
+    # (message, receipt time ns) held until the stream's AudioInfo arrives
+    pending: collections.deque[tuple[bytes, int]] = field(
+        default_factory=lambda: collections.deque(maxlen=_MAX_PENDING)
+    )
     messages: int = 0
     frames: int = 0
     n_gaps: int = 0
@@ -359,10 +362,13 @@ class TargetRecorder(Node):
             st.gate = EnergyGate(self.cfg.gate, fields[1])
         pending = list(st.pending)
         st.pending.clear()
-        for p_raw in pending:
-            self._on_audio(st.topic, p_raw)
+        for p_raw, p_receipt in pending:
+            self._on_audio(st.topic, p_raw, p_receipt)
 
-    def _on_audio(self, topic: str, raw: bytes) -> None:
+    def _on_audio(self, topic: str, raw: bytes, receipt_ns: int | None = None) -> None:
+        """One serialized audio message (``receipt_ns``: when it arrived, for held messages replayed later)."""
+        if receipt_ns is None:
+            receipt_ns = self.get_clock().now().nanoseconds
         if self.stopped:
             return
         st = self._topics[topic]
@@ -373,7 +379,7 @@ class TargetRecorder(Node):
             self._error(f"cdr:{topic}", f"undecodable message on {topic} skipped: {err}")
             return
         if st.fields is None:
-            self._hold(st, raw)
+            self._hold(st, raw, receipt_ns)
             return
         samples = self._decode(st, data, stamp)
         if samples is None:
@@ -385,21 +391,21 @@ class TargetRecorder(Node):
                         f"{st.nonfinite} so far; recorded unchanged: the publisher sends invalid audio (check the "
                         "driver); sst adapt sets them to 0", bad_message=False)  # fmt: skip
         n = samples.shape[0]
-        self._check_time(st, stamp, n)
+        self._check_time(st, stamp, n, receipt_ns)
         items = st.gate.push(samples, stamp, (bytes(raw), n)) if st.gate is not None else [(raw, n)]
         for item_raw, item_frames in items:
             if self._write(st.topic, AUDIO_DATA_STAMPED_TYPE, item_raw):
                 st.messages += 1
                 st.frames += item_frames
 
-    def _check_time(self, st: _TopicState, stamp: int, n: int) -> None:
+    def _check_time(self, st: _TopicState, stamp: int, n: int, receipt_ns: int) -> None:
         """Run the stream's clock model: count real gaps, warn once about a declared rate the stamps contradict.
 
         The messages are recorded unchanged either way; stamp jitter and bursts are not gaps.
         """
         if st.clock is None or st.fields is None:
             return
-        releases = st.clock.push(stamp, n, None, self.get_clock().now().nanoseconds)
+        releases = st.clock.push(stamp, n, None, receipt_ns)
         for rel in releases:
             if rel.gap_s is not None:
                 st.n_gaps += 1
@@ -416,13 +422,13 @@ class TargetRecorder(Node):
                 "fix the capture node's AudioInfo.sample_rate and record again"
             )
 
-    def _hold(self, st: _TopicState, raw: bytes) -> None:
+    def _hold(self, st: _TopicState, raw: bytes, receipt_ns: int) -> None:
         """Audio before its AudioInfo: held (up to ``_MAX_PENDING`` messages), or skipped if the info is invalid."""
         if st.info_topic in self._info_bad:
             self._error(f"noinfo:{st.topic}", f"message on {st.topic} skipped: its AudioInfo ({st.info_topic}) is "
                         f"invalid: {self._info_bad[st.info_topic]}")  # fmt: skip
             return
-        st.pending.append(bytes(raw))
+        st.pending.append((bytes(raw), receipt_ns))
         if len(st.pending) == _WARN_PENDING:
             self.get_logger().warning(
                 f"audio on {st.topic} but no AudioInfo yet on {st.info_topic}: holding up to {_MAX_PENDING} "

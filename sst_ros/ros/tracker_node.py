@@ -13,12 +13,19 @@ Publishes (reliable, one message pair per 100 ms model frame, empty when no sour
         ARROW (ns ``sst_tracks``) and a TEXT_VIEW_FACING label (ns ``sst_track_labels``) with
         id, azimuth and activity; marker id = track id, so ids are stable and ended tracks vanish.
 
-Threading: a single-threaded executor runs only short callbacks: the audio callback queues
-the message (bounded queue; when it is full the oldest message is dropped and counted, and
-the stamp discontinuity resets the stream state); ``AudioInfo``, parameter changes and the
-statistics timer. A worker thread decodes, runs the CRNN and publishes, so the subscription is
-never starved by inference. (Multi-threaded executor designs, with or without the worker,
-were measured and rejected: see the "Threading, measured" comment below.) A
+Time: header stamps are hints; the pipeline's clock model (:mod:`sst_ros.audio.clock`) infers
+the audio time from the sample count, absorbs jitter, bursts and zero stamps, bridges short
+gaps with silence, resets on long gaps and backward jumps, and refuses a stream whose declared
+rate the stamps contradict. Outputs carry the inferred audio time.
+
+Threading: a single-threaded executor runs only short callbacks: the audio callback (a raw
+subscription: stamp, frame and payload read from the CDR bytes) queues the message (bounded
+queue; when it is full the oldest message is dropped and counted; the clock model bridges the
+hole) and wakes the worker once the queued audio can complete a model frame; ``AudioInfo``,
+parameter changes and the statistics timer. A worker thread decodes, runs the CRNN and
+publishes, so the subscription is never starved by inference. (Multi-threaded executor
+designs, with or without the worker, were measured and rejected: see the "Threading,
+measured" comment below.) A
 plain ``Node`` (not a lifecycle node): the model is loaded once at start-up, and a failure to
 load it or a geometry mismatch ends the node with a clear error, which a launch file reports.
 

@@ -280,8 +280,6 @@ class TrackingPipeline:
         fmt = self._format
         if fmt is None or self._resampler is None or self._clock is None:
             return ChunkReport(dropped="format", error="no audio format yet (waiting for AudioInfo or parameters)")
-        if self._rate_error:
-            return ChunkReport(dropped="rate", error=self._rate_error)
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != fmt.channels:
             return ChunkReport(
@@ -294,6 +292,14 @@ class TrackingPipeline:
         x, n_nonfinite = finite_audio(x)
         clipped = float(np.count_nonzero(np.abs(x) >= self._config.clip_level)) / x.size
         clock = self._clock
+        if self._rate_error:  # refused: keep timing the stream, so that a false alarm clears itself
+            clock.push(int(stamp_ns), n, x[:0], receipt_ns)
+            rate = clock.last_rate
+            if rate is None or rate.mismatch:
+                return ChunkReport(n_samples=n, dropped="rate", error=self._rate_error)
+            self._rate_error = ""
+            clock.reset()
+            self._restart(0)
         releases = clock.push(int(stamp_ns), n, self.array.microphone_audio(x), receipt_ns)
         rate = clock.last_rate
         if rate is not None and rate.mismatch:
@@ -344,8 +350,8 @@ class TrackingPipeline:
         0 when it can complete now, or when no format is known. The tracker node wakes its worker
         only then, so that 10 ms messages do not cost a thread switch each.
         """
-        if self._format is None:
-            return 0
+        if self._format is None or (self._clock is not None and self._clock.held):
+            return 0  # held audio is released by the next message: process every one until then
         return max(0, self._next_frame_in() - self._segment_in)
 
     def _queue(self, mics: np.ndarray) -> None:
