@@ -63,3 +63,36 @@ def write_clipset(
         audio, labels = make_clip(array, az, n_frames, rng)
         write_clip(out_dir, f"clip{i:03d}", audio, FS, labels)
     return out_dir
+
+
+def tiny_adaptation_inputs(tmp_path: Path, rng: np.random.Generator) -> dict:
+    """A tiny adaptation problem on a two-microphone pair: an untrained ``tiny`` source model
+    (torch seed 0), 4 labelled 2 s plane-wave clips and 2 unlabelled 3 s target WAVs.
+
+    Returns:
+        dict with ``ckpt`` (source checkpoint), ``src`` (clip set), ``tgt`` (target folder),
+        ``out`` (where an adapted model would go), ``array`` and ``model_cfg``.
+    """
+    import torch
+
+    from sst_ros.audio.wav import write_wav
+    from sst_ros.geometry import load_array
+    from sst_ros.model.azimuth import grid_for_array
+    from sst_ros.model.checkpoint import save_checkpoint
+    from sst_ros.model.crnn import CRNN, ModelConfig
+    from sst_ros.model.features import FeatureConfig
+
+    torch.manual_seed(0)
+    array = load_array({"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]})
+    mc = ModelConfig.preset("tiny", array.n_mics, grid=grid_for_array(array))
+    ckpt = save_checkpoint(tmp_path / "source.pt", CRNN(mc).eval(), array, FeatureConfig(), mc, {"kind": "test"})
+    src = tmp_path / "sim"
+    for i in range(4):
+        az = float(rng.uniform(-90, 90))
+        lab = Labels(np.arange(20) * 0.1, np.full(20, az), np.zeros(20), np.ones(20, bool))
+        write_clip(src, f"c{i}", plane_wave(array, az, 2 * FS, rng), FS, lab)
+    write_array_yaml(src, array)
+    for i in range(2):
+        write_wav(tmp_path / "tgt" / f"r{i}.wav", 3 * plane_wave(array, 10.0 * i, 3 * FS, rng), FS)
+    return {"ckpt": ckpt, "src": src, "tgt": tmp_path / "tgt", "out": tmp_path / "adapted.pt", "array": array,
+            "model_cfg": mc}  # fmt: skip

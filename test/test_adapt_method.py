@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _model_synth import plane_wave
+from _model_synth import tiny_adaptation_inputs
 
 from sst_ros.adapt.batches import SourcePool, make_batch
 from sst_ros.adapt.config import AdaptConfig
@@ -17,38 +17,24 @@ from sst_ros.adapt.target_criteria import srp_azimuth_map
 from sst_ros.adapt.target_stats import batchnorm_layers, reestimate_batchnorm, target_stat_crops
 from sst_ros.adapt.trainer import IwanTrainer
 from sst_ros.adapt.weights import RunningMean, normalise_weights
-from sst_ros.audio.wav import write_wav
 from sst_ros.data.clip_reader import ClipReader
-from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.data.target_set import load_target_set
-from sst_ros.geometry import load_array
-from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import load_checkpoint
-from sst_ros.model.crnn import CRNN, ModelConfig
+from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig, compute_features
 from sst_ros.train.augment import apply_symmetry, array_symmetries
 
 FS = 16000  # _model_synth's rate
-PAIR = {"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]}
 
 
 @pytest.fixture
 def trainer_parts(tmp_path: Path, rng: np.random.Generator) -> dict:
-    torch.manual_seed(0)
-    array = load_array(PAIR)
-    mc = ModelConfig.preset("tiny", array.n_mics, grid=grid_for_array(array))
-    src = tmp_path / "sim"
-    for i in range(4):
-        az = float(rng.uniform(-90, 90))
-        lab = Labels(np.arange(20) * 0.1, np.full(20, az), np.zeros(20), np.ones(20, bool))
-        write_clip(src, f"c{i}", plane_wave(array, az, 2 * FS, rng), FS, lab)
-    write_array_yaml(src, array)
-    for i in range(2):
-        write_wav(tmp_path / "tgt" / f"r{i}.wav", 3 * plane_wave(array, 10.0 * i, 3 * FS, rng), FS)
-    fc = FeatureConfig()
-    clips = ClipReader([src], array, FS, 0.1)
-    target = load_target_set([tmp_path / "tgt"], array, FS)
-    return {"model": CRNN(mc), "array": array, "fc": fc, "clips": clips, "target": target}
+    parts = tiny_adaptation_inputs(tmp_path, rng)
+    array = parts["array"]
+    torch.manual_seed(0)  # the same weights as the saved source model
+    clips = ClipReader([parts["src"]], array, FS, 0.1)
+    target = load_target_set([parts["tgt"]], array, FS)
+    return {"model": CRNN(parts["model_cfg"]), "array": array, "fc": FeatureConfig(), "clips": clips, "target": target}
 
 
 def _trainer(parts: dict, **cfg) -> IwanTrainer:

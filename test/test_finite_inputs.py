@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from _model_synth import plane_wave, write_clipset
+from _model_synth import plane_wave, tiny_adaptation_inputs, write_clipset
 
 from sst_ros.adapt.batches import Batch
 from sst_ros.adapt.config import AdaptConfig
@@ -28,10 +28,8 @@ from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.errors import AudioFormatError, SstError
 from sst_ros.geometry import load_array
-from sst_ros.model.azimuth import grid_for_array
-from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
-from sst_ros.model.crnn import CRNN, ModelConfig
-from sst_ros.model.features import FeatureConfig, compute_features
+from sst_ros.model.checkpoint import load_checkpoint
+from sst_ros.model.features import compute_features
 from sst_ros.train.evaluate import evaluate
 from sst_ros.train.loop import TrainConfig, Trainer
 from sst_ros.train.nonfinite import NonFiniteLossError
@@ -223,24 +221,11 @@ def test_reading_an_empty_file_is_an_audio_format_error(tmp_path: Path) -> None:
 
 
 # ---- non-finite losses stop training and adaptation ----------------------------------------------
-PAIR = {"name": "test_pair", "microphones_m": [[0.0, 0.09, 0.0], [0.0, -0.09, 0.0]]}
 
 
 @pytest.fixture
 def adapt_setup(tmp_path: Path, rng: np.random.Generator) -> dict[str, Path]:
-    torch.manual_seed(0)
-    array = load_array(PAIR)
-    mc = ModelConfig.preset("tiny", array.n_mics, grid=grid_for_array(array))
-    ckpt = save_checkpoint(tmp_path / "source.pt", CRNN(mc).eval(), array, FeatureConfig(), mc, {"kind": "test"})
-    src = tmp_path / "sim"
-    for i in range(4):
-        az = float(rng.uniform(-90, 90))
-        lab = Labels(np.arange(20) * 0.1, np.full(20, az), np.zeros(20), np.ones(20, bool))
-        write_clip(src, f"c{i}", plane_wave(array, az, 2 * FS, rng), FS, lab)
-    write_array_yaml(src, array)
-    for i in range(2):
-        write_wav(tmp_path / "tgt" / f"r{i}.wav", 3 * plane_wave(array, 10.0 * i, 3 * FS, rng), FS)
-    return {"ckpt": ckpt, "src": src, "tgt": tmp_path / "tgt", "out": tmp_path / "adapted.pt"}
+    return tiny_adaptation_inputs(tmp_path, rng)
 
 
 def _poison_step(monkeypatch: pytest.MonkeyPatch, bad_step: int) -> list[int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _model_synth import plane_wave, write_clipset
+from _model_synth import plane_wave, tiny_adaptation_inputs, write_clipset
 
 from sst_ros.adapt.batches import SourcePool
 from sst_ros.adapt.config import AdaptConfig
@@ -25,7 +25,6 @@ from sst_ros.adapt.trainer import IwanTrainer
 from sst_ros.audio.wav import write_wav
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clip_reader import ClipReader
-from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.data.target_set import load_target_set
 from sst_ros.errors import DataError, ModelError
 from sst_ros.geometry import load_array
@@ -196,19 +195,7 @@ def test_save_checkpoint_refuses_objects_in_train_state(tmp_path: Path) -> None:
 # ---- sst adapt --resume ---------------------------------------------------------------------------
 @pytest.fixture
 def adapt_parts(tmp_path: Path, rng: np.random.Generator) -> dict:
-    torch.manual_seed(0)
-    array = load_array(PAIR)
-    mc = ModelConfig.preset("tiny", array.n_mics, grid=grid_for_array(array))
-    ckpt = save_checkpoint(tmp_path / "source.pt", CRNN(mc).eval(), array, FeatureConfig(), mc, {"kind": "test"})
-    src = tmp_path / "sim"
-    for i in range(4):
-        az = float(rng.uniform(-90, 90))
-        lab = Labels(np.arange(20) * 0.1, np.full(20, az), np.zeros(20), np.ones(20, bool))
-        write_clip(src, f"c{i}", plane_wave(array, az, 2 * FS, rng), FS, lab)
-    write_array_yaml(src, array)
-    for i in range(2):
-        write_wav(tmp_path / "tgt" / f"r{i}.wav", 3 * plane_wave(array, 10.0 * i, 3 * FS, rng), FS)
-    return {"ckpt": ckpt, "src": src, "tgt": tmp_path / "tgt", "out": tmp_path / "adapted.pt", "array": array}
+    return tiny_adaptation_inputs(tmp_path, rng)
 
 
 def _json(value: object) -> str:

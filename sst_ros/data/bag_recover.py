@@ -129,6 +129,16 @@ def _string(b: memoryview, o: int, end: int) -> tuple[str, int]:
     return bytes(b[o + 4 : o + 4 + n]).decode("utf-8", errors="replace"), o + 4 + n
 
 
+def _record_head(b: memoryview, pos: int, end: int) -> tuple[int, int]:
+    """(opcode, content length) of the record at ``pos``; :class:`_CutError` if there is none."""
+    if pos + _RECORD_HEAD > end:
+        raise _CutError(f"a record header is cut off at byte {pos}")
+    op, length = b[pos], _u64(b, pos + 1)
+    if op not in _KNOWN_OPS or length > _MAX_RECORD:
+        raise _CutError(f"no valid record at byte {pos} (opcode 0x{op:02x}, length {length})")
+    return op, length
+
+
 def _records(b: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int]]:
     """(opcode, content start, content end) of the complete records in ``b[start:end]``.
 
@@ -137,11 +147,7 @@ def _records(b: memoryview, start: int, end: int) -> Iterator[tuple[int, int, in
     """
     pos = start
     while pos < end:
-        if pos + _RECORD_HEAD > end:
-            raise _CutError(f"a record header is cut off at byte {pos}")
-        op, length = b[pos], _u64(b, pos + 1)
-        if op not in _KNOWN_OPS or length > _MAX_RECORD:
-            raise _CutError(f"no valid record at byte {pos} (opcode 0x{op:02x}, length {length})")
+        op, length = _record_head(b, pos, end)
         if pos + _RECORD_HEAD + length > end:
             raise _CutError(f"a record (opcode 0x{op:02x}) is cut off at byte {pos}")
         yield op, pos + _RECORD_HEAD, pos + _RECORD_HEAD + length
@@ -242,11 +248,7 @@ def _scan(b: memoryview, size: int, content: McapContent) -> Iterator[tuple[int,
     content.intact_bytes = pos
     try:
         while pos < size:
-            if pos + _RECORD_HEAD > size:
-                raise _CutError(f"a record header is cut off at byte {pos}")
-            op, length = b[pos], _u64(b, pos + 1)
-            if op not in _KNOWN_OPS or length > _MAX_RECORD:
-                raise _CutError(f"no valid record at byte {pos} (opcode 0x{op:02x})")
+            op, length = _record_head(b, pos, size)
             start, end = pos + _RECORD_HEAD, pos + _RECORD_HEAD + length
             if op in (_OP_DATA_END, _OP_FOOTER):
                 content.complete = True
