@@ -29,6 +29,7 @@ setup(
         "torch>=2.2",
         "pyroomacoustics>=0.7",
         "rosbags>=0.10",
+        "zstandard>=0.19",  # zstd-compressed MCAP chunks when a crashed bag is recovered
         "soundfile>=0.12",
         "matplotlib>=3.6",
         "tqdm>=4.60",

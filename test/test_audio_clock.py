@@ -181,3 +181,13 @@ def test_stamps_stepping_back_restart_the_rate_measurement() -> None:
             clock.push(int(st), n, k)
             assert clock.last_rate is None or not clock.last_rate.mismatch, (k, clock.last_rate)
     assert len(clock._rate_pts) <= 2 * 5.0 * 100 + 1
+
+
+def test_header_stamps_are_trusted_again_once_they_advance() -> None:
+    receipts = exact(200, 1600) + 1600 * NS // FS
+    stamps = np.concatenate([np.zeros(100), exact(100, 1600, t0=T0 + 10 * NS)])  # zeros, then a fixed driver
+    clock = StreamClock(FS)
+    run(clock, stamps, 1600, receipts)
+    assert not clock.by_receipt
+    assert clock.ns_at(199 * 1600) == T0 + 10 * NS + 99 * NS // 10  # on the header's clock again
+    assert clock.last_rate is None or not clock.last_rate.mismatch

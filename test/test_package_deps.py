@@ -24,6 +24,7 @@ ROSDEP_KEY = {
     "audio_common_msgs": "audio_common_msgs",
     "launch": "launch",
     "launch_ros": "launch_ros",
+    "ament_index_python": "ament_index_python",
     "numpy": "python3-numpy",
     "scipy": "python3-scipy",
     "yaml": "python3-yaml",
@@ -33,11 +34,12 @@ ROSDEP_KEY = {
     "tqdm": "python3-tqdm",
     "pyroomacoustics": None,
     "rosbags": None,
+    "zstandard": "python3-zstandard",
 }
 # Import name -> pip distribution (setup.py); ROS packages come from the ROS install instead.
 PIP_NAME = {"yaml": "pyyaml"}
 ROS_ONLY = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "geometry_msgs", "visualization_msgs",
-            "audio_common_msgs", "launch", "launch_ros"}  # fmt: skip
+            "audio_common_msgs", "launch", "launch_ros", "ament_index_python"}  # fmt: skip
 
 
 def _third_party_imports() -> set[str]:

@@ -18,7 +18,8 @@ the audio time of sample ``S`` as ``e + S / fs``:
   (the caller resets its streaming state). An inlier refutes the held messages: they were
   stamp noise and are released as continuous.
 - **Zero stamps, or stamps that do not advance**, are replaced by the time of receipt
-  (``receipt_ns``, when given).
+  (``receipt_ns``, when given), until the header stamps advance again for
+  :data:`NOT_ADVANCING` messages.
 - **A wrong declared rate** (say 16 kHz declared, 48 kHz sent) makes the stamps advance at
   another rate than the samples. After :data:`RATE_WINDOW_S` seconds of stamps the clock
   measures the rate twice, from stamp steps over long spans (robust to bursts) and from the
@@ -205,6 +206,7 @@ class StreamClock(Generic[T]):
         self._by_receipt = False
         self._last_stamp: int | None = None
         self._not_advancing = 0
+        self._advancing = 0
         self._rate_pts: collections.deque[tuple[int, int, int]] = collections.deque()  # (hint, received idx, n)
         self._received = 0  # frames received (no bridges): the rate check's sample count
         self._rate_next_ns: int | None = None  # stamp time of the next rate check
@@ -256,7 +258,9 @@ class StreamClock(Generic[T]):
         self._rate_point(hint, n)
         fs = self.sample_rate_hz
         out: list[ClockRelease[T]] = []
-        if self._by_receipt and not was_by_receipt:  # the stamp source changed: start the estimate anew
+        if self._by_receipt != was_by_receipt:  # the stamp source changed: start the estimates anew
+            self._rate_pts.clear()
+            self._rate_next_ns = None
             out = self._release_held_as_continuous()
             self._recent.clear()
             self._spread.clear()
@@ -282,9 +286,12 @@ class StreamClock(Generic[T]):
         """The stamp to use for this message: the header, or the receipt when headers are unusable."""
         advancing = self._last_stamp is None or stamp_ns > self._last_stamp
         self._not_advancing = 0 if advancing else self._not_advancing + 1
+        self._advancing = self._advancing + 1 if advancing and stamp_ns != 0 else 0
         self._last_stamp = stamp_ns
         if receipt_ns is not None and not self._by_receipt and self._not_advancing >= NOT_ADVANCING:
             self._by_receipt = True  # stamps frozen (zeros, a constant): the header is no clock
+        elif self._by_receipt and self._advancing >= NOT_ADVANCING:
+            self._by_receipt = False  # the header stamps advance again (a fixed driver, another publisher)
         if receipt_ns is not None and (self._by_receipt or stamp_ns == 0):
             self.n_receipt_stamped += 1
             # a message is received after its last sample: its first sample is one message earlier
