@@ -212,3 +212,39 @@ def test_disk_filled_by_another_writer_stops_with_a_verified_bag(tmp_path, ros_e
         np.testing.assert_array_equal(a.samples, np.concatenate(chunks[:n]))
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_jitter_is_no_gap_a_real_gap_is_and_a_wrong_rate_is_named(tmp_path, ros_env, rclpy_context) -> None:
+    """The recorder runs the tracker's clock model: +-30 ms stamp jitter counts no gap, a 2 s jump
+    counts one, and 48 kHz audio declared as 16 kHz is named (the bytes are recorded unchanged)."""
+    rng = np.random.default_rng(7)
+    pub = _Publisher(rclpy_context, "/clk", 2, "S16LE")
+    bag = tmp_path / "bag"
+    params = {"topics": ["/clk/audio"], "out": str(bag), "status_period_s": 0.2, "array": ""}
+    x = _s16_exact(rng, 2)
+    try:
+        with NodeProcess(REC, params, tmp_path / "rec.log", env=ros_env) as rec:
+            pub.wait_matched(rec, "/clk")
+            for k in range(30):  # 3 s of 100 ms messages, stamps jittered by up to 30 ms
+                jitter = int(rng.uniform(-0.03, 0.03) * 1e9)
+                pub.audio.publish(audio_msg(x, "S16LE", T0_NS + k * 100_000_000 + jitter, "m"))
+                time.sleep(0.01)
+            for k in range(50, 60):  # the stream resumes 2 s later
+                pub.send(k, x)
+                time.sleep(0.01)
+            wait_for(lambda: _count(rec) >= 40, 30, "40 recorded messages")
+            m = len(rec.output())
+            gaps = {ln for ln in rec.output().splitlines() if "in the audio time on /clk/audio" in ln}
+            assert len(gaps) == 1, gaps  # the jitter counted no gap
+            assert re.search(r"gap of (199\d|200\d)\.\d ms", gaps.pop())
+            fast = np.zeros((4800, 2))  # 100 ms of 48 kHz audio per message, declared 16 kHz
+            for k in range(100, 130):
+                pub.audio.publish(audio_msg(fast, "S16LE", T0_NS + k * 100_000_000, "m"))
+                time.sleep(0.01)
+            wait_for(lambda: "the stamps advance as 48000 Hz" in rec.output()[m:], 30, "the rate error")
+            assert "AudioInfo declares 16000 Hz" in rec.output()[m:]
+            assert rec.stop() == 0, rec.output()
+    finally:
+        pub.close()
+    (a,) = read_bag_audio(bag)
+    assert a.samples.shape[0] == 40 * FRAMES + 30 * 4800  # every message recorded unchanged
