@@ -49,6 +49,7 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
@@ -58,6 +59,7 @@ from sst_ros.geometry import load_array
 from sst_ros.ros.messages import markers_msg, ns_to_stamp, poses_msg, read_audio_cdr
 from sst_ros.ros.params import declare_parameters, node_session
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_QOS, TRACK_QOS
+from sst_ros.ros.raw_reader import RawReader
 from sst_ros.ros.stats import LatencyStats
 from sst_ros.ros.tracker_params import DEFAULT_FRAME_ID, PARAMETERS, RENAMED, pipeline_config, renamed_value
 from sst_ros.timebase import s_from_ns
@@ -66,6 +68,9 @@ from sst_ros.tracking.pipeline import AudioFormat, ChunkReport, TrackFrame, Trac
 __all__ = ["TrackerNode", "main"]
 
 LARGE_MESSAGE_S = 1.0  # audio per message (seconds) above which the node warns
+WAIT_S = 0.1  # the worker's longest wait for audio (it also wakes on a format change and at shutdown), s
+BATCH_S = 0.05  # longest sleep while small messages gather for the next model frame, s
+BATCH_MARGIN_S = 0.003  # wake this much before the frame's audio is due, s
 RESET_WARN_EVERY_S = 2.0  # at most one gap (and one backward-jump) warning this often; the stats line counts all
 
 # Threading, measured with `python bench/bench_node_latency.py --duration 20` (goal: p99 <= 20 ms)
@@ -91,7 +96,6 @@ class _Audio(NamedTuple):
     receipt_ns: int  # ROS time at receipt, ns (the clock model's fallback for unusable stamps)
     data: Any  # interleaved PCM bytes
     frame_id: str
-    n_frames: int  # frames in data at the format known at receipt (0: unknown)
 
 
 class TrackerNode(Node):
@@ -115,10 +119,6 @@ class TrackerNode(Node):
         self._lock = threading.Lock()  # guards the pipeline (processing vs parameter / info callbacks)
         self._stats = LatencyStats()
         self._queue_size = int(p["queue_size"])
-        self._queue: collections.deque[_Audio] = collections.deque()  # audio callback -> worker
-        self._queued_frames = 0  # frames of audio in _queue
-        self._cv = threading.Condition()  # guards _queue, _woken, _stopping
-        self._woken = False
         self._stopping = False
         self._format_refused = False  # the last AudioInfo was refused: drop audio, do not hold it
         self._warned_receipt = False
@@ -126,23 +126,29 @@ class TrackerNode(Node):
 
         self._pose_pub = self.create_publisher(PoseArray, p["poses_topic"], TRACK_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, p["markers_topic"], TRACK_QOS)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._info_sub = self.create_subscription(AudioInfo, p["info_topic"], self._on_info, AUDIO_INFO_QOS)
+        # the audio is taken by the worker thread itself, not by the executor (see sst_ros.ros.raw_reader)
+        audio_qos = QoSProfile(
+            history=AUDIO_QOS.history, depth=self._queue_size, reliability=AUDIO_QOS.reliability,
+            durability=AUDIO_QOS.durability,
+        )  # fmt: skip
+        self._audio = RawReader(
+            f"_{self.get_name()}_audio", self.get_namespace(), AudioDataStamped, p["audio_topic"], audio_qos,
+            self.context,
+        )  # fmt: skip
         if p["channels"] and p["sample_rate"] and p["sample_format"]:
             fmt = AudioFormat(int(p["channels"]), int(p["sample_rate"]), str(p["sample_format"]))
             self._set_format(fmt, "parameters")
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker = threading.Thread(target=self._work, name="sst_tracker_worker", daemon=True)
         self._worker.start()
-        self._info_sub = self.create_subscription(AudioInfo, p["info_topic"], self._on_info, AUDIO_INFO_QOS)
-        self._audio_sub = self.create_subscription(
-            AudioDataStamped, p["audio_topic"], self._on_audio, AUDIO_QOS, raw=True
-        )
         if float(p["stats_period_s"]) > 0:
             self._stats_timer = self.create_timer(float(p["stats_period_s"]), self._log_stats)
         self.get_logger().info(
             f"tracking with model {loaded.path} (array '{loaded.array.name}', {loaded.array.n_mics} mics, "
             f"{self._pipeline.model_rate_hz} Hz, {loaded.frame_s * 1000:.0f} ms frames); stream array "
             f"'{self._pipeline.array.name}' ({self._pipeline.array.n_input_channels} channels); audio on "
-            f"'{self._audio_sub.topic_name}', tracks on '{self._pose_pub.topic_name}'"
+            f"'{self._audio.topic_name}', tracks on '{self._pose_pub.topic_name}'"
         )
 
     def _take_renamed(self, values: dict[str, Any]) -> None:
@@ -161,41 +167,22 @@ class TrackerNode(Node):
                 raise ConfigError(f"parameter '{old}' (deprecated, now '{new}') = {value!r}: {result.reason}")
 
     # ---- callbacks (conversion only) -------------------------------------------------------
-    def _on_audio(self, raw: bytes) -> None:
-        """Queue the payload with its receipt time, wake the processing; never blocks (drops the oldest if full).
-
-        The subscription is raw: :func:`read_audio_cdr` reads stamp, frame and payload from the
-        CDR bytes at half the cost of a Python message (10 ms chunks arrive 100 times a second).
-        """
+    def _on_audio(self, raw: bytes, receipt_ns: int) -> None:
+        """One serialized audio message, in the worker thread: read stamp, frame and payload from
+        the CDR bytes (:func:`read_audio_cdr`, half the cost of a Python message), then process it,
+        or hold it while no format is known. ``receipt_ns``: ROS time the batch was taken."""
         received = time.perf_counter_ns()
-        self._stats.add(received=1)
         try:
             stamp_ns, frame_id, data = read_audio_cdr(raw)
         except SstError as err:
             self._stats.drop("cdr")
             self.get_logger().error(f"undecodable audio message skipped: {err}", throttle_duration_sec=2.0)
             return
-        fmt = self._pipeline.audio_format
-        n_frames = len(data) // (fmt.channels * bytes_per_sample(fmt.sample_format)) if fmt else 0
-        item = _Audio(received, stamp_ns, self.get_clock().now().nanoseconds, data, frame_id, n_frames)
-        with self._cv:
-            full = len(self._queue) >= self._queue_size
-            if full:
-                self._queued_frames -= self._queue.popleft().n_frames
-            self._queue.append(item)
-            self._queued_frames += n_frames
-            # wake the worker once the queued audio can complete a model frame (small messages are
-            # processed in batches: one thread switch per 100 ms, not per 10 ms message)
-            if full or not n_frames or self._queued_frames >= self._pipeline.frames_until_output():
-                self._woken = True
-                self._cv.notify()
-        if full:
-            self._stats.drop("queue_full")
-            self.get_logger().warning(
-                "tracker cannot keep up: dropped the oldest queued audio message (counted as audio lost before "
-                "the node, bridged with silence); lower the load, raise torch_threads or queue_size",
-                throttle_duration_sec=5.0,
-            )
+        item = _Audio(received, stamp_ns, receipt_ns, data, frame_id)
+        if self._pipeline.audio_format is None and not self._format_refused:
+            self._hold(item)
+        else:
+            self._process(item, measure_latency=True)
 
     def _on_info(self, msg: AudioInfo) -> None:
         self._set_format(AudioFormat(int(msg.channels), int(msg.sample_rate), str(msg.sample_format)), "AudioInfo")
@@ -249,7 +236,7 @@ class TrackerNode(Node):
 
     def _check_publishers(self) -> None:
         """Two capture nodes on one topic interleave two streams: say so (the stamps cannot fix that)."""
-        topic = self._audio_sub.topic_name
+        topic = self._audio.topic_name
         n = self.count_publishers(topic)
         if n > 1:
             self.get_logger().warning(
@@ -261,35 +248,47 @@ class TrackerNode(Node):
 
     # ---- worker ------------------------------------------------------------------------------
     def _wake(self) -> None:
-        with self._cv:
-            self._woken = True
-            self._cv.notify()
+        self._audio.wake()
 
     def _work(self) -> None:
-        """The worker thread: wait for a wake-up, process what is queued; until :meth:`destroy_node`."""
-        while True:
-            with self._cv:
-                self._cv.wait_for(lambda: self._woken or self._stopping)
-                if self._stopping:
-                    return
-                self._woken = False
-            self._process_queued()
+        """The worker thread: take the audio messages that are ready and process them, oldest
+        first (held audio once a format is known); until :meth:`destroy_node`.
 
-    def _process_queued(self) -> None:
-        """Process everything queued (and held audio once a format is known), oldest first."""
-        while True:
+        While the model runs, new messages wait in the subscription (depth ``queue_size``); when
+        it overflows, DDS drops the oldest and the clock model bridges the hole (counted as audio
+        lost before the node).
+        """
+        while not self._stopping:
+            try:
+                raws = self._audio.take(WAIT_S)
+            except Exception:  # noqa: BLE001 - the context is shutting down
+                return
             if self._pipeline.audio_format is not None:
                 while self._held:  # audio that arrived before its AudioInfo (start-up order)
                     self._process(self._held.popleft(), measure_latency=False)
-            with self._cv:
-                if not self._queue:
+            if not raws:
+                continue
+            self._stats.add(received=len(raws))
+            receipt_ns = self.get_clock().now().nanoseconds  # one clock read per batch taken
+            for raw in raws:
+                if self._stopping:
                     return
-                item = self._queue.popleft()
-                self._queued_frames -= item.n_frames
-            if self._pipeline.audio_format is None and not self._format_refused:
-                self._hold(item)
-            else:
-                self._process(item, measure_latency=True)
+                self._on_audio(raw, receipt_ns)
+            self._let_audio_gather()
+
+    def _let_audio_gather(self) -> None:
+        """Sleep until the audio the next model frame needs has arrived (at most BATCH_S).
+
+        Each wait-set wake-up and take costs as much as processing a 10 ms message; sleeping
+        until a frame can complete takes small messages in batches at no cost in latency (the
+        message that completes the frame arrives as the sleep ends).
+        """
+        rate = self._rate_hz()
+        need = self._pipeline.frames_until_output()
+        if rate and need:
+            delay = min(need / rate, BATCH_S) - BATCH_MARGIN_S
+            if delay > 0:
+                time.sleep(delay)
 
     def _hold(self, item: _Audio) -> None:
         """Keep audio that arrives before any format (up to ``queue_size`` messages)."""
@@ -310,6 +309,7 @@ class TrackerNode(Node):
 
     def _process(self, item: _Audio, measure_latency: bool) -> None:
         t0 = time.perf_counter()
+        report: ChunkReport | None = None
         try:
             with self._lock:
                 report = self._pipeline.process_bytes(item.data, item.stamp_ns, item.receipt_ns)
@@ -324,7 +324,14 @@ class TrackerNode(Node):
                 throttle_duration_sec=2.0,
             )
             self._stats.drop("error")
-        self._stats.add(busy_s=time.perf_counter() - t0)
+        rate = self._rate_hz()
+        ok = report is not None and not report.dropped and rate > 0
+        audio_s = report.n_samples / rate if ok and report is not None else 0.0
+        self._stats.add(busy_s=time.perf_counter() - t0, processed=int(ok), audio_s=audio_s)  # one lock per message
+
+    def _rate_hz(self) -> int:
+        fmt = self._pipeline.audio_format
+        return fmt.sample_rate_hz if fmt else 0
 
     def _report(self, r: ChunkReport, stamp_ns: int) -> None:
         """Turn a chunk report into counters and (throttled) warnings, each naming the cause and the fix."""
@@ -336,7 +343,6 @@ class TrackerNode(Node):
             return
         fmt = self._pipeline.audio_format
         rate = fmt.sample_rate_hz if fmt else 0
-        self._stats.add(processed=1, audio_s=r.n_samples / rate if rate else 0.0)
         if fmt and r.n_samples / fmt.sample_rate_hz > LARGE_MESSAGE_S:
             size = r.n_samples * fmt.channels * bytes_per_sample(fmt.sample_format)
             log.warning(
@@ -372,7 +378,7 @@ class TrackerNode(Node):
         if r.by_receipt and not self._warned_receipt:
             self._warned_receipt = True
             log.warning(
-                f"the header stamps on '{self._audio_sub.topic_name}' are zero or do not advance: outputs are stamped "
+                f"the header stamps on '{self._audio.topic_name}' are zero or do not advance: outputs are stamped "
                 "with the time of receipt instead (less exact); make the capture node stamp each message with the "
                 "time of its first sample"
             )
@@ -409,12 +415,14 @@ class TrackerNode(Node):
 
         Also called by rclpy's context shutdown on a node whose ``__init__`` failed part-way.
         """
+        self._stopping = True
         worker = getattr(self, "_worker", None)
         if worker is not None:
-            with self._cv:
-                self._stopping = True
-                self._cv.notify()
+            self._audio.wake()
             worker.join(timeout=5.0)
+        audio = getattr(self, "_audio", None)
+        if audio is not None:
+            audio.destroy()
         super().destroy_node()
 
 

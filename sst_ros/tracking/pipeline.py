@@ -347,11 +347,12 @@ class TrackingPipeline:
     def frames_until_output(self) -> int:
         """Input frames (samples per channel) still needed before the next model frame can complete.
 
-        0 when it can complete now, or when no format is known. The tracker node wakes its worker
-        only then, so that 10 ms messages do not cost a thread switch each.
+        0 when it can complete now, while the clock holds messages (the next message may release
+        them), or when no format is known. The tracker node waits this long for more audio before
+        taking messages again, so that 10 ms messages are taken in batches.
         """
         if self._format is None or (self._clock is not None and self._clock.held):
-            return 0  # held audio is released by the next message: process every one until then
+            return 0
         return max(0, self._next_frame_in() - self._segment_in)
 
     def _queue(self, mics: np.ndarray) -> None:

@@ -1,0 +1,84 @@
+"""Serialized messages of one topic, taken by a thread of our own instead of an executor.
+
+rclpy's Python executors rebuild and scan a wait set for every callback they run: for a
+capture node publishing 10 ms chunks that alone costs 8.5-9 % of a core (a subscriber doing
+nothing; ``bench/bench_rx_floor.py``), several times what the tracker's own work on the same
+audio costs. :class:`RawReader` keeps one subscription in a hidden helper node that no
+executor spins, waits on it with a two-entity wait set and takes every message that is ready
+in one go (2.8 % of a core in the same measurement). The tracker's worker thread calls
+:meth:`RawReader.take` in a loop; everything else of the node stays on its executor.
+
+The helper node is hidden (its name starts with ``_``), has no parameter services and no
+rosout; it is made in the tracker's namespace, so a relative topic resolves as it would for
+the tracker, and process-wide remappings (``-r audio:=/mic/audio``, what launch files pass)
+apply to it. This uses rclpy's wait-set binding (``rclpy.impl.implementation_singleton``),
+the same one rclpy's own executors use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rclpy
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.qos import QoSProfile
+
+__all__ = ["RawReader"]
+
+
+class RawReader:
+    """A raw subscription read from the caller's thread.
+
+    Args:
+        node_name: name of the hidden helper node (start it with ``_``).
+        namespace: its namespace (the owning node's, so relative topics resolve alike).
+        msg_type: message class of the topic.
+        topic: topic name (relative names follow ``namespace``).
+        qos: subscription QoS; its depth is how many messages wait while the caller is busy.
+        context: the rclpy context of the owning node.
+    """
+
+    def __init__(self, node_name: str, namespace: str, msg_type: Any, topic: str, qos: QoSProfile, context: Any):
+        self._msg_type = msg_type
+        self.node = rclpy.create_node(
+            node_name, namespace=namespace, context=context, start_parameter_services=False, enable_rosout=False
+        )
+        self._sub = self.node.create_subscription(msg_type, topic, _never_called, qos, raw=True)
+        self._wake = self.node.create_guard_condition(_never_called)
+        self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, context.handle)
+
+    @property
+    def topic_name(self) -> str:
+        """The fully resolved topic name."""
+        return str(self._sub.topic_name)
+
+    def take(self, timeout_s: float) -> list[bytes]:
+        """Wait up to ``timeout_s`` seconds for messages (or :meth:`wake`); return every one ready, oldest first.
+
+        Raises:
+            Exception: whatever rclpy raises once the context is shut down (the caller stops then).
+        """
+        ws = self._wait_set
+        ws.clear_entities()
+        with self._sub.handle, self._wake.handle:
+            ws.add_subscription(self._sub.handle)
+            ws.add_guard_condition(self._wake.handle)
+            ws.wait(int(timeout_s * 1e9))
+            out: list[bytes] = []
+            while True:
+                taken = self._sub.handle.take_message(self._msg_type, True)
+                if taken is None:
+                    return out
+                out.append(taken[0])
+
+    def wake(self) -> None:
+        """Make a :meth:`take` that is waiting return now (thread-safe)."""
+        self._wake.trigger()
+
+    def destroy(self) -> None:
+        """Destroy the helper node (after the reading thread has stopped)."""
+        self.node.destroy_node()
+
+
+def _never_called(*_args: Any) -> None:  # the subscription and guard condition are never executed
+    return None
