@@ -18,14 +18,15 @@ the audio time from the sample count, absorbs jitter, bursts and zero stamps, br
 gaps with silence, resets on long gaps and backward jumps, and refuses a stream whose declared
 rate the stamps contradict. Outputs carry the inferred audio time.
 
-Threading: a single-threaded executor runs only short callbacks: the audio callback (a raw
-subscription: stamp, frame and payload read from the CDR bytes) queues the message (bounded
-queue; when it is full the oldest message is dropped and counted; the clock model bridges the
-hole) and wakes the worker once the queued audio can complete a model frame; ``AudioInfo``,
-parameter changes and the statistics timer. A worker thread decodes, runs the CRNN and
-publishes, so the subscription is never starved by inference. (Multi-threaded executor
-designs, with or without the worker, were measured and rejected: see the "Threading,
-measured" comment below.) A
+Threading: a single-threaded executor runs the short callbacks (``AudioInfo``, parameter
+changes, the statistics timer). The audio never goes through it: a worker thread takes the
+serialized messages itself from a hidden helper node (:class:`~sst_ros.ros.raw_reader.RawReader`,
+every ready message in one take; rclpy's executor costs more per 10 ms message than all our
+work on it), reads stamp, frame and payload from the CDR bytes, decodes, runs the CRNN and
+publishes, then sleeps until the audio of the next model frame has gathered. While it is busy,
+messages wait in the subscription (depth ``queue_size``); when that overflows, DDS drops the
+oldest and the clock model bridges the hole. (Multi-threaded executor designs, with or without
+the worker, were measured and rejected: see the "Threading, measured" comment below.) A
 plain ``Node`` (not a lifecycle node): the model is loaded once at start-up, and a failure to
 load it or a geometry mismatch ends the node with a clear error, which a launch file reports.
 

@@ -69,7 +69,7 @@ PARAMETERS: dict[str, ParamSpec] = {
     "clip_warn_fraction": ParamSpec(0.001, "warn when more than this fraction of a message clips", False, 0.0, 1.0),
     "pose_radius_m": ParamSpec(0.0, "pose position = unit vector to the source times this, metres", False, 0.0, 100.0),
     "marker_length_m": ParamSpec(0.6, "rviz arrow length at activity 1, metres", False, 0.01, 100.0),
-    "queue_size": ParamSpec(20, "audio messages buffered between the audio callback and processing", True, 1, 10000),
+    "queue_size": ParamSpec(20, "audio messages kept while the model runs (subscription depth)", True, 1, 10000),
     "torch_threads": ParamSpec(1, "CPU threads for the model", True, 1, 64),
     "stats_period_s": ParamSpec(10.0, "log latency and dropped audio this often, s (0 = never)", True, 0.0, 3600.0),
 }
