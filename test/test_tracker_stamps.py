@@ -150,3 +150,43 @@ def test_second_publisher_on_the_topic_is_named(rig) -> None:
         tracker.wait_new_log(m, "2 publishers on '/audio'", timeout_s=20)
     finally:
         probe.node.destroy_publisher(other)
+
+
+def test_audio_follows_namespace_node_name_and_node_specific_remaps(tmp_path, tiny_model) -> None:
+    """The audio is read by a hidden helper node: the tracker's own namespace, name (``__node``,
+    as launch_ros passes it) and node-specific remappings must still decide the audio topic."""
+    import sys
+
+    from audio_common_msgs.msg import AudioDataStamped
+    from geometry_msgs.msg import PoseArray
+
+    from sst_ros.ros.messages import audio_msg
+    from sst_ros.ros.qos import AUDIO_PUB_RELIABLE_QOS, TRACK_QOS
+
+    argv = [sys.executable, "-m", TRACKER_MODULE, "--ros-args", "-p", f"model:={tiny_model}",
+            "-p", "channels:=4", "-p", "sample_rate:=16000", "-p", "sample_format:=F32LE",
+            "-r", "__ns:=/robot7", "-r", "__node:=ears", "-r", "ears:audio:=/mic/raw"]  # fmt: skip
+    node = NodeProcess(TRACKER_MODULE, None, tmp_path / "t.log", argv=argv)
+    probe = Probe()
+    pub = probe.node.create_publisher(AudioDataStamped, "/mic/raw", AUDIO_PUB_RELIABLE_QOS)
+    got: list = []
+    sub = probe.node.create_subscription(PoseArray, "/robot7/tracks", got.append, TRACK_QOS)
+    try:
+        node.wait_log("audio on '/mic/raw', tracks on '/robot7/tracks'", timeout_s=120)
+        x = (0.05 * np.random.default_rng(3).standard_normal((1600, 4))).astype(np.float32)
+        k = [0]
+
+        def send() -> bool:
+            pub.publish(audio_msg(x, "F32LE", 10**12 + k[0] * 10**8, "mic_array"))
+            k[0] += 1
+            return len(got) >= 3
+
+        wait_for(send, 60, "PoseArrays from the remapped audio", poll_s=0.1)
+        names = probe.node.get_node_names_and_namespaces()
+        assert ("ears", "/robot7") in names and ("_ears_audio", "/robot7") in names, names
+        assert sum(1 for n, _ in names if n == "ears") == 1  # the helper did not take the node's name
+    finally:
+        probe.node.destroy_subscription(sub)
+        probe.node.destroy_publisher(pub)
+        probe.close()
+        assert node.stop() == 0, node.output()

@@ -9,10 +9,11 @@ in one go (2.8 % of a core in the same measurement). The tracker's worker thread
 :meth:`RawReader.take` in a loop; everything else of the node stays on its executor.
 
 The helper node is hidden (its name starts with ``_``), has no parameter services and no
-rosout; it is made in the tracker's namespace, so a relative topic resolves as it would for
-the tracker, and process-wide remappings (``-r audio:=/mic/audio``, what launch files pass)
-apply to it. This uses rclpy's wait-set binding (``rclpy.impl.implementation_singleton``),
-the same one rclpy's own executors use.
+rosout, and ignores the command line (``use_global_arguments=False``): a ``__node`` remapping
+(what ``launch_ros`` passes for ``name=``) must not give it the owner's name. So the owner
+resolves the topic with its own remappings (:meth:`rclpy.node.Node.resolve_topic_name`) and
+passes the absolute name. This uses rclpy's wait-set binding
+(``rclpy.impl.implementation_singleton``), the same one rclpy's own executors use.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ class RawReader:
 
     Args:
         node_name: name of the hidden helper node (start it with ``_``).
-        namespace: its namespace (the owning node's, so relative topics resolve alike).
+        namespace: its namespace (the owning node's: one helper per owner).
         msg_type: message class of the topic.
-        topic: topic name (relative names follow ``namespace``).
+        topic: absolute topic name, resolved by the owner (its namespace and remappings).
         qos: subscription QoS; its depth is how many messages wait while the caller is busy.
         context: the rclpy context of the owning node.
     """
@@ -41,8 +42,9 @@ class RawReader:
     def __init__(self, node_name: str, namespace: str, msg_type: Any, topic: str, qos: QoSProfile, context: Any):
         self._msg_type = msg_type
         self.node = rclpy.create_node(
-            node_name, namespace=namespace, context=context, start_parameter_services=False, enable_rosout=False
-        )
+            node_name, namespace=namespace, context=context, use_global_arguments=False,
+            start_parameter_services=False, enable_rosout=False,
+        )  # fmt: skip
         self._sub = self.node.create_subscription(msg_type, topic, _never_called, qos, raw=True)
         self._wake = self.node.create_guard_condition(_never_called)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, context.handle)

@@ -135,7 +135,8 @@ class TrackerNode(Node):
             durability=AUDIO_QOS.durability,
         )  # fmt: skip
         self._audio = RawReader(
-            f"_{self.get_name()}_audio", self.get_namespace(), AudioDataStamped, p["audio_topic"], audio_qos,
+            f"_{self.get_name()}_audio", self.get_namespace(), AudioDataStamped,
+            self.resolve_topic_name(p["audio_topic"]), audio_qos,
             self.context,
         )  # fmt: skip
         if p["channels"] and p["sample_rate"] and p["sample_format"]:
