@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The floor under the tracker's per-message cost: CPU of a bare rclpy subscriber.
 
-A subscriber process that does nothing but count ``AudioDataStamped`` messages (rclpy's
-SingleThreadedExecutor, sensor-data QoS), fed in real time with 10 ms and 100 ms messages
-(4 ch, 16 kHz, S16LE), with Python messages and raw (CDR bytes, as the tracker subscribes).
-``bench_node_cpu.py --chunk-ms 10 100`` compares the whole tracker; this says how much of the
-difference is rclpy's own executor and deserialization, which no change to sst_ros can remove.
+A subscriber process that does nothing with ``AudioDataStamped`` messages, fed in real time
+with 10 ms and 100 ms messages (4 ch, 16 kHz, S16LE): through rclpy's SingleThreadedExecutor
+(Python messages, and raw CDR bytes), and through :class:`sst_ros.ros.raw_reader.RawReader`
+(the tracker's way: its own wait set, no executor). ``bench_node_cpu.py --chunk-ms 10 100``
+compares the whole tracker; this shows what the executor alone costs per message.
 
     python bench/bench_rx_floor.py [--duration 20]
 """
@@ -20,7 +20,7 @@ import numpy as np
 from bench_node_common import CHANNELS, FORMAT, FS, arg_parser, bench_env, cpu_seconds
 
 
-def _subscriber(raw: bool) -> None:
+def _subscriber(kind: str) -> None:
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -28,6 +28,17 @@ def _subscriber(raw: bool) -> None:
     from sst_ros.ros.qos import AUDIO_QOS
 
     rclpy.init()
+    if kind == "reader":  # the tracker's way: sst_ros.ros.raw_reader.RawReader, no executor
+        from sst_ros.ros.raw_reader import RawReader
+
+        reader = RawReader("_sst_bench_rx", "/", AudioDataStamped, "/audio", AUDIO_QOS, rclpy.get_default_context())
+        try:
+            while rclpy.ok():  # rclpy's SIGINT handler shuts the context down
+                reader.take(0.1)
+        except Exception:  # noqa: BLE001 - the context was shut down while waiting
+            pass
+        return
+    raw = kind == "raw"
     node = rclpy.create_node("sst_bench_rx")
     node.create_subscription(AudioDataStamped, "audio", lambda _m: None, AUDIO_QOS, raw=raw)
     executor = SingleThreadedExecutor()
@@ -38,7 +49,7 @@ def _subscriber(raw: bool) -> None:
         pass
 
 
-def measure(chunk: int, raw: bool, duration_s: float) -> float:
+def measure(chunk: int, kind: str, duration_s: float) -> float:
     """CPU of the subscriber process, % of one core, while ``chunk``-frame messages stream in real time."""
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped
@@ -47,7 +58,7 @@ def measure(chunk: int, raw: bool, duration_s: float) -> float:
     from sst_ros.ros.qos import AUDIO_PUB_RELIABLE_QOS
 
     env = bench_env()
-    sub = subprocess.Popen([sys.executable, __file__, "--subscriber", "raw" if raw else "msg"], env=env)
+    sub = subprocess.Popen([sys.executable, __file__, "--subscriber", kind], env=env)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=int(env["ROS_DOMAIN_ID"]))
     node = rclpy.create_node("sst_bench_tx", context=ctx)
@@ -75,16 +86,16 @@ def measure(chunk: int, raw: bool, duration_s: float) -> float:
 
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--subscriber":
-        _subscriber(sys.argv[2] == "raw")
+        _subscriber(sys.argv[2])
         return 0
     ap = arg_parser(__doc__)
     ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per case [20]")
     args = ap.parse_args()
-    for raw in (False, True):
+    names = {"msg": "executor, Python messages", "raw": "executor, raw CDR", "reader": "RawReader (no executor)"}
+    for kind, name in names.items():
         for ms in (10, 100):
-            busy = measure(FS * ms // 1000, raw, args.duration)
-            kind = "raw CDR" if raw else "Python messages"
-            print(f"[bench] bare rclpy subscriber, {kind}, {ms} ms messages: {busy:.1f} % of one core", flush=True)
+            busy = measure(FS * ms // 1000, kind, args.duration)
+            print(f"[bench] bare subscriber, {name}, {ms} ms messages: {busy:.1f} % of one core", flush=True)
     return 0
 
 
