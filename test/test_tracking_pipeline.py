@@ -158,3 +158,19 @@ def test_runtime_config_change_keeps_ids(loaded) -> None:
     assert {t.track_id for f in rep.frames for t in f.tracks} <= ids[-1]  # coasting, same ids
     rep = pl.process_samples(noise(0.1, seed=10), 6 * NS // 10)
     assert [f.tracks for f in rep.frames] == [()]  # ended after death_misses frames without peaks
+
+
+def test_a_resent_message_is_skipped(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    pl.set_format(AudioFormat(4, 16000, "F32LE"))
+    x = noise(0.1)
+    stamps = []
+    for _ in range(5):  # the first message sent 5 times (a publisher resending before discovery)
+        rep = pl.process_samples(x, 10 * NS)
+        stamps += [f.stamp_ns for f in rep.frames]
+    assert rep.dropped == "duplicate"
+    for k in range(1, 10):
+        stamps += [f.stamp_ns for f in pl.process_samples(noise(0.1, seed=k), 10 * NS + k * NS // 10).frames]
+    assert stamps == [10 * NS + k * NS // 10 for k in range(10)]
+    # the same stamp with other audio is not a resend (e.g. a driver that stamps a burst once)
+    assert pl.process_samples(noise(0.1, seed=99), 10 * NS + 9 * NS // 10).dropped is None

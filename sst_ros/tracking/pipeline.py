@@ -171,6 +171,7 @@ class TrackingPipeline:
         self._resampler: StreamingResampler | None = None
         self._clock: StreamClock[np.ndarray] | None = None
         self._rate_error = ""  # non-empty: the stream is refused until a format is set again
+        self._last: tuple[int, np.ndarray] | None = None  # (stamp, samples) of the last message: resends are skipped
         self._pending: list[np.ndarray] = []  # microphone audio waiting for the next model frame
         self._pending_n = 0
         self._segment_index = 0  # stream sample index where the streaming state last started
@@ -292,14 +293,9 @@ class TrackingPipeline:
         x, n_nonfinite = finite_audio(x)
         clipped = float(np.count_nonzero(np.abs(x) >= self._config.clip_level)) / x.size
         clock = self._clock
-        if self._rate_error:  # refused: keep timing the stream, so that a false alarm clears itself
-            clock.push(int(stamp_ns), n, x[:0], receipt_ns)
-            rate = clock.last_rate
-            if rate is None or rate.mismatch:
-                return ChunkReport(n_samples=n, dropped="rate", error=self._rate_error)
-            self._rate_error = ""
-            clock.reset()
-            self._restart(0)
+        refused = self._screen(x, int(stamp_ns), receipt_ns)
+        if refused is not None:
+            return refused
         releases = clock.push(int(stamp_ns), n, self.array.microphone_audio(x), receipt_ns)
         rate = clock.last_rate
         if rate is not None and rate.mismatch:
@@ -354,6 +350,27 @@ class TrackingPipeline:
         if self._format is None or (self._clock is not None and self._clock.held):
             return 0
         return max(0, self._next_frame_in() - self._segment_in)
+
+    def _screen(self, x: np.ndarray, stamp_ns: int, receipt_ns: int | None) -> ChunkReport | None:
+        """A report that drops the message, or None to process it.
+
+        Drops a resend (the stamp and samples of the message before) and, while the stream is
+        refused for its rate, every message: those keep being timed, so a false alarm clears itself.
+        """
+        clock = self._clock
+        n = int(x.shape[0])
+        if self._rate_error and clock is not None:
+            clock.push(stamp_ns, n, x[:0], receipt_ns)
+            rate = clock.last_rate
+            if rate is None or rate.mismatch:
+                return ChunkReport(n_samples=n, dropped="rate", error=self._rate_error)
+            self._rate_error = ""
+            clock.reset()
+            self._restart(0)
+        last, self._last = self._last, (stamp_ns, x)
+        if stamp_ns and last is not None and last[0] == stamp_ns and np.array_equal(last[1], x):
+            return ChunkReport(n_samples=n, dropped="duplicate", error="the message before, sent again: skipped")
+        return None
 
     def _queue(self, mics: np.ndarray) -> None:
         self._pending.append(mics)
