@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sst_ros.audio.finite import finite_audio
 from sst_ros.audio.resample import resample
 from sst_ros.audio.wav import read_wav
 from sst_ros.data.bag import (
@@ -49,7 +50,6 @@ __all__ = [
     "TargetSet",
     "file_sha256",
     "find_recordings",
-    "finite_audio",
     "load_target_set",
 ]
 
@@ -162,16 +162,16 @@ def find_recordings(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, 
     return found
 
 
-def finite_audio(audio: np.ndarray, origin: str) -> np.ndarray:
-    """``audio`` with NaN/Inf samples set to 0 (warned, naming ``origin`` and the count).
+def _finite_target_audio(audio: np.ndarray, origin: str) -> np.ndarray:
+    """``audio`` with NaN/Inf samples set to 0 (:func:`sst_ros.audio.finite.finite_audio`), warned
+    naming ``origin`` and the count.
 
     Raises:
         DataError: more than :data:`MAX_NONFINITE_FRACTION` of the samples are non-finite.
     """
-    finite = np.isfinite(audio)
-    n_bad = int(audio.size - np.count_nonzero(finite))
+    clean, n_bad = finite_audio(audio)
     if n_bad == 0:
-        return audio
+        return clean
     frac = n_bad / max(audio.size, 1)
     if frac > MAX_NONFINITE_FRACTION:
         raise DataError(
@@ -179,7 +179,7 @@ def finite_audio(audio: np.ndarray, origin: str) -> np.ndarray:
             "remove it from the target set and check the audio driver's output (record_target logs such samples)"
         )
     _LOG.warning("%s: %d of %d samples (%.2g%%) are NaN or Inf; set to 0", origin, n_bad, audio.size, 100 * frac)
-    return np.where(finite, audio, np.zeros((), dtype=audio.dtype))
+    return clean
 
 
 def _is_empty_bag(path: Path) -> bool:
@@ -213,7 +213,7 @@ def _read_bag(path: Path, array: MicArray, fs: int) -> list[TargetRecording]:
         if samples.ndim != 2 or samples.shape[0] == 0:
             _LOG.warning("skipping %s: no audio samples recorded (no audio message after its AudioInfo)", origin)
             continue
-        audio = _microphones(finite_audio(samples, origin), array, origin, s.geometry)
+        audio = _microphones(_finite_target_audio(samples, origin), array, origin, s.geometry)
         out.append(TargetRecording(path, s.topic, resample(audio, int(s.sample_rate_hz), fs), digest))
     return out
 
@@ -225,7 +225,7 @@ def _read_wav_file(path: Path, array: MicArray, fs: int) -> TargetRecording:
         raise DataError(f"target WAV {path}: {err}") from err
     if audio.shape[0] == 0:
         raise DataError(f"target WAV {path} is empty (0 samples)")
-    audio = _microphones(finite_audio(audio, f"WAV {path}"), array, f"WAV {path}")
+    audio = _microphones(_finite_target_audio(audio, f"WAV {path}"), array, f"WAV {path}")
     return TargetRecording(path, None, resample(audio, fs_in, fs), file_sha256(path))
 
 

@@ -56,6 +56,7 @@ from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 
 from sst_ros.audio.clock import StreamClock
+from sst_ros.audio.finite import finite_audio
 from sst_ros.audio.gate import EnergyGate, GateConfig
 from sst_ros.audio.pcm import decode_pcm
 from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, find_bags, info_topic_for
@@ -384,7 +385,7 @@ class TargetRecorder(Node):
         samples = self._decode(st, data, stamp)
         if samples is None:
             return
-        n_bad = int(samples.size - np.count_nonzero(np.isfinite(samples)))
+        _, n_bad = finite_audio(samples)  # counted only: the bytes are recorded unchanged
         if n_bad:
             st.nonfinite += n_bad
             self._error(f"nan:{topic}", f"{n_bad} NaN/Inf samples in a message on {topic} (stamp {stamp} ns), "

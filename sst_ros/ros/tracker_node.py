@@ -344,11 +344,10 @@ class TrackerNode(Node):
             log.error(f"dropping audio (stamp t={t:.3f} s): {r.error}", throttle_duration_sec=2.0)
             return
         fmt = self._pipeline.audio_format
-        rate = fmt.sample_rate_hz if fmt else 0
         if fmt and r.n_samples / fmt.sample_rate_hz > LARGE_MESSAGE_S:
             size = r.n_samples * fmt.channels * bytes_per_sample(fmt.sample_format)
             log.warning(
-                f"audio messages of {r.n_samples / rate:.1f} s ({size} bytes): large messages "
+                f"audio messages of {r.n_samples / fmt.sample_rate_hz:.1f} s ({size} bytes): large messages "
                 "are fragile over best-effort DDS (one lost fragment loses the whole message) and delay the "
                 "tracks; publish chunks of 10-100 ms",
                 throttle_duration_sec=30.0,
