@@ -23,7 +23,7 @@ def test_renamed_values_take_the_new_names_type_and_range() -> None:
         ("max_sources", "abc", None, r"must be an integer, got 'abc'"),
         ("max_sources", 2.7, None, r"must be an integer, got 2.7"),
         ("peak_threshold", True, None, r"must be a number, got True"),
-        ("max_sources", 2, 3, r"'max_sources' \(deprecated\) and 'max_peaks' are both given"),
+        ("max_sources", 2, 4, r"'max_sources' \(deprecated\) and 'max_peaks' are both given"),
     ],
 )
 def test_bad_renamed_values_are_named(old: str, value: object, given_new: object, expected: str) -> None:

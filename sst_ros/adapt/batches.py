@@ -30,8 +30,10 @@ class Batch:
     Attributes:
         x: (B, 2M, n_freq, T) features, zero-padded in time.
         lengths: (B,) int64 true lengths in output frames.
-        azimuth_deg: (B, T_out) azimuth per output frame, degrees (NaN where unlabelled or padded), or None.
-        active: (B, T_out) bool activity (False where padded), or None.
+        azimuth_deg: (B, T_out, S) azimuth of each talker per output frame, degrees (NaN where
+            unlabelled or padded), or None; S = the most talkers of a clip in the batch (1 for
+            single-source clips).
+        active: (B, T_out, S) bool activity of each talker (False where padded), or None.
     """
 
     x: torch.Tensor
@@ -103,11 +105,13 @@ def make_batch(
     if labels is None:
         return Batch(x, lengths)
     t_max = int(lengths.max())
-    az = np.full((len(crops), t_max), np.nan)
-    act = np.zeros((len(crops), t_max), dtype=bool)
-    for i, lab in enumerate(labels):
-        n = min(lens[i], len(lab))
-        az[i, :n], act[i, :n] = lab.azimuth_deg[:n], lab.active[:n]
+    tracks = [lab.talker_tracks() for lab in labels]  # every talker: (F, S) azimuth and activity
+    n_src = max(a.shape[1] for a, _ in tracks)
+    az = np.full((len(crops), t_max, n_src), np.nan)
+    act = np.zeros((len(crops), t_max, n_src), dtype=bool)
+    for i, (a, on) in enumerate(tracks):
+        n = min(lens[i], a.shape[0])
+        az[i, :n, : a.shape[1]], act[i, :n, : a.shape[1]] = a[:n], on[:n]
     return Batch(x, lengths, az, act)
 
 

@@ -36,11 +36,13 @@ def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: Batch, loss: TaskLos
     B = batch.size
     T = min(h.shape[1], batch.azimuth_deg.shape[1])
     h = h[:, :T]
-    az = np.nan_to_num(batch.azimuth_deg[:, :T], nan=0.0)
+    az = np.nan_to_num(batch.azimuth_deg[:, :T], nan=0.0)  # (B, T, S)
     act = batch.active[:, :T]
-    tgt = torch.from_numpy(grid.targets(az.reshape(-1), act.reshape(-1)).reshape(B, T, -1)).to(h.dtype)
+    n_src = az.shape[-1]
+    tgt = grid.targets(az.reshape(B * T, n_src), act.reshape(B * T, n_src)).reshape(B, T, -1)
     spec_logit, act_logit = model.head_logits(h)
-    per_frame = loss.per_frame(spec_logit, act_logit, tgt, torch.from_numpy(act).to(h.dtype))  # (B, T)
+    any_active = torch.from_numpy(act.any(axis=-1)).to(h.dtype)  # (B, T): a talker is active
+    per_frame = loss.per_frame(spec_logit, act_logit, torch.from_numpy(tgt).to(h.dtype), any_active)  # (B, T)
     mask = (torch.arange(T)[None, :] < batch.lengths[:, None]).to(h.dtype)
     return (per_frame * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 

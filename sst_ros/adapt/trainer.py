@@ -56,7 +56,6 @@ model is returned or written, and the run folder keeps its last saved state.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import time
@@ -214,8 +213,8 @@ class IwanTrainer:
 
     def _augment(self, crop: LabelledAudio, rng: np.random.Generator) -> LabelledAudio:
         """A random array symmetry and gain, as in source training (labels mapped with it)."""
-        audio, az = random_augment(crop.audio, crop.labels.azimuth_deg, self.symmetries, _GAIN_DB_RANGE, rng)
-        return crop._replace(audio=audio, labels=dataclasses.replace(crop.labels, azimuth_deg=az))
+        audio, labels = random_augment(crop.audio, crop.labels, self.symmetries, _GAIN_DB_RANGE, rng)
+        return crop._replace(audio=audio, labels=labels)
 
     def _joint_extract(self, net: CRNN, a: Batch, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward pass over both batches (padded to a common length), split again."""

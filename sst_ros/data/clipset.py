@@ -7,13 +7,22 @@ labelled data recorded elsewhere plugs in the same way)::
     <dir>/<name>.wav          audio: the array's device stream, or its M microphone channels
                               (the rule of MicArray.microphone_audio; the simulator writes
                               microphone channels with a matching array.yaml)
-    <dir>/<name>.csv          labels: time_s,azimuth_deg,elevation_deg,active
+    <dir>/<name>.csv          labels: time_s,azimuth_deg,elevation_deg,active (one source), or
+                              time_s,source_id,azimuth_deg,elevation_deg,active (several)
 
 One CSV row per label frame (:data:`~sst_ros.timebase.OUTPUT_FRAME_S` = 100 ms by default): ``time_s`` is the start
 of the frame in seconds from the start of the WAV, azimuth and elevation are degrees in the
 array frame (REP-103: x forward, y left, z up; azimuth counter-clockwise from +x in
-(-180, 180]), ``active`` is 0/1 (the tracked source's direct path is active). Training sets
-hold a single source per clip (source 0 = the tracked talker).
+(-180, 180]), ``active`` is 0/1 (the tracked source's direct path is active).
+
+Multi-source clips (several talkers, non-speech interferers) use the second header: one row
+per (frame, source), rows sorted by time then ``source_id``. ``source_id >= 0`` is a talker
+(0, 1, 2, ...), ``source_id < 0`` a directional non-speech interferer (television, fan,
+motor: never a talker). In memory both formats are one :class:`Labels`; a multi-source one
+also lists every source in :attr:`Labels.sources`, and its own azimuth, elevation and active
+fields are those of its lowest-id talker (all inactive when it has none), so code that
+reads one talker keeps working. :meth:`Labels.talker_tracks` gives every talker of either
+kind as (F, S) arrays.
 
 In memory a clip (or a crop of one) is a :class:`LabelledAudio`: audio, its rate and its
 :class:`Labels`. :class:`ClipSet` reads a folder; :mod:`sst_ros.data.clip_reader` reads
@@ -23,8 +32,9 @@ clips or crops of them from several folders at a model's rate and geometry.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +50,8 @@ from sst_ros.timebase import OUTPUT_FRAME_S
 __all__ = [
     "ARRAY_FILE",
     "CSV_COLUMNS",
+    "MULTI_CSV_COLUMNS",
+    "SourceLabels",
     "Clip",
     "ClipSet",
     "LabelledAudio",
@@ -51,7 +63,58 @@ __all__ = [
 ]
 
 CSV_COLUMNS = ("time_s", "azimuth_deg", "elevation_deg", "active")
+MULTI_CSV_COLUMNS = ("time_s", "source_id", "azimuth_deg", "elevation_deg", "active")
 ARRAY_FILE = "array.yaml"
+
+
+@dataclass
+class SourceLabels:
+    """Per-frame labels of one source of a multi-source clip.
+
+    Attributes:
+        source_id: >= 0 a talker, < 0 a directional non-speech interferer.
+        azimuth_deg: (F,) float64 azimuth in the array frame, degrees in (-180, 180].
+        elevation_deg: (F,) float64 elevation in the array frame, degrees.
+        active: (F,) bool, True where the source's direct path is active.
+    """
+
+    source_id: int
+    azimuth_deg: np.ndarray
+    elevation_deg: np.ndarray
+    active: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.source_id = int(self.source_id)
+        self.azimuth_deg = np.asarray(self.azimuth_deg, dtype=np.float64).reshape(-1)
+        self.elevation_deg = np.asarray(self.elevation_deg, dtype=np.float64).reshape(-1)
+        self.active = np.asarray(self.active).astype(bool).reshape(-1)
+        n = self.azimuth_deg.shape[0]
+        if self.elevation_deg.shape[0] != n or self.active.shape[0] != n:
+            raise DataError(f"labels of source {self.source_id}: azimuth, elevation and active differ in length")
+
+    @property
+    def is_talker(self) -> bool:
+        """True for a talker (``source_id >= 0``), False for an interferer."""
+        return self.source_id >= 0
+
+    def slice(self, start: int, stop: int) -> SourceLabels:
+        """Frames ``start:stop``."""
+        return SourceLabels(
+            self.source_id, self.azimuth_deg[start:stop], self.elevation_deg[start:stop], self.active[start:stop]
+        )
+
+    def padded(self, n_frames: int) -> SourceLabels:
+        """The first ``n_frames`` frames, extended by inactive frames at azimuth and elevation 0."""
+        n = self.azimuth_deg.shape[0]
+        if n_frames <= n:
+            return self.slice(0, n_frames)
+        extra = n_frames - n
+        return SourceLabels(
+            self.source_id,
+            np.concatenate([self.azimuth_deg, np.zeros(extra)]),
+            np.concatenate([self.elevation_deg, np.zeros(extra)]),
+            np.concatenate([self.active, np.zeros(extra, dtype=bool)]),
+        )
 
 
 @dataclass
@@ -64,6 +127,9 @@ class Labels:
         elevation_deg: (F,) float64 elevation in the array frame, degrees in [-90, 90].
         active: (F,) bool, True where the source's direct path is active.
         frame_s: frame length in seconds (hop between rows).
+        sources: every source of a multi-source clip, sorted by id (talkers and interferers);
+            empty for single-source labels, whose one source is the fields above. Build
+            multi-source labels with :meth:`from_sources`.
     """
 
     time_s: np.ndarray
@@ -71,6 +137,7 @@ class Labels:
     elevation_deg: np.ndarray
     active: np.ndarray
     frame_s: float = OUTPUT_FRAME_S
+    sources: tuple[SourceLabels, ...] = ()
 
     def __post_init__(self) -> None:
         self.time_s = np.asarray(self.time_s, dtype=np.float64).reshape(-1)
@@ -87,6 +154,69 @@ class Labels:
                 )
         if not self.frame_s > 0:
             raise DataError(f"labels: frame_s must be > 0 seconds, got {self.frame_s}")
+        self.sources = tuple(sorted(self.sources, key=lambda src: src.source_id))
+        ids = [src.source_id for src in self.sources]
+        if len(set(ids)) != len(ids):
+            raise DataError(f"labels: source ids must be unique, got {ids}")
+        for src in self.sources:
+            if src.azimuth_deg.shape[0] != n:
+                raise DataError(
+                    f"labels: source {src.source_id} has {src.azimuth_deg.shape[0]} frames but 'time_s' has {n}"
+                )
+
+    @classmethod
+    def from_sources(
+        cls, time_s: np.ndarray, sources: list[SourceLabels] | tuple[SourceLabels, ...], frame_s: float = OUTPUT_FRAME_S
+    ) -> Labels:
+        """Multi-source labels; the top-level fields are the lowest-id talker's (inactive at
+        azimuth 0 when there is no talker)."""
+        t = np.asarray(time_s, dtype=np.float64).reshape(-1)
+        talkers = sorted((src for src in sources if src.is_talker), key=lambda src: src.source_id)
+        if talkers:
+            first = talkers[0]
+            return cls(t, first.azimuth_deg, first.elevation_deg, first.active, frame_s, tuple(sources))
+        zeros = np.zeros(t.shape[0])
+        return cls(t, zeros, zeros, np.zeros(t.shape[0], bool), frame_s, tuple(sources))
+
+    @property
+    def is_multi_source(self) -> bool:
+        """True for labels read from (or built as) the multi-source format."""
+        return bool(self.sources)
+
+    def talkers(self) -> list[SourceLabels]:
+        """The talkers: the sources with ``source_id >= 0``, or the one source of single-source labels (id 0)."""
+        if not self.sources:
+            return [SourceLabels(0, self.azimuth_deg, self.elevation_deg, self.active)]
+        return [src for src in self.sources if src.is_talker]
+
+    def interferers(self) -> list[SourceLabels]:
+        """The labelled non-speech interferers (``source_id < 0``; none in single-source labels)."""
+        return [src for src in self.sources if not src.is_talker]
+
+    def talker_tracks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every talker as columns: azimuth (F, S) degrees and active (F, S) bool, S >= 1
+        (a clip without talkers gives one inactive column)."""
+        talkers = self.talkers()
+        n = len(self)
+        if not talkers:
+            return np.zeros((n, 1)), np.zeros((n, 1), dtype=bool)
+        return (
+            np.stack([src.azimuth_deg for src in talkers], axis=1),
+            np.stack([src.active for src in talkers], axis=1),
+        )
+
+    def map_azimuths(self, fn: Callable[[np.ndarray], np.ndarray]) -> Labels:
+        """These labels with every source's azimuths replaced by ``fn(azimuths)`` (degrees in,
+        degrees out; e.g. an array symmetry), elevations and activity kept."""
+        return dataclasses.replace(
+            self,
+            azimuth_deg=fn(self.azimuth_deg),
+            sources=tuple(dataclasses.replace(src, azimuth_deg=fn(src.azimuth_deg)) for src in self.sources),
+        )
+
+    def any_talker_active(self) -> np.ndarray:
+        """(F,) bool: at least one talker is active."""
+        return np.asarray(self.talker_tracks()[1].any(axis=1))
 
     def __len__(self) -> int:
         return int(self.time_s.shape[0])
@@ -99,6 +229,7 @@ class Labels:
             self.elevation_deg[start:stop],
             self.active[start:stop],
             self.frame_s,
+            tuple(src.slice(start, stop) for src in self.sources),
         )
 
     def padded(self, n_frames: int) -> Labels:
@@ -115,6 +246,7 @@ class Labels:
             np.concatenate([self.elevation_deg, np.zeros(extra)]),
             np.concatenate([self.active, np.zeros(extra, dtype=bool)]),
             self.frame_s,
+            tuple(src.padded(n_frames) for src in self.sources),
         )
 
 
@@ -137,19 +269,75 @@ class LabelledAudio(NamedTuple):
 
 
 def write_labels(csv_path: str | os.PathLike[str], labels: Labels) -> Path:
-    """Write labels as CSV with columns exactly ``time_s,azimuth_deg,elevation_deg,active``."""
+    """Write labels as CSV: ``time_s,azimuth_deg,elevation_deg,active`` (single source), or
+    ``time_s,source_id,azimuth_deg,elevation_deg,active`` with one row per (frame, source)
+    for multi-source labels."""
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
+        if labels.is_multi_source:
+            w.writerow(MULTI_CSV_COLUMNS)
+            for k, t in enumerate(labels.time_s):
+                for src in labels.sources:
+                    w.writerow((
+                        f"{t:.4f}", src.source_id, f"{src.azimuth_deg[k]:.3f}", f"{src.elevation_deg[k]:.3f}",
+                        int(bool(src.active[k])),
+                    ))  # fmt: skip
+            return path
         w.writerow(CSV_COLUMNS)
         for t, az, el, act in zip(labels.time_s, labels.azimuth_deg, labels.elevation_deg, labels.active, strict=True):
             w.writerow((f"{t:.4f}", f"{az:.3f}", f"{el:.3f}", int(bool(act))))
     return path
 
 
+def _frame_s_of(path: Path, times: np.ndarray) -> float:
+    """Frame length from the spacing of the (unique, sorted) frame times."""
+    if times.shape[0] < 2:
+        return OUTPUT_FRAME_S
+    frame_s = float(np.round(np.median(np.diff(times)), 6))
+    if frame_s <= 0:
+        raise DataError(f"{path}: time_s must increase from row to row")
+    return frame_s
+
+
+def _read_multi(path: Path, reader: Iterator[list[str]]) -> Labels:
+    """The rows of a multi-source label CSV (after its header)."""
+    rows: list[tuple[float, int, float, float, bool]] = []
+    for lineno, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 5:
+            raise DataError(f"{path}:{lineno}: expected 5 columns, got {len(row)}")
+        try:
+            sid = float(row[1])
+            if sid != int(sid):
+                raise ValueError(row[1])
+            rows.append((float(row[0]), int(sid), float(row[2]), float(row[3]), float(row[4]) > 0.5))
+        except ValueError as err:
+            raise DataError(f"{path}:{lineno}: not a number (source_id: an integer) in {row}") from err
+    times = np.array(sorted({r[0] for r in rows}), dtype=np.float64)
+    frame_of = {t: k for k, t in enumerate(times.tolist())}
+    ids = sorted({r[1] for r in rows})
+    n = times.shape[0]
+    az = {i: np.zeros(n) for i in ids}
+    el = {i: np.zeros(n) for i in ids}
+    act = {i: np.zeros(n, dtype=bool) for i in ids}
+    seen: set[tuple[int, int]] = set()
+    for t, sid, a, e, on in rows:
+        k = frame_of[t]
+        if (k, sid) in seen:
+            raise DataError(f"{path}: source {sid} has two rows at time_s {t}; give one row per (frame, source)")
+        seen.add((k, sid))
+        az[sid][k], el[sid][k], act[sid][k] = a, e, on
+    sources = [SourceLabels(i, az[i], el[i], act[i]) for i in ids]
+    return Labels.from_sources(times, sources, _frame_s_of(path, times))
+
+
 def read_labels(csv_path: str | os.PathLike[str]) -> Labels:
-    """Read a label CSV; the frame length is the spacing of ``time_s`` (default ``OUTPUT_FRAME_S``).
+    """Read a label CSV of either format (see the module docstring); the frame length is the
+    spacing of ``time_s`` (default ``OUTPUT_FRAME_S``). In a multi-source file a source
+    without a row at some frame is inactive there.
 
     Raises:
         DataError: missing file, wrong header or unparsable rows (message names file and line).
@@ -161,8 +349,14 @@ def read_labels(csv_path: str | os.PathLike[str]) -> Labels:
     with path.open(newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != CSV_COLUMNS:
-            raise DataError(f"{path}: header must be exactly '{','.join(CSV_COLUMNS)}', got {header}")
+        columns = tuple(h.strip() for h in header) if header is not None else None
+        if columns == MULTI_CSV_COLUMNS:
+            return _read_multi(path, reader)
+        if columns != CSV_COLUMNS:
+            raise DataError(
+                f"{path}: header must be exactly '{','.join(CSV_COLUMNS)}' (one source) or "
+                f"'{','.join(MULTI_CSV_COLUMNS)}' (several), got {header}"
+            )
         for lineno, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):
                 continue
@@ -174,12 +368,7 @@ def read_labels(csv_path: str | os.PathLike[str]) -> Labels:
             except ValueError as err:
                 raise DataError(f"{path}:{lineno}: not a number in {row}") from err
     arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    frame_s = OUTPUT_FRAME_S
-    if arr.shape[0] >= 2:
-        frame_s = float(np.round(np.median(np.diff(arr[:, 0])), 6))
-        if frame_s <= 0:
-            raise DataError(f"{path}: time_s must increase from row to row")
-    return Labels(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3] > 0.5, frame_s)
+    return Labels(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3] > 0.5, _frame_s_of(path, arr[:, 0]))
 
 
 def write_clip(

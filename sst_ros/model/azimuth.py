@@ -99,24 +99,27 @@ class AzimuthGrid:
         return np.where(np.abs(r) > 90.0, np.sign(r) * 180.0 - r, r)
 
     def targets(self, azimuth_deg: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """Gaussian-bump training targets.
+        """Gaussian-bump training targets: one bump per active source, the highest where bumps meet.
 
         Args:
-            azimuth_deg: (T,) true azimuth per output frame, degrees.
-            active: (T,) bool, source active in the frame.
+            azimuth_deg: (T,) true azimuth per output frame, or (T, S) one column per source, degrees.
+            active: (T,) or (T, S) bool, source active in the frame (same shape as ``azimuth_deg``).
         Returns:
-            (T, K) float32 in [0, 1]; rows of inactive frames are 0.
+            (T, K) float32 in [0, 1]; rows of frames without an active source are 0.
         """
         az = np.asarray(azimuth_deg, dtype=np.float64)
-        act = np.asarray(active, dtype=bool) & np.isfinite(az)
+        act = np.asarray(active, dtype=bool)
+        if az.ndim == 1:
+            az, act = az[:, None], act[:, None]
+        act = act & np.isfinite(az)
         az = np.where(np.isfinite(az), az, 0.0)
         if self.circular:
-            d = angular_distance_deg(az[:, None], self.relative_centers_deg()[None, :])
+            d = angular_distance_deg(az[..., None], self.relative_centers_deg())
         else:
-            d = self._relative(az)[:, None] - self.relative_centers_deg()[None, :]
-        t = np.exp(-0.5 * (np.asarray(d) / self.sigma_deg) ** 2)
+            d = self._relative(az)[..., None] - self.relative_centers_deg()
+        t = np.exp(-0.5 * (np.asarray(d) / self.sigma_deg) ** 2)  # (T, S, K)
         t[~act] = 0.0
-        return t.astype(np.float32)
+        return t.max(axis=1).astype(np.float32)
 
     def decode(self, spectrum: np.ndarray, *, log_domain: bool = True) -> np.ndarray:
         """Azimuth of the highest bin of each spectrum row, refined by :meth:`refine`.

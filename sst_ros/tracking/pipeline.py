@@ -37,7 +37,7 @@ from sst_ros.errors import AudioFormatError, ConfigError, ModelError
 from sst_ros.geometry import MicArray
 from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.timebase import ns_from_s
-from sst_ros.tracking.peaks import extract_peaks
+from sst_ros.tracking.spectra import track_frame
 from sst_ros.tracking.tracker import MultiTracker
 from sst_ros.tracking.types import Peak, PeakConfig, Track, TrackerConfig
 
@@ -396,21 +396,13 @@ class TrackingPipeline:
         n_bad = 0
         for doa in self._stream.process(chunk) if chunk.shape[0] else ():
             self._segment_out += 1
-            spectrum = np.asarray(doa.spectrum, dtype=np.float64)
-            activity = float(doa.activity)
-            if not (np.all(np.isfinite(spectrum)) and np.isfinite(activity)):
-                n_bad += 1
-                peaks: list[Peak] = []
-                activity = 0.0
-            elif activity < self._config.activity_threshold:
-                peaks = []
-            else:
-                peaks = extract_peaks(spectrum, self.grid, self._config.peaks)
-            tracks = tuple(
-                t for t in self._tracker.update(peaks) if np.isfinite(t.azimuth_deg) and np.isfinite(t.activity)
-            )
+            step = track_frame(
+                self._tracker, doa.spectrum, float(doa.activity), self.grid, self._config.peaks,
+                self._config.activity_threshold,
+            )  # fmt: skip
+            n_bad += int(step.bad)
             stamp = self._clock.ns_at(self._segment_index + float(doa.time_offset_s) * rate) - delay_ns
-            frames.append(TrackFrame(stamp_ns=stamp, tracks=tracks, activity=activity, peaks=tuple(peaks)))
+            frames.append(TrackFrame(stamp_ns=stamp, tracks=step.tracks, activity=step.activity, peaks=step.peaks))
         return frames, n_bad
 
 

@@ -33,7 +33,7 @@ class PeakConfig:
         min_separation_deg: peaks closer than this (wrap-aware) to a higher peak are dropped.
     """
 
-    max_peaks: int = 2
+    max_peaks: int = 3
     threshold: float = 0.3
     min_separation_deg: float = 25.0
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sst_ros.data.clipset import Labels
 from sst_ros.geometry import POSITION_TOLERANCE_M, MicArray, wrap_deg
 
 __all__ = ["Symmetry", "apply_symmetry", "array_symmetries", "random_augment"]
@@ -94,24 +95,26 @@ def apply_symmetry(audio: np.ndarray, azimuth_deg: np.ndarray, sym: Symmetry) ->
 
 def random_augment(
     audio: np.ndarray,
-    azimuth_deg: np.ndarray,
+    labels: Labels,
     symmetries: Sequence[Symmetry],
     gain_db_range: float,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, Labels]:
     """A random symmetry (when any are given), then a random gain uniform in +-``gain_db_range`` dB.
 
     Args:
         audio: float32 (frames, M) microphone signals in array order.
-        azimuth_deg: (F,) label azimuths, degrees.
+        labels: the audio's labels (every source's azimuth is mapped with the symmetry).
         symmetries: the symmetries to draw from (empty: none applied, no number drawn).
         gain_db_range: gain range, dB (0: no gain, no number drawn).
         rng: source of the draws (first the symmetry, then the gain).
     Returns:
-        transformed audio (frames, M) float32 and azimuths (F,), degrees.
+        transformed audio (frames, M) float32 and labels.
     """
     if symmetries:
-        audio, azimuth_deg = apply_symmetry(audio, azimuth_deg, symmetries[int(rng.integers(len(symmetries)))])
+        sym = symmetries[int(rng.integers(len(symmetries)))]
+        audio = apply_symmetry(audio, np.zeros(0), sym)[0]
+        labels = labels.map_azimuths(sym.map_azimuth)
     if gain_db_range > 0:
         audio = audio * np.float32(10 ** (rng.uniform(-gain_db_range, gain_db_range) / 20))
-    return audio, azimuth_deg
+    return audio, labels

@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    p = subparsers.add_parser("train", help="train the CRNN tracker", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "train",
+        help="train the CRNN tracker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", help="training config YAML (TrainConfig fields); flags below override it")
     p.add_argument("--array", help="array name or geometry YAML (default: respeaker_usb_v2)")
     p.add_argument("--data", help="training clip-set folder(s), comma separated")
@@ -40,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--threads", type=int, help="torch threads (default 2)")
     p.add_argument("--max-time-min", type=float, help="stop (with checkpoints) after this many minutes")
+    p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "num_threads": args.threads,
         "max_time_min": args.max_time_min,
+        "init_from": args.init,
     }
     for k, v in overrides.items():
         if v is not None:

@@ -53,6 +53,9 @@ class TrainConfig:
         num_threads: torch threads.
         max_time_min: stop early (checkpointing) after this wall time, minutes (0 = no limit).
         sim_duration_s: clip length for on-the-fly simulation, seconds.
+        init_from: checkpoint whose weights the run starts from (fine-tuning, e.g. the shipped
+            single-talker model on multi-talker scenes); its features and network shape must be
+            the ones this config builds. None: random initialisation.
     """
 
     array: str = "respeaker_usb_v2"
@@ -84,6 +87,7 @@ class TrainConfig:
     num_threads: int = 2
     max_time_min: float = 0.0
     sim_duration_s: float = 5.0
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in ("bce", "mse"):

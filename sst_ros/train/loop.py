@@ -186,6 +186,8 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         if resume:
             self._restore()
+        elif cfg.init_from:
+            self._initialise(cfg.init_from)
         self.examples: TrainingExamples
         if self.data.train is not None:
             self.examples = ClipExamples(self.data.train)
@@ -195,6 +197,25 @@ class Trainer:
                                               self.frame_samples)  # fmt: skip
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    def _initialise(self, path: str) -> None:
+        """Weights of checkpoint ``path`` (fine-tuning); its features and network must be this run's.
+
+        Raises:
+            ModelError: unreadable checkpoint, or one built with other features or another network.
+        """
+        ck = load_checkpoint(path)
+        for what, theirs, ours in (
+            ("features", ck.feature_cfg, self.feature_cfg),
+            ("network", ck.model_cfg, self.model_cfg),
+        ):
+            if theirs != ours:
+                raise ModelError(
+                    f"init_from {path}: its {what} ({theirs}) differ from this run's ({ours}); train with the "
+                    "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array"
+                )
+        self.model.load_state_dict(ck.model.state_dict())
+        log.info("initialised from %s", path)
 
     def _restore(self) -> None:
         """Weights, optimiser state and progress from ``latest.pt`` (read with ``weights_only=True``).
@@ -244,10 +265,11 @@ class Trainer:
         feats, targets, acts = [], [], []
         for item in self.examples.pick(self.cfg.batch_size, self.rng):
             audio, _, labels = self.examples.crop(item, self.crop_frames, self.rng)
-            audio, az = random_augment(audio, labels.azimuth_deg, self.symmetries, self.cfg.gain_db_range, self.rng)
+            audio, labels = random_augment(audio, labels, self.symmetries, self.cfg.gain_db_range, self.rng)
             feats.append(compute_features(audio, self.feature_cfg))
-            targets.append(torch.from_numpy(self.model_cfg.grid.targets(az, labels.active)))
-            acts.append(torch.from_numpy(labels.active.astype(np.float32)))
+            az, active = labels.talker_tracks()  # (T, S): one bump per active talker
+            targets.append(torch.from_numpy(self.model_cfg.grid.targets(az, active)))
+            acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
         return torch.stack(feats), torch.stack(targets), torch.stack(acts)
 
     def loss(self, x: torch.Tensor, target: torch.Tensor, active: torch.Tensor) -> torch.Tensor:

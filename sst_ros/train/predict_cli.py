@@ -3,21 +3,38 @@
 The CSV has the columns ``time_s,azimuth_deg,elevation_deg,activity``, one row per 100 ms output
 frame, ``time_s`` = start of the frame (see :mod:`sst_ros.train.report`), the same format
 ``sst evaluate`` writes beside its report, so predictions can be scored by any other tool.
+
+With ``--max-sources N`` (N > 1) the spectra go through the node's tracker
+(:func:`~sst_ros.tracking.spectra.track_spectra`: up to N peaks per frame, tracks with stable
+ids, birth and death hysteresis) and the CSV has the columns
+``time_s,track_id,azimuth_deg,elevation_deg,activity``: one row per reported track per frame,
+sorted by time then id; a frame without a track has no row. ``activity`` is the track's
+smoothed peak height in [0, 1].
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sst_ros.errors import AudioFormatError, ModelError
+from sst_ros.errors import AudioFormatError, ConfigError, ModelError
 from sst_ros.geometry import MicArray, load_array
 
-__all__ = ["DEFAULT_BASELINE_ARRAY", "predict_wav", "register", "run"]
+if TYPE_CHECKING:
+    from sst_ros.model.azimuth import AzimuthGrid
+    from sst_ros.model.prediction import Prediction
+    from sst_ros.tracking.types import Track
+
+__all__ = ["DEFAULT_BASELINE_ARRAY", "TRACK_COLUMNS", "predict_wav", "register", "run", "write_tracks_csv"]
+
+TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "elevation_deg", "activity")
 
 DEFAULT_BASELINE_ARRAY = "respeaker_usb_v2"
 
@@ -39,6 +56,7 @@ def predict_wav(
     *,
     array: MicArray | str | None = None,
     baseline: str | None = None,
+    max_sources: int = 1,
 ) -> Path:
     """Predict azimuth per output frame for one WAV file and write the prediction CSV.
 
@@ -55,6 +73,8 @@ def predict_wav(
             selected by :meth:`MicArray.microphone_audio`. With a model its microphone positions
             must be the model's; default: the model's array.
         baseline: run this classical baseline instead of the model (array default: ReSpeaker 4-mic).
+        max_sources: 1: one row per frame (the highest spectrum peak); N > 1: tracks of up to N
+            sources, one row per track per frame (see the module docstring). Model only.
     Returns:
         The CSV path.
     Raises:
@@ -67,6 +87,10 @@ def predict_wav(
     from sst_ros.train.report import write_predictions_csv
 
     wav = Path(wav)
+    if max_sources < 1:
+        raise ConfigError(f"--max-sources must be >= 1, got {max_sources}")
+    if max_sources > 1 and baseline:
+        raise ConfigError("--max-sources above 1 tracks the model's spectrum; drop --baseline or --max-sources")
     audio, fs = read_wav(wav)
     if audio.shape[0] == 0:
         raise AudioFormatError(
@@ -94,7 +118,40 @@ def predict_wav(
         if arr is not None:
             check_array_matches(loaded, arr)
         pred = predict_audio(loaded, _microphones(arr or loaded.array, audio, wav), fs, source=f"WAV file {wav}")
+        if max_sources > 1:
+            return _write_model_tracks(out_csv, pred, loaded.model_cfg.grid, max_sources)
     return write_predictions_csv(out_csv, pred.time_s, pred.azimuth_deg, pred.elevation_deg, pred.activity)
+
+
+def _write_model_tracks(out_csv: str | os.PathLike[str], pred: Prediction, grid: AzimuthGrid, n: int) -> Path:
+    """Track the model's spectra with the node's default settings, up to ``n`` peaks a frame."""
+    from dataclasses import replace
+
+    from sst_ros.tracking.pipeline import PipelineConfig
+    from sst_ros.tracking.spectra import track_spectra
+
+    cfg = PipelineConfig()
+    frames = track_spectra(pred.spectrum, pred.activity, grid, replace(cfg.peaks, max_peaks=n), cfg.activity_threshold)
+    return write_tracks_csv(out_csv, pred.time_s, [f.tracks for f in frames])
+
+
+def write_tracks_csv(out_csv: str | os.PathLike[str], time_s: np.ndarray, tracks: Sequence[Sequence[Track]]) -> Path:
+    """Write ``time_s,track_id,azimuth_deg,elevation_deg,activity``: one row per track per frame.
+
+    Args:
+        out_csv: CSV to write (folders are created).
+        time_s: (T,) start of each frame, seconds.
+        tracks: per frame, the reported tracks (elevation is not estimated: 0).
+    """
+    path = Path(out_csv)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(TRACK_COLUMNS)
+        for t, frame in zip(time_s, tracks, strict=True):
+            for tr in sorted(frame, key=lambda x: x.track_id):
+                w.writerow((f"{t:.3f}", tr.track_id, f"{tr.azimuth_deg:.2f}", "0.00", f"{tr.activity:.4f}"))
+    return path
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -117,12 +174,21 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "6-channel ReSpeaker stream; default: the model's array",
     )
     p.add_argument("--baseline", default=None, help="use a classical baseline (srp_phat, music, normmusic) instead")
+    p.add_argument(
+        "--max-sources",
+        type=int,
+        default=1,
+        help="1: one row per frame (the highest peak) [default]; N > 1: track up to N talkers and write "
+        "time_s,track_id,azimuth_deg,elevation_deg,activity, one row per track per frame",
+    )
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the CSV and print its path. Returns 0."""
-    path = predict_wav(args.wav, args.out, args.model, array=args.array, baseline=args.baseline)
+    path = predict_wav(
+        args.wav, args.out, args.model, array=args.array, baseline=args.baseline, max_sources=args.max_sources
+    )
     print(f"predictions: {path}")
     return 0

@@ -1,0 +1,174 @@
+"""Multi-source labels through the real training path: CSV round trip, one bump per talker,
+a tiny model that learns two peaks, ``sst predict --max-sources`` and fine-tuning (``--init``)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _model_synth import FRAME, FS, plane_wave, write_clipset
+
+from sst_ros.cli import main as sst_main
+from sst_ros.data.clipset import Labels, SourceLabels, read_labels, write_array_yaml, write_clip, write_labels
+from sst_ros.errors import DataError, ModelError
+from sst_ros.geometry import angular_distance_deg, load_array
+from sst_ros.model.azimuth import AzimuthGrid
+from sst_ros.model.checkpoint import load_checkpoint
+from sst_ros.model.infer import predict_audio
+from sst_ros.tracking.peaks import extract_peaks
+from sst_ros.tracking.types import PeakConfig
+from sst_ros.train.loop import TrainConfig, train
+
+PAIRS = [(-120.0, 40.0), (-30.0, 150.0), (60.0, -90.0), (100.0, -20.0)]
+
+
+def _two_talker_clip(array, az: tuple[float, float], n_frames: int, rng: np.random.Generator):
+    """Two static plane-wave sources: talker 0 in the first 60 % of the frames, talker 1 in the
+    last 60 % (both in the middle), at different levels, plus a non-speech interferer label
+    that is never active (an id < 0 must not become a target)."""
+    on0 = np.arange(n_frames) < int(0.6 * n_frames)
+    on1 = np.arange(n_frames) >= int(0.4 * n_frames)
+    n = n_frames * FRAME
+    audio = plane_wave(array, az[0], n, rng) * np.repeat(on0, FRAME)[:, None]
+    audio = audio + 0.7 * plane_wave(array, az[1], n, rng) * np.repeat(on1, FRAME)[:, None]
+    audio = audio + 0.002 * rng.standard_normal(audio.shape).astype(np.float32)
+    zeros = np.zeros(n_frames)
+    sources = [
+        SourceLabels(0, np.full(n_frames, az[0]), zeros, on0),
+        SourceLabels(1, np.full(n_frames, az[1]), zeros, on1),
+        SourceLabels(-1, np.full(n_frames, az[0] + 90.0), zeros, np.zeros(n_frames, bool)),
+    ]
+    return audio.astype(np.float32), Labels.from_sources(np.arange(n_frames) * 0.1, sources)
+
+
+@pytest.fixture(scope="module")
+def two_talker_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("two_talkers")
+    array = load_array("respeaker_usb_v2")
+    rng = np.random.default_rng(5)
+    write_array_yaml(d, array)
+    for i, pair in enumerate(PAIRS):
+        audio, labels = _two_talker_clip(array, pair, 20, rng)
+        write_clip(d, f"pair{i}", audio, FS, labels)
+    return d
+
+
+def test_multi_source_csv_round_trip_and_single_source_files_unchanged(tmp_path: Path) -> None:
+    t = np.arange(4) * 0.1
+    z = np.zeros(4)
+    labels = Labels.from_sources(t, [
+        SourceLabels(1, np.full(4, 30.0), z, [1, 0, 1, 0]),
+        SourceLabels(0, np.full(4, -45.0), np.full(4, 10.0), [0, 1, 1, 0]),
+        SourceLabels(-1, np.full(4, 170.0), z, [1, 1, 1, 1]),
+    ])  # fmt: skip
+    path = write_labels(tmp_path / "m.csv", labels)
+    assert path.read_text().splitlines()[0] == "time_s,source_id,azimuth_deg,elevation_deg,active"
+    back = read_labels(path)
+    assert back.is_multi_source and [s.source_id for s in back.sources] == [-1, 0, 1]
+    assert [s.source_id for s in back.talkers()] == [0, 1] and [s.source_id for s in back.interferers()] == [-1]
+    np.testing.assert_array_equal(back.azimuth_deg, np.full(4, -45.0))  # the top-level fields: talker 0
+    az, on = back.talker_tracks()
+    assert az.shape == (4, 2)
+    np.testing.assert_array_equal(on, [[0, 1], [1, 0], [1, 1], [0, 0]])
+    np.testing.assert_array_equal(back.any_talker_active(), [True, True, True, False])
+    assert back.slice(1, 3).padded(4).sources[2].active.tolist() == [False, True, False, False]
+    # a single-source file keeps its format and reads back as one talker
+    single = Labels(t, np.full(4, 12.0), z, [1, 1, 0, 1])
+    p1 = write_labels(tmp_path / "s.csv", single)
+    assert p1.read_text().splitlines()[0] == "time_s,azimuth_deg,elevation_deg,active"
+    s_back = read_labels(p1)
+    assert not s_back.is_multi_source and [s.source_id for s in s_back.talkers()] == [0]
+    # a clip without talkers: one inactive column, no target
+    none = Labels.from_sources(t, [SourceLabels(-1, np.full(4, 5.0), z, np.ones(4))])
+    assert not none.any_talker_active().any()
+
+
+def test_bad_multi_source_rows_are_clear_errors(tmp_path: Path) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text("time_s,source_id,azimuth_deg,elevation_deg,active\n0.0,0,10,0,1\n0.0,0,20,0,1\n")
+    with pytest.raises(DataError, match="two rows at time_s 0.0"):
+        read_labels(p)
+    p.write_text("time_s,source_id,azimuth_deg,elevation_deg,active\n0.0,a,10,0,1\n")
+    with pytest.raises(DataError, match=r"bad.csv:2: .*source_id: an integer"):
+        read_labels(p)
+    p.write_text("time_s,id,azimuth_deg\n")
+    with pytest.raises(DataError, match="time_s,source_id,azimuth_deg,elevation_deg,active"):
+        read_labels(p)
+
+
+def test_targets_have_one_bump_per_active_talker() -> None:
+    g = AzimuthGrid(n_bins=72, circular=True, sigma_deg=10.0)
+    az = np.array([[30.0, -100.0], [30.0, -100.0], [30.0, -100.0]])
+    on = np.array([[True, True], [True, False], [False, False]])
+    t = g.targets(az, on)
+    assert t.shape == (3, 72)
+    centers = g.bin_centers_deg()
+    peaks = [round(float(centers[i])) for i in np.flatnonzero((t[0] >= np.roll(t[0], 1)) & (t[0] > np.roll(t[0], -1)))]
+    assert sorted(peaks) == [-100, 30] and t[0].max() == pytest.approx(1.0, abs=1e-3)
+    np.testing.assert_allclose(t[1], g.targets(np.array([30.0]), np.array([True]))[0])  # the silent talker adds nothing
+    assert not t[2].any()
+
+
+def test_tiny_model_trained_on_two_talker_clips_gives_two_peaks(two_talker_set: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        data=[str(two_talker_set)], val_data=[str(two_talker_set)], preset="tiny",
+        features={"phase_reference": True, "n_freq": 64}, crop_s=2.0, batch_size=8, steps=150, lr=3e-3,
+        spectrum_weight=5.0, val_every=150, num_threads=1, seed=0, augment_symmetry=False,
+    )  # fmt: skip
+    train(cfg, tmp_path / "run", progress=False)
+    loaded = load_checkpoint(tmp_path / "run" / "latest.pt")
+    from sst_ros.data.clipset import ClipSet
+
+    cs = ClipSet(two_talker_set)
+    found = 0
+    for k, pair in enumerate(PAIRS):
+        audio, fs, _ = cs.load(k)
+        pred = predict_audio(loaded, audio, fs)
+        both = pred.spectrum[9:11].mean(axis=0)  # frames 9-10: both talkers active
+        peaks = extract_peaks(both, loaded.model_cfg.grid, PeakConfig(max_peaks=3, threshold=0.2))
+        near = [min(angular_distance_deg(p.azimuth_deg, a) for p in peaks) if peaks else 180.0 for a in pair]
+        found += int(len(peaks) >= 2 and max(near) <= 20.0)
+    assert found >= 3, f"two peaks at the talkers in only {found} of {len(PAIRS)} clips"
+
+
+def test_predict_max_sources_writes_one_row_per_track(tmp_path: Path) -> None:
+    from sst_ros.audio.wav import write_wav
+
+    array = load_array("respeaker_usb_v2")
+    rng = np.random.default_rng(0)
+    audio, _ = _two_talker_clip(array, (-120.0, 40.0), 30, rng)
+    wav = write_wav(tmp_path / "two.wav", audio, FS)
+    assert sst_main(["predict", "--wav", str(wav), "--out", str(tmp_path / "one.csv")]) == 0
+    one = list(csv.reader((tmp_path / "one.csv").open()))
+    assert one[0] == ["time_s", "azimuth_deg", "elevation_deg", "activity"] and len(one) == 31
+    assert sst_main(["predict", "--wav", str(wav), "--out", str(tmp_path / "multi.csv"), "--max-sources", "3"]) == 0
+    rows = list(csv.DictReader((tmp_path / "multi.csv").open()))
+    assert list(rows[0]) == ["time_s", "track_id", "azimuth_deg", "elevation_deg", "activity"]
+    times = [float(r["time_s"]) for r in rows]
+    assert times == sorted(times) and len(rows) > 0
+    per_frame: dict[float, list[int]] = {}
+    for r in rows:
+        per_frame.setdefault(float(r["time_s"]), []).append(int(r["track_id"]))
+    assert all(len(ids) == len(set(ids)) <= 3 for ids in per_frame.values())
+    assert sst_main(["predict", "--wav", str(wav), "--out", str(tmp_path / "x.csv"), "--max-sources", "0"]) == 2
+
+
+def test_fine_tuning_starts_from_the_checkpoint_and_refuses_another_network(tmp_path: Path) -> None:
+    clips = write_clipset(tmp_path / "clips", load_array("respeaker_usb_v2"), [-60.0, 20.0], n_frames=20, seed=1)
+    base = dict(
+        data=[str(clips)], val_data=[str(clips)], preset="tiny", features={"phase_reference": True, "n_freq": 64},
+        crop_s=2.0, batch_size=4, steps=2, lr=1e-9, val_every=2, num_threads=1, seed=0, augment_symmetry=False,
+    )
+    train(TrainConfig(**base), tmp_path / "a", progress=False)  # type: ignore[arg-type]
+    start = load_checkpoint(tmp_path / "a" / "latest.pt")
+    train(TrainConfig(**{**base, "seed": 7, "init_from": str(tmp_path / "a" / "latest.pt")}), tmp_path / "b",
+          progress=False)  # type: ignore[arg-type]  # fmt: skip
+    tuned = load_checkpoint(tmp_path / "b" / "latest.pt")
+    # lr 1e-9: the weights stay the starting checkpoint's, not seed 7's (BatchNorm statistics move)
+    for (name, p0), p1 in zip(start.model.named_parameters(), tuned.model.parameters(), strict=True):
+        assert float((p0 - p1).detach().abs().max()) < 1e-5, name
+    with pytest.raises(ModelError, match="init_from .* differ from this run's"):
+        train(TrainConfig(**{**base, "sigma_deg": 5.0, "init_from": str(tmp_path / "a" / "latest.pt")}),
+              tmp_path / "c", progress=False)  # type: ignore[arg-type]  # fmt: skip
