@@ -193,3 +193,18 @@ def test_clip_without_active_frames_gives_null_not_nan(tmp_path):
     assert "n/a" in (out / "report.md").read_text()
     header, rows = _read_csv_rows(out / "normmusic" / "clip99.pred.csv")
     assert len(rows) == N_FRAMES and all(np.isfinite(float(v)) for r in rows for v in r)
+
+
+def test_single_source_set_has_no_multi_source_section(clip_dir, tmp_path):
+    """Single-source clip sets keep the single-estimate report: no tracks, no multi-source section."""
+    out = tmp_path / "single"
+    report = evaluate(None, clip_dir, out, baselines="srp_phat", use_model=False, plots=False)
+    assert "multi_source" not in report and "multi_source" not in report["clips"][0]
+    assert "Multi-source" not in (out / "report.md").read_text()
+    assert not (out / "srp_phat" / "clip00.tracks.csv").exists()
+    # Asked for, the tracks of a single-source set are scored against its one talker.
+    forced = evaluate(None, clip_dir, tmp_path / "forced", baselines="srp_phat", use_model=False, plots=False,
+                      multi_source=True)  # fmt: skip
+    srp = forced["multi_source"]["methods"]["srp_phat"]["pooled"]
+    assert srp["n_true"] == 2 * (N_FRAMES - 3) and srp["recall"] > 0.7 and srp["mae_deg"] < 5.0
+    assert (tmp_path / "forced" / "srp_phat" / "clip00.tracks.csv").is_file()

@@ -300,7 +300,7 @@ def _summarise(
     truths: list[Any],
     first_time: int | None,
 ) -> DemoResult:
-    from sst_ros.tracking.score import score_tracks
+    from sst_ros.tracking.score import GATE_DEG, merge_labels, score_tracks
 
     origin = first_time if first_time is not None else (got[0][0] if got else 0)
     times = np.array([(s - origin) / NS_PER_S for s, _ in got])
@@ -310,17 +310,17 @@ def _summarise(
         w.writerow(["time_s", "n_tracks", "azimuths_deg"])
         for t, est in zip(times, estimates, strict=True):
             w.writerow([f"{t:.3f}", len(est), " ".join(f"{a:.2f}" for a in est)])
-    score = score_tracks(times.tolist(), estimates, truths)
+    score = score_tracks(estimates, merge_labels(truths), times_s=times)  # poses carry no track ids
     png = out / "demo.png"
     _plot(png, truths, times, estimates)
     print(f"[demo] {len(got)} frames received ({len(got) * OUTPUT_FRAME_S:.1f} s of audio)", flush=True)
     if truths:
-        print(f"[demo] MAE {score.mae_deg:.1f} deg over {score.n_errors} active frames with an estimate; "
-              f"{100 * score.detected_fraction:.0f} % of {score.n_active} active frames detected",
-              flush=True)  # fmt: skip
+        print(f"[demo] MAE {score.mae_deg:.1f} deg over {score.n_matched} active frames with an estimate within "
+              f"{GATE_DEG:g} deg; {100 * score.recall:.0f} % of {score.n_true} active frames detected, "
+              f"precision {100 * score.precision:.0f} %", flush=True)  # fmt: skip
     print(f"[demo] plot: {png}  estimates: {out / 'estimates.csv'}  logs: {out / 'tracker.log'}", flush=True)
     timeline = [(float(t), e) for t, e in zip(times, estimates, strict=True)]
-    return DemoResult(score.mae_deg, score.detected_fraction, len(got), out, timeline)
+    return DemoResult(score.mae_deg, score.recall, len(got), out, timeline)
 
 
 def _plot(png: Path, truths: list[Any], times: np.ndarray, estimates: list[list[float]]) -> None:

@@ -25,6 +25,27 @@ Outputs in ``out_dir``:
 - ``<clip>.pred.csv`` (the model's predictions) and ``<method>/<clip>.pred.csv`` (each
   baseline's), columns ``time_s,azimuth_deg,elevation_deg,activity``, one row per output frame;
 - ``plots/<clip>.png``: estimated vs true azimuth over time, one panel per method.
+
+**Multi-source clip sets** (labels in the ``time_s,source_id,...`` format: several talkers,
+non-speech interferers; or any set with ``multi_source=True``) are also scored as tracking:
+every method's spatial spectrum goes through the same peak picking and tracker
+(:func:`sst_ros.tracking.spectra.track_spectra`, the node's default settings with
+``max_sources`` peaks per frame, default 3) and the tracks are scored against every talker
+(:func:`sst_ros.tracking.score.score_tracks`: matched MAE, precision / recall / F1 over
+(frame, source) pairs, identity switches per minute, OSPA, interferer-as-talker rate) on the
+same common frames. The model's spectrum is tracked as it is (values in [0, 1], a peak's
+height is that source's activity). A baseline's spectrum is first divided, frame by frame,
+by its maximum: its values have no absolute meaning (SRP-PHAT and MUSIC scales differ, and
+after the baselines' smoothing a frame's peak drifts below 1), so the strongest direction of
+every frame becomes 1 and the peak threshold (0.3) keeps the other directions at least that
+fraction of it; whether a frame holds a source at all is decided by the baseline's activity
+(energy detector) with the same activity threshold as the model's. No resampling: each
+baseline is tracked on its own circular grid (:meth:`AzimuthGrid.circular_from_centers` of
+its bin centres; the model's bins whenever a model with a full-circle grid is evaluated).
+Extra outputs: ``<clip>.tracks.csv`` / ``<method>/<clip>.tracks.csv`` (``time_s,track_id,
+azimuth_deg,activity``, one row per reported track and frame), ``plots/<clip>.tracks.png``
+(the tracks coloured by id over the true talker paths, interferers marked) and a
+``multi_source`` section in both reports. Single-source sets keep the report above unchanged.
 """
 
 from __future__ import annotations
@@ -33,7 +54,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,23 +62,34 @@ import numpy as np
 
 from sst_ros.audio.finite import finite_audio, nonfinite_message
 from sst_ros.audio.wav import wav_truncation
-from sst_ros.data.clipset import Clip, ClipSet, Labels
+from sst_ros.data.clipset import Clip, ClipSet, Labels, read_labels
 from sst_ros.errors import ConfigError, DataError, ModelError
 from sst_ros.geometry import MicArray, load_array
+from sst_ros.model.azimuth import AzimuthGrid, grid_for_array
 from sst_ros.model.prediction import Prediction
+from sst_ros.tracking.pipeline import PipelineConfig
+from sst_ros.tracking.score import ScoreConfig, TrackScore, score_tracks
+from sst_ros.tracking.spectra import FrameTracks, track_spectra
+from sst_ros.tracking.tracker import MultiTracker
+from sst_ros.tracking.types import PeakConfig, Track
 from sst_ros.train.baselines import BaselineConfig, DoaBaseline, get_baseline, parse_baseline_names
 from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.report import (
+    MULTI_SOURCE_KEYS,
     aggregate_clip_metrics,
     format_markdown_report,
     plot_clip,
+    plot_clip_tracks,
     write_json,
     write_predictions_csv,
+    write_tracks_csv,
 )
 
 __all__ = [
     "DEFAULT_BASELINES",
+    "DEFAULT_MAX_SOURCES",
     "MODEL_METHOD",
+    "ClipTracks",
     "EvalPlan",
     "align_frames",
     "build_report",
@@ -65,12 +97,16 @@ __all__ = [
     "plan_evaluation",
     "predict_clip",
     "score_clip",
+    "score_clip_tracks",
+    "track_clip",
+    "tracking_spectrum",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASELINES = ("srp_phat", "music", "normmusic")
 MODEL_METHOD = "crnn"
+DEFAULT_MAX_SOURCES = 3  # peaks per frame when tracking multi-source sets
 
 
 def align_frames(label_time_s: np.ndarray, pred_time_s: np.ndarray, frame_s: float) -> np.ndarray:
@@ -108,6 +144,9 @@ class EvalPlan:
         baseline_cfg: baseline settings (on the model's azimuth grid when one is evaluated).
         runners: baseline name -> instance, in evaluation order.
         seconds: method -> accumulated processing time, seconds.
+        multi_source: also track every method and score the tracks against every talker.
+        tracking: peak picking, tracker and activity gate used for every method's tracks.
+        score_cfg: gate and OSPA parameters of the track scores.
     """
 
     clipset: ClipSet
@@ -117,6 +156,9 @@ class EvalPlan:
     baseline_cfg: BaselineConfig
     runners: dict[str, DoaBaseline]
     seconds: dict[str, float] = field(default_factory=dict)
+    multi_source: bool = False
+    tracking: PipelineConfig = field(default_factory=PipelineConfig)
+    score_cfg: ScoreConfig = field(default_factory=ScoreConfig)
 
     @property
     def method_names(self) -> list[str]:
@@ -128,6 +170,20 @@ class EvalPlan:
         """Geometry to fold angles with (linear arrays' front-back ambiguity), else None."""
         return self.array if self.array.is_linear else None
 
+    @property
+    def fold_grid(self) -> AzimuthGrid | None:
+        """The identifiable half-plane grid of a linear array (track scores fold into it), else None."""
+        return grid_for_array(self.array) if self.array.is_linear else None
+
+    def method_grid(self, method: str, pred: Prediction) -> AzimuthGrid:
+        """The azimuth grid of a method's spectrum: the model's, or a baseline's own circular grid."""
+        if method == MODEL_METHOD and self.loaded is not None:
+            grid = self.loaded.model_cfg.grid
+            if not isinstance(grid, AzimuthGrid):
+                raise ModelError("the loaded model has no azimuth grid; load it with load_checkpoint")
+            return grid
+        return AzimuthGrid.circular_from_centers(pred.bin_centers_deg)
+
 
 def plan_evaluation(
     model_path: str | os.PathLike[str] | None,
@@ -138,6 +194,8 @@ def plan_evaluation(
     array: MicArray | str | None,
     baseline_cfg: BaselineConfig | None,
     max_clips: int | None,
+    multi_source: bool | None = None,
+    max_sources: int | None = None,
 ) -> EvalPlan:
     """Load and check the clip set, the model and the baselines (see :func:`evaluate`)."""
     clips_path = Path(clipset_dir)
@@ -176,7 +234,11 @@ def plan_evaluation(
             # baselines keep a full-circle grid and the metrics fold both into that range.
             log.debug("model azimuth grid is not a full circle; baselines keep their own grid")
     runners = {name: get_baseline(name, cfg) for name in names}
-    plan = EvalPlan(clipset, clips, loaded, clipset.array, cfg, runners)
+    if multi_source is None:
+        multi_source = any(read_labels(c.csv_path).is_multi_source for c in clips)
+    n_peaks = DEFAULT_MAX_SOURCES if max_sources is None else max_sources
+    tracking = PipelineConfig(peaks=PeakConfig(max_peaks=n_peaks))  # ConfigError below 1
+    plan = EvalPlan(clipset, clips, loaded, clipset.array, cfg, runners, multi_source=multi_source, tracking=tracking)
     plan.seconds = dict.fromkeys(plan.method_names, 0.0)
     return plan
 
@@ -246,8 +308,78 @@ def score_clip(
     return ClipScore(metrics, scored, int(common.sum()))
 
 
+def tracking_spectrum(method: str, pred: Prediction) -> np.ndarray:
+    """The (T, K) spectrum a method's tracks are picked from.
+
+    The model's spectrum as it is; a baseline's divided frame by frame by its maximum (all-zero
+    and non-finite frames give zeros), see the module docstring for why.
+    """
+    spec = np.asarray(pred.spectrum, dtype=np.float64)
+    if method == MODEL_METHOD:
+        return spec
+    spec = np.where(np.isfinite(spec), np.maximum(spec, 0.0), 0.0)
+    peak = spec.max(axis=1, keepdims=True) if spec.size else np.zeros((spec.shape[0], 1))
+    return np.where(peak > 0, spec / np.where(peak > 0, peak, 1.0), 0.0)
+
+
+@dataclass
+class ClipTracks:
+    """One method's tracks of one clip.
+
+    Attributes:
+        time_s: (T,) start of each prediction frame, seconds.
+        frames: per prediction frame, what the tracker gave (:class:`FrameTracks`).
+    """
+
+    time_s: np.ndarray
+    frames: list[FrameTracks]
+
+    @property
+    def tracks(self) -> list[tuple[Track, ...]]:
+        """Per frame, the reported tracks."""
+        return [f.tracks for f in self.frames]
+
+
+def track_clip(plan: EvalPlan, preds: Mapping[str, Prediction]) -> dict[str, ClipTracks]:
+    """Every method's tracks of one clip: its :func:`tracking_spectrum` and activity through a fresh
+    tracker with ``plan.tracking``'s settings (the same for every method)."""
+    cfg = plan.tracking
+    out: dict[str, ClipTracks] = {}
+    for m, p in preds.items():
+        frames = track_spectra(
+            tracking_spectrum(m, p), p.activity, plan.method_grid(m, p), cfg.peaks, cfg.activity_threshold,
+            MultiTracker(cfg.tracker),
+        )  # fmt: skip
+        out[m] = ClipTracks(np.asarray(p.time_s, dtype=np.float64), frames)
+    return out
+
+
+def score_clip_tracks(
+    tracks: Mapping[str, ClipTracks],
+    labels: Labels,
+    frame_s: float,
+    score_cfg: ScoreConfig | None = None,
+    fold_grid: AzimuthGrid | None = None,
+) -> dict[str, TrackScore]:
+    """Score every method's tracks against the clip's talkers and interferers on the label
+    frames that every method covers (:func:`sst_ros.tracking.score.score_tracks`)."""
+    idx = {m: align_frames(labels.time_s, t.time_s, frame_s) for m, t in tracks.items()}
+    common = np.all(np.stack([i >= 0 for i in idx.values()]), axis=0) if idx else np.zeros(len(labels), bool)
+    times = labels.time_s[common]
+    scores: dict[str, TrackScore] = {}
+    for m, t in tracks.items():
+        frames = [t.frames[int(i)].tracks for i in idx[m][common]]
+        scores[m] = score_tracks(frames, labels, times_s=times, config=score_cfg, identifiable=fold_grid)
+    return scores
+
+
 def _write_clip_outputs(
-    out: Path, clip: Clip, labels: Labels, preds: Mapping[str, Prediction], plot: bool
+    out: Path,
+    clip: Clip,
+    labels: Labels,
+    preds: Mapping[str, Prediction],
+    plot: bool,
+    tracks: Mapping[str, ClipTracks] | None = None,
 ) -> dict[str, Any]:
     """Write the prediction CSVs (and the plot) of one clip; returns the report's file entries."""
     files: dict[str, Any] = {"predictions": {}}
@@ -255,11 +387,21 @@ def _write_clip_outputs(
         rel = f"{clip.name}.pred.csv" if m == MODEL_METHOD else f"{m}/{clip.name}.pred.csv"
         write_predictions_csv(out / rel, p.time_s, p.azimuth_deg, p.elevation_deg, p.activity)
         files["predictions"][m] = rel
+    if tracks is not None:
+        files["tracks"] = {}
+        for m, t in tracks.items():
+            rel = f"{clip.name}.tracks.csv" if m == MODEL_METHOD else f"{m}/{clip.name}.tracks.csv"
+            write_tracks_csv(out / rel, t.time_s, t.tracks)
+            files["tracks"][m] = rel
     if plot:
         rel_png = f"plots/{clip.name}.png"
         estimates = {m: (p.time_s, p.azimuth_deg) for m, p in preds.items()}
         plot_clip(out / rel_png, labels, estimates, title=clip.name)
         files["plot"] = rel_png
+        if tracks is not None:
+            rel_png = f"plots/{clip.name}.tracks.png"
+            plot_clip_tracks(out / rel_png, labels, {m: (t.time_s, t.tracks) for m, t in tracks.items()}, clip.name)
+            files["track_plot"] = rel_png
     return files
 
 
@@ -309,6 +451,8 @@ def build_report(
         "methods": methods,
         "clips": clip_reports,
     }
+    if plan.multi_source:
+        report["multi_source"] = _multi_source_report(plan, clip_reports)
     if plan.loaded is not None:
         from sst_ros.model.checkpoint import default_model_path
 
@@ -317,6 +461,41 @@ def build_report(
             "provenance": plan.loaded.provenance,
         }
     return report
+
+
+def _multi_source_report(plan: EvalPlan, clip_reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's ``multi_source`` section: settings, pooled and across-clip track scores per method."""
+    trk = plan.tracking
+    scfg = plan.score_cfg
+    methods: dict[str, Any] = {}
+    for m in plan.method_names:
+        per_clip = [c["multi_source"][m] for c in clip_reports]
+        pooled = TrackScore.pooled(TrackScore(**{k: c[k] for k in _SCORE_COUNTS}) for c in per_clip)
+        methods[m] = {
+            "pooled": pooled.to_dict(),
+            "across_clips": aggregate_clip_metrics(per_clip, MULTI_SOURCE_KEYS),
+        }
+    return {
+        "settings": {
+            "gate_deg": scfg.gate_deg,
+            "ospa_cutoff_deg": scfg.ospa_cutoff_deg,
+            "ospa_order": scfg.ospa_order,
+            "max_sources": trk.peaks.max_peaks,
+            "peak_threshold": trk.peaks.threshold,
+            "min_separation_deg": trk.peaks.min_separation_deg,
+            "activity_threshold": trk.activity_threshold,
+            "tracker": asdict(trk.tracker),
+            "spectra": (
+                "model: its spectrum as it is; baselines: each frame's spectrum divided by its maximum, "
+                "on the baseline's own circular grid"
+            ),
+            "folded_to_identifiable_half_plane": plan.array.is_linear,
+        },
+        "methods": methods,
+    }
+
+
+_SCORE_COUNTS = tuple(f.name for f in fields(TrackScore))
 
 
 def evaluate(
@@ -332,6 +511,8 @@ def evaluate(
     max_plots: int | None = None,
     max_clips: int | None = None,
     progress: bool = False,
+    multi_source: bool | None = None,
+    max_sources: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model and the baselines on a labelled clip set and write the report.
 
@@ -348,6 +529,10 @@ def evaluate(
         plots: write one PNG per clip; max_plots: at most this many (first clips).
         max_clips: evaluate only the first N clips.
         progress: log one line per clip.
+        multi_source: also track every method and score the tracks against every talker (see
+            the module docstring); default: when any clip has multi-source labels.
+        max_sources: peaks per frame (the tracker's ``max_peaks``) for the track scores;
+            default :data:`DEFAULT_MAX_SOURCES`.
     Returns:
         The report dictionary (also written as ``report.json``).
     Raises:
@@ -356,7 +541,7 @@ def evaluate(
     """
     plan = plan_evaluation(
         model_path, clipset_dir, baselines, use_model=use_model, array=array, baseline_cfg=baseline_cfg,
-        max_clips=max_clips,
+        max_clips=max_clips, multi_source=multi_source, max_sources=max_sources,
     )  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -372,17 +557,27 @@ def evaluate(
         preds = predict_clip(plan, audio, fs, source=f"clip {clip.name} ({clip.wav_path})")
         score = score_clip(preds, labels, plan.baseline_cfg.frame_s, plan.identifiable)
         plot = plots and (max_plots is None or ci < max_plots)
-        clip_reports.append({
+        entry: dict[str, Any] = {
             "name": clip.name,
             "n_frames": score.n_frames,
             "n_label_frames": int(len(labels.time_s)),
             "duration_s": audio.shape[0] / fs,
             "metrics": score.metrics,
-            **_write_clip_outputs(out, clip, labels, preds, plot),
-        })  # fmt: skip
+        }
+        tracks = None
+        if plan.multi_source:
+            tracks = track_clip(plan, preds)
+            track_scores = score_clip_tracks(tracks, labels, plan.baseline_cfg.frame_s, plan.score_cfg, plan.fold_grid)
+            entry["n_talkers"] = len(labels.talkers())
+            entry["n_interferers"] = len(labels.interferers())
+            entry["multi_source"] = {m: sc.to_dict() for m, sc in track_scores.items()}
+        entry.update(_write_clip_outputs(out, clip, labels, preds, plot, tracks))
+        clip_reports.append(entry)
         scores.append(score)
         if progress:
             summary = ", ".join(f"{m} {score.metrics[m].get('mae_deg', float('nan')):.1f}" for m in preds)
+            if plan.multi_source:
+                summary += "; track F1 " + ", ".join(f"{m} {entry['multi_source'][m]['f1']:.2f}" for m in preds)
             log.info("[%d/%d] %s: MAE deg %s", ci + 1, len(plan.clips), clip.name, summary)
     report = build_report(plan, clip_reports, scores, audio_s, model_path)
     write_json(out / "report.json", report)

@@ -6,6 +6,12 @@ described, seconds from the first sample of the file; azimuth and elevation in d
 
     time_s,azimuth_deg,elevation_deg,activity
     0.000,31.25,0.00,0.9731
+
+Track CSV (``<clip>.tracks.csv``, multi-source evaluation), one row per reported track and
+frame (frames without a track have no row), ``track_id`` stable over the clip::
+
+    time_s,track_id,azimuth_deg,activity
+    0.300,1,31.25,0.8812
 """
 
 from __future__ import annotations
@@ -25,19 +31,26 @@ from sst_ros.errors import DataError
 from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
+    "METRIC_KEYS",
+    "MULTI_SOURCE_KEYS",
     "PREDICTION_COLUMNS",
+    "TRACK_COLUMNS",
     "PredictionTable",
     "aggregate_clip_metrics",
     "format_markdown_report",
     "json_safe",
     "plot_clip",
+    "plot_clip_tracks",
     "read_predictions_csv",
     "write_json",
     "write_predictions_csv",
+    "write_tracks_csv",
 ]
 
 PREDICTION_COLUMNS = ("time_s", "azimuth_deg", "elevation_deg", "activity")
+TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "activity")
 METRIC_KEYS = ("mae_deg", "acc5", "acc10", "activity_f1")
+MULTI_SOURCE_KEYS = ("mae_deg", "precision", "recall", "f1", "id_switches_per_min", "ospa_deg", "interferer_rate")
 
 
 @dataclass
@@ -79,6 +92,30 @@ def write_predictions_csv(
         writer.writerow(PREDICTION_COLUMNS)
         for t, az, el, act in zip(*cols, strict=True):
             writer.writerow((f"{t:.3f}", f"{az:.2f}", f"{el:.2f}", f"{act:.4f}"))
+    return path
+
+
+def write_tracks_csv(path: str | os.PathLike[str], time_s: np.ndarray, tracks: Sequence[Sequence[Any]]) -> Path:
+    """Write one row per reported track and frame with columns :data:`TRACK_COLUMNS`.
+
+    Args:
+        time_s: (T,) frame start times, seconds.
+        tracks: per frame, its tracks (objects with ``track_id``, ``azimuth_deg`` in degrees and
+            ``activity`` in [0, 1], e.g. :class:`~sst_ros.tracking.types.Track`).
+    Returns:
+        The path written (parent folders are created).
+    """
+    t = np.asarray(time_s, dtype=np.float64).reshape(-1)
+    if t.shape[0] != len(tracks):
+        raise DataError(f"tracks for {path}: {len(tracks)} frames but {t.shape[0]} times")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(TRACK_COLUMNS)
+        for tk, frame in zip(t, tracks, strict=True):
+            for tr in frame:
+                writer.writerow((f"{tk:.3f}", int(tr.track_id), f"{tr.azimuth_deg:.2f}", f"{tr.activity:.4f}"))
     return path
 
 
@@ -136,8 +173,10 @@ def _num(value: Any) -> float:
     return f
 
 
-def aggregate_clip_metrics(per_clip: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and spread across clips of each metric in :data:`METRIC_KEYS`.
+def aggregate_clip_metrics(
+    per_clip: Sequence[Mapping[str, Any]], keys: Sequence[str] = METRIC_KEYS
+) -> dict[str, dict[str, float]]:
+    """Mean and spread across clips of each metric in ``keys`` (default :data:`METRIC_KEYS`).
 
     Clips where a metric is undefined (NaN, e.g. no active frame) are left out of that metric.
 
@@ -145,7 +184,7 @@ def aggregate_clip_metrics(per_clip: Sequence[Mapping[str, Any]]) -> dict[str, d
         ``{metric: {"mean", "std", "min", "max", "n_clips"}}`` (std: population, ddof=0).
     """
     out: dict[str, dict[str, float]] = {}
-    for key in METRIC_KEYS:
+    for key in keys:
         vals = np.array([_num(m.get(key)) for m in per_clip], dtype=np.float64)
         vals = vals[np.isfinite(vals)]
         if vals.size:
@@ -245,7 +284,91 @@ def format_markdown_report(report: Mapping[str, Any]) -> str:
                 m = clip["metrics"].get(name, {})
                 cells.append(f"{_fmt(m.get('mae_deg'), 1)} / {_fmt(m.get('acc10'), percent=True)}")
             lines.append(f"| {clip['name']} | {clip['n_frames']} | " + " | ".join(cells) + " |")
+    if report.get("multi_source"):
+        lines += _multi_source_markdown(report)
     return "\n".join(lines) + "\n"
+
+
+def _multi_source_markdown(report: Mapping[str, Any]) -> list[str]:
+    """The Markdown lines of the report's ``multi_source`` section (tracks scored against every talker)."""
+    ms: Mapping[str, Any] = report["multi_source"]
+    st: Mapping[str, Any] = ms.get("settings", {})
+    gate, cutoff = _fmt(st.get("gate_deg"), 0), _fmt(st.get("ospa_cutoff_deg"), 0)
+    methods: Mapping[str, Any] = ms["methods"]
+    lines = [
+        "",
+        "## Multi-source tracking (every talker)",
+        "",
+        f"- every method's spectrum through the same peak picking and tracker: at most {st.get('max_sources')} "
+        f"peaks per frame (threshold {st.get('peak_threshold')}, separation {st.get('min_separation_deg')} deg), "
+        f"activity threshold {st.get('activity_threshold')}, the tracker node's defaults otherwise; "
+        "baselines' spectra divided by each frame's maximum. The tables above score each method's single "
+        "(argmax) estimate against the lowest-id talker only.",
+        f"- per frame, active talkers and reported tracks matched one-to-one (optimal assignment, wrap-aware "
+        f"distance, gate {gate} deg). Matched MAE: mean distance of matched pairs; precision / recall / F1 over "
+        "(frame, source) pairs (unmatched track = false positive, unmatched active talker = miss); ID sw/min: "
+        "per talker, changes of the matched track id, per minute; OSPA: cutoff "
+        f"{cutoff} deg, order {_fmt(st.get('ospa_order'), 0)}, mean over frames (deg); interferer rate: share of "
+        f"interferer-active frames with an unmatched track within {gate} deg of the interferer.",
+        "",
+        "### All frames pooled",
+        "",
+        "| method | matched MAE (deg) | precision | recall | F1 | ID sw/min | OSPA (deg) | interferer rate | "
+        "talker frames | track frames |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, res in methods.items():
+        m = res["pooled"]
+        lines.append(
+            f"| {name} | {_fmt(m.get('mae_deg'))} | {_fmt(m.get('precision'), 3)} | {_fmt(m.get('recall'), 3)} | "
+            f"{_fmt(m.get('f1'), 3)} | {_fmt(m.get('id_switches_per_min'))} | {_fmt(m.get('ospa_deg'))} | "
+            f"{_fmt(m.get('interferer_rate'), percent=True)} | {int(_num(m.get('n_true')))} | "
+            f"{int(_num(m.get('n_reported')))} |"
+        )
+    lines += [
+        "",
+        "### Across clips (mean ± standard deviation of the per-clip figures)",
+        "",
+        "| method | matched MAE (deg) | F1 | ID sw/min | OSPA (deg) | clips |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, res in methods.items():
+        s = res["across_clips"]
+        lines.append(
+            f"| {name} | {_fmt_spread(s['mae_deg'])} | {_fmt_spread(s['f1'])} | "
+            f"{_fmt_spread(s['id_switches_per_min'])} | {_fmt_spread(s['ospa_deg'])} | {s['f1']['n_clips']} |"
+        )
+    clips = [c for c in report.get("clips", []) if c.get("multi_source")]
+    if clips:
+        names = list(methods)
+        head = "| clip | talkers | interferers | " + " | ".join(names) + " |"
+        rule = "|---|---:|---:|" + "---:|" * len(names)
+        lines += ["", "### Per clip: F1 / matched MAE (deg)", "", head, rule]
+        for clip in clips:
+            cells = [
+                f"{_fmt(clip['multi_source'][n].get('f1'), 2)} / {_fmt(clip['multi_source'][n].get('mae_deg'), 1)}"
+                for n in names
+            ]
+            lines.append(
+                f"| {clip['name']} | {clip.get('n_talkers', '?')} | {clip.get('n_interferers', '?')} | "
+                + " | ".join(cells)
+                + " |"
+            )
+        lines += ["", "### Per clip: OSPA (deg) / ID switches / interferer rate", "", head, rule]
+        for clip in clips:
+            cells = []
+            for n in names:
+                m = clip["multi_source"][n]
+                cells.append(
+                    f"{_fmt(m.get('ospa_deg'), 1)} / {int(_num(m.get('n_id_switches')))} / "
+                    f"{_fmt(m.get('interferer_rate'), percent=True)}"
+                )
+            lines.append(
+                f"| {clip['name']} | {clip.get('n_talkers', '?')} | {clip.get('n_interferers', '?')} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return lines
 
 
 def plot_clip(
@@ -279,6 +402,76 @@ def plot_clip(
             ax.set_title(name, fontsize=9, loc="left")
         if not estimates:
             plot_trajectory(axes[0, 0], labels)
+        if title:
+            fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=80)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_clip_tracks(
+    path: str | os.PathLike[str],
+    labels: Any,
+    tracks: Mapping[str, tuple[np.ndarray, Sequence[Sequence[Any]]]],
+    title: str = "",
+) -> Path:
+    """One PNG per clip: each method's tracks coloured by id over the true talker paths, interferers marked.
+
+    Args:
+        path: PNG to write.
+        labels: the clip's ``Labels`` (talkers: black lines, solid where active, dashed where
+            silent; interferers: orange crosses on a pale band where active).
+        tracks: method name -> (time_s (T,), per frame the tracks, objects with ``track_id`` and
+            ``azimuth_deg`` degrees).
+        title: figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(tracks))
+    fig, axes = plt.subplots(n, 1, figsize=(9.5, 2.3 * n + 0.6), sharex=True, squeeze=False)
+    colours = [plt.get_cmap("tab10")(i) for i in (0, 2, 3, 4, 5, 6, 8, 9)]  # no orange: interferers
+    t_mid = np.asarray(labels.time_s) + 0.5 * labels.frame_s
+    try:
+        for ax, name in zip(axes[:, 0], list(tracks) or [""], strict=False):
+            for k, src in enumerate(labels.talkers()):
+                az = np.asarray(src.azimuth_deg, dtype=np.float64)
+                jumps = np.abs(np.diff(az, prepend=az[:1])) > 180.0
+                az_all = np.where(jumps, np.nan, az)
+                ax.plot(t_mid, az_all, color="0.4", lw=0.8, ls="--")
+                ax.plot(t_mid, np.where(src.active, az_all, np.nan), color="black", lw=2.0,
+                        label="true talkers" if k == 0 else None)  # fmt: skip
+            for k, src in enumerate(labels.interferers()):
+                act = np.asarray(src.active, dtype=bool)
+                az = np.asarray(src.azimuth_deg)[act]
+                ax.plot(t_mid[act], az, "-", color="tab:orange", lw=7, alpha=0.25, solid_capstyle="butt")
+                ax.plot(t_mid[act], az, "x", color="tab:orange", ms=4, label="interferer" if k == 0 else None)
+            if name:
+                times, frames = tracks[name]
+                by_id: dict[int, tuple[list[float], list[float]]] = {}
+                for t, frame in zip(np.asarray(times), frames, strict=True):
+                    for tr in frame:
+                        ts, azs = by_id.setdefault(int(tr.track_id), ([], []))
+                        ts.append(float(t) + 0.5 * labels.frame_s)
+                        azs.append(float(tr.azimuth_deg))
+                for tid, (ts, azs) in sorted(by_id.items()):
+                    colour = colours[(tid - 1) % len(colours)]
+                    ax.plot(ts, azs, ".", ms=4, color=colour, label=f"track {tid}" if tid <= 8 else None)
+                ax.set_title(f"{name}: {len(by_id)} track ids", fontsize=9, loc="left")
+            ax.set_ylim(-180, 180)
+            ax.set_yticks(np.arange(-180, 181, 90))
+            ax.set_ylabel("azimuth (deg)")
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small")
+        axes[-1, 0].set_xlabel("time (s)")
+        if len(labels):
+            axes[-1, 0].set_xlim(labels.time_s[0], labels.time_s[-1] + labels.frame_s)
         if title:
             fig.suptitle(title, fontsize=10)
         fig.tight_layout()

@@ -1,0 +1,237 @@
+"""Multi-source tracking: the model and the classical baselines through the same tracker, on held-out sets.
+
+Simulates three held-out multi-source clip sets (``sst simulate`` with
+``training/configs/sim_multi.yaml`` plus the overrides below, written to ``<out>/<set>/``)
+with seeds the training recipe never uses (it uses 1 and 2):
+
+- ``two_talkers``: 2 talkers at least 30 degrees apart (no crossing paths), no interferer
+  (seed 910001);
+- ``three_talkers``: 3 talkers at least 30 degrees apart, no interferer (seed 910002);
+- ``talker_interferer``: 1 talker plus one labelled non-speech interferer, a third of the
+  scenes each with a fan, a television and a motor (seed 910003, consecutive scene indices);
+
+then runs ``sst evaluate``'s multi-source scoring (the model and SRP-PHAT + NormMUSIC, every
+method's spectrum through the same peak picking and tracker, ``--max-sources`` peaks per frame)
+and prints matched MAE, precision, recall, F1, identity switches per minute, OSPA and the
+interferer-as-talker rate per set and method, side by side (definitions:
+:mod:`sst_ros.tracking.score`).
+
+Usage (about 6-10 minutes on 2 cores with the defaults, most of it simulation on a first run)::
+
+    python bench/bench_multisource.py [--model PATH | --no-model] [--n 24] [--duration 6]
+        [--out /tmp/sst_bench_multisource] [--sets two_talkers,three_talkers,talker_interferer]
+
+Sets in ``--out`` are reused when they were simulated with the same settings (``--fresh``
+re-simulates). Reports: ``<out>/<set>/report/report.md``; the table: ``<out>/summary.json``.
+The shipped model was trained on single-talker scenes: its multi-source figures are expected
+to be poor. Exit code 0 (a measurement, no goal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+BASE_CONFIG = HERE.parent / "training" / "configs" / "sim_multi.yaml"
+NO_INTERFERER = {"talker_prob": 0.0, "fan_prob": 0.0, "tv_prob": 0.0, "motor_prob": 0.0}
+APART = {"min_separation_deg": 30.0, "crossing_prob": 0.0}  # crossing pairs would be exempt from the separation
+# name -> (seed, [(share of the scenes, overrides of the base config)]) - seeds far from the recipe's 1 and 2
+SETS: dict[str, tuple[int, list[tuple[float, dict[str, Any]]]]] = {
+    "two_talkers": (
+        910_001,
+        [(1.0, {"talkers": {"count_weights": [0, 0, 1, 0], **APART}, "interferers": NO_INTERFERER})],
+    ),
+    "three_talkers": (
+        910_002,
+        [(1.0, {"talkers": {"count_weights": [0, 0, 0, 1], **APART}, "interferers": NO_INTERFERER})],
+    ),
+    "talker_interferer": (
+        910_003,
+        [
+            (1 / 3, {"talkers": {"count_weights": [0, 1, 0, 0]}, "interferers": {**NO_INTERFERER, kind: 1.0}})
+            for kind in ("fan_prob", "tv_prob", "motor_prob")
+        ],
+    ),
+}
+COLUMNS = (
+    ("mae_deg", "MAE deg", "{:8.2f}"),
+    ("precision", "prec", "{:6.3f}"),
+    ("recall", "recall", "{:6.3f}"),
+    ("f1", "F1", "{:6.3f}"),
+    ("id_switches_per_min", "IDsw/min", "{:8.2f}"),
+    ("ospa_deg", "OSPA", "{:6.2f}"),
+    ("interferer_rate", "interf", "{:6.1%}"),
+)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, val in over.items():
+        out[key] = _merge(out.get(key) or {}, val) if isinstance(val, dict) else val
+    return out
+
+
+def _base_config() -> tuple[dict[str, Any], str]:
+    """The scene config every set starts from, and where it came from."""
+    if BASE_CONFIG.is_file():
+        return yaml.safe_load(BASE_CONFIG.read_text()) or {}, str(BASE_CONFIG.relative_to(HERE.parent))
+    print(f"[bench] {BASE_CONFIG} does not exist: using the simulator defaults with labels.multi_source: true")
+    return {"labels": {"multi_source": True}}, "config/sim/default.yaml + labels.multi_source: true"
+
+
+def _counts(n: int, shares: list[float]) -> list[int]:
+    """``n`` scenes split by ``shares`` (largest remainders), each part at least 1."""
+    raw = [n * s / sum(shares) for s in shares]
+    out = [max(1, int(r)) for r in raw]
+    order = sorted(range(len(raw)), key=lambda i: raw[i] - int(raw[i]), reverse=True)
+    for i in order[: max(0, n - sum(out))]:
+        out[i] += 1
+    return out
+
+
+def _simulate(name: str, args: argparse.Namespace, out: Path, base: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """Simulate (or reuse) one set; returns its clip folder and what it was made with."""
+    seed, parts = SETS[name]
+    counts = _counts(args.n, [share for share, _ in parts])
+    cfgs = [_merge(base, {**over, "duration_s": float(args.duration)}) for _, over in parts]
+    spec = {"seed": seed, "n": sum(counts), "duration_s": float(args.duration), "array": args.array,
+            "parts": [{"n": c, "config": cfg} for c, cfg in zip(counts, cfgs, strict=True)]}  # fmt: skip
+    set_dir = out / name / "clips"
+    stamp = out / name / "bench_set.json"
+    if not args.fresh and stamp.is_file() and json.loads(stamp.read_text()) == spec:
+        print(f"[{name}] reusing {spec['n']} clips in {set_dir}", flush=True)
+        return set_dir, spec
+    if set_dir.exists():
+        shutil.rmtree(set_dir)
+    stamp.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    start = 0
+    for k, (count, cfg) in enumerate(zip(counts, cfgs, strict=True)):
+        cfg_path = out / name / f"sim_part{k}.yaml"
+        cfg_path.parent.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        cmd = [
+            sys.executable, "-m", "sst_ros.cli", "simulate", "--config", str(cfg_path), "--array", args.array,
+            "--n", str(count), "--out", str(set_dir), "--workers", str(args.workers), "--seed", str(seed),
+            "--start-index", str(start), "--no-progress",
+        ]  # fmt: skip
+        print(f"[{name}] simulating {count} x {args.duration:g} s (seed {seed}, scenes {start}..{start + count - 1})",
+              flush=True)  # fmt: skip
+        subprocess.run(cmd, check=True)
+        start += count
+    stamp.write_text(json.dumps(spec, indent=1))
+    print(f"[{name}] simulated in {time.perf_counter() - t0:.0f} s", flush=True)
+    return set_dir, spec
+
+
+def _label_summary(clips: Path) -> dict[str, int]:
+    """Clips, talker-count histogram and interferer count of a simulated set (from its labels)."""
+    from sst_ros.data.clipset import ClipSet, read_labels
+
+    talkers: dict[str, int] = {}
+    n_int = n_multi = 0
+    cs = ClipSet(clips)
+    for clip in cs:
+        lab = read_labels(clip.csv_path)
+        n_multi += lab.is_multi_source
+        key = str(len(lab.talkers()))
+        talkers[key] = talkers.get(key, 0) + 1
+        n_int += len(lab.interferers())
+    return {"clips": len(cs), "multi_source_labels": n_multi, "interferers": n_int,
+            **{f"clips_with_{k}_talkers": v for k, v in sorted(talkers.items())}}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--model", default=None, help="checkpoint (default: the shipped default model)")
+    ap.add_argument("--no-model", action="store_true", help="baselines only")
+    ap.add_argument("--n", type=int, default=24, help="clips per set (default: %(default)s)")
+    ap.add_argument("--duration", type=float, default=6.0, help="clip length, s (default: %(default)s)")
+    ap.add_argument("--array", default="respeaker_usb_v2", help="array of the simulated sets")
+    ap.add_argument("--workers", type=int, default=2, help="simulation processes (default: %(default)s)")
+    ap.add_argument("--baselines", default="srp_phat,normmusic", help="baselines (default: %(default)s)")
+    ap.add_argument("--max-sources", type=int, default=3, help="peaks per frame (default: %(default)s)")
+    ap.add_argument("--sets", default=",".join(SETS), help="sets to run (default: %(default)s)")
+    ap.add_argument("--out", default=os.environ.get("SST_BENCH_OUT", "/tmp/sst_bench_multisource"), help="work folder")
+    ap.add_argument("--fresh", action="store_true", help="re-simulate even when the sets exist")
+    ap.add_argument("--plots", type=int, default=4, help="per-clip plots per set (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+    args = ap.parse_args(argv)
+    names = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SETS]
+    if unknown:
+        ap.error(f"unknown set(s) {unknown}; choose from {list(SETS)}")
+    if args.n < len(SETS["talker_interferer"][1]) and "talker_interferer" in names:
+        ap.error("--n must be >= 3 (talker_interferer has a fan, a tv and a motor part)")
+
+    if not args.no_model:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from sst_ros.train.evaluate import evaluate
+    from sst_ros.train.report import write_json
+
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    base, base_name = _base_config()
+    summary: dict[str, Any] = {"base_config": base_name, "max_sources": args.max_sources, "sets": {}}
+    for name in names:
+        clips, spec = _simulate(name, args, out, base)
+        labels = _label_summary(clips)
+        t0 = time.perf_counter()
+        report = evaluate(
+            args.model, clips, out / name / "report", baselines=args.baselines, use_model=not args.no_model,
+            max_plots=args.plots, multi_source=True, max_sources=args.max_sources,
+        )  # fmt: skip
+        t_eval = time.perf_counter() - t0
+        print(f"[{name}] evaluated {report['n_clips']} clips in {t_eval:.0f} s", flush=True)
+        summary["sets"][name] = {
+            "seed": spec["seed"],
+            "duration_s": spec["duration_s"],
+            "labels": labels,
+            "eval_s": t_eval,
+            "methods": {m: r["pooled"] for m, r in report["multi_source"]["methods"].items()},
+            "report": str(out / name / "report" / "report.md"),
+        }
+    total = time.perf_counter() - t_start
+    summary["total_s"] = total
+
+    print()
+    print(f"multi-source tracking, pooled over each set's frames (gate 30 deg, OSPA c = 30 deg, p = 1; "
+          f"at most {args.max_sources} tracks per frame; base config {base_name})")  # fmt: skip
+    head = f"{'set':<18} {'clips':>5} {'seed':>7} {'method':<10} " + " ".join(
+        f"{title:>{len(fmt.format(0.0))}}" for _, title, fmt in COLUMNS
+    )
+    print(head)
+    print("-" * len(head))
+    for name, res in summary["sets"].items():
+        for m, pooled in res["methods"].items():
+            cells = []
+            for key, _, fmt in COLUMNS:
+                v = pooled.get(key)
+                cells.append(fmt.format(v) if v is not None and v == v else f"{'n/a':>{len(fmt.format(0.0))}}")
+            print(f"{name:<18} {res['labels']['clips']:>5} {res['seed']:>7} {m:<10} " + " ".join(cells))
+    print()
+    for name, res in summary["sets"].items():
+        lab = res["labels"]
+        extra = ", ".join(f"{k} {v}" for k, v in lab.items() if k.startswith("clips_with"))
+        print(f"{name}: {lab['clips']} clips x {res['duration_s']:g} s, seed {res['seed']}, {extra}, "
+              f"{lab['interferers']} labelled interferers; report {res['report']}")  # fmt: skip
+    print(f"\ntotal {total:.0f} s")
+    write_json(out / "summary.json", summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
