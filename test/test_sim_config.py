@@ -134,3 +134,28 @@ def test_cli_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture
     assert rc == 2
     rc = sst_main(["simulate", "--array", "no_such_array", "--n", "1", "--out", str(tmp_path / "o")])
     assert rc == 2
+
+
+def test_every_scene_field_is_documented_in_default_yaml() -> None:
+    from sst_ros.sim.config import _SCHEMA
+
+    lines = default_config_path().read_text().splitlines()
+    for dotted in _SCHEMA:
+        *sections, leaf = dotted.split(".")
+        # The field's line (under its section, if any) carries a comment.
+        start = 0
+        for section in sections:
+            start = next(i for i, line in enumerate(lines) if line.startswith(f"{section}:"))
+        line = next(line for line in lines[start:] if line.strip().startswith(f"{leaf}:"))
+        assert "#" in line, f"config/sim/default.yaml: field '{dotted}' has no comment"
+
+
+def test_new_scene_fields_default_to_off() -> None:
+    cfg = load_scene_config()
+    assert cfg.labels.multi_source is False
+    assert cfg.talkers.count_weights == (0.0, 1.0, 0.0, 0.0)
+    assert cfg.source.max_elevation_deg is None
+    assert cfg.interferers.tv_prob == cfg.interferers.motor_prob == 0.0
+    assert cfg.noise.directional_babble_prob == cfg.room.hybrid_prob == cfg.array.mic_response_db == 0.0
+    again = SceneConfig.from_dict(cfg.to_dict())
+    assert again.source.max_elevation_deg is None and again.talkers.count_weights == (0.0, 1.0, 0.0, 0.0)

@@ -29,8 +29,11 @@ __all__ = ["NOISE_TYPES", "SceneConfig", "default_config_path", "load_scene_conf
 NOISE_TYPES = ("white", "pink", "brown", "babble", "recorded")
 FIELDS = ("spherical", "cylindrical")
 
+MAX_TALKERS = 3  # talkers.count_weights covers 0..MAX_TALKERS simultaneous talkers
+
 # Schema: dotted field -> (kind, bounds). Kinds: range (pair low <= high within bounds),
-# range3 (pair of 3-vectors), float, int, prob, bool, choice, weights (mapping name -> >= 0).
+# vec3 (3-vector), float, optfloat (float or null), int, prob, bool, choice, weights
+# (mapping name -> >= 0), weightlist (list of ``bounds`` weights >= 0).
 _SCHEMA: dict[str, tuple[str, Any]] = {
     "sample_rate_hz": ("int", (8000, 48000)),
     "duration_s": ("float", (0.5, 600.0)),
@@ -44,12 +47,14 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     "room.late_tail": ("bool", None),
     "room.rir_interval_s": ("float", (0.02, 5.0)),
     "room.max_rir_s": ("float", (0.05, 4.0)),
+    "room.hybrid_prob": ("prob", None),
     "array.height_m": ("range", (0.0, 10.0)),
     "array.wall_margin_m": ("float", (0.0, 5.0)),
     "array.yaw_deg": ("range", (-180.0, 180.0)),
     "array.position_error_m": ("float", (0.0, 0.01)),
     "array.gain_error_db": ("float", (0.0, 6.0)),
     "array.self_noise_dbfs": ("range", (-150.0, -20.0)),
+    "array.mic_response_db": ("float", (0.0, 12.0)),
     "source.height_m": ("range", (0.0, 10.0)),
     "source.static_prob": ("prob", None),
     "source.max_speed_m_s": ("float", (0.0, 5.0)),
@@ -58,6 +63,12 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     "source.min_distance_m": ("float", (0.1, 10.0)),
     "source.max_distance_m": ("float", (0.2, 50.0)),
     "source.wall_margin_m": ("float", (0.0, 5.0)),
+    "source.max_elevation_deg": ("optfloat", (1.0, 85.0)),
+    "talkers.count_weights": ("weightlist", MAX_TALKERS + 1),
+    "talkers.min_separation_deg": ("float", (0.0, 120.0)),
+    "talkers.turn_taking_prob": ("prob", None),
+    "talkers.level_spread_db": ("range", (-30.0, 30.0)),
+    "talkers.crossing_prob": ("prob", None),
     "speech.real_prob": ("prob", None),
     "speech.espeak_pool_size": ("int", (1, 100000)),
     "speech.espeak_rate_wpm": ("range", (80.0, 450.0)),
@@ -68,12 +79,16 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     "noise.snr_db": ("range", (-40.0, 120.0)),
     "noise.field": ("choice", FIELDS),
     "noise.types": ("weights", NOISE_TYPES),
+    "noise.directional_babble_prob": ("prob", None),
     "interferers.talker_prob": ("prob", None),
     "interferers.fan_prob": ("prob", None),
+    "interferers.tv_prob": ("prob", None),
+    "interferers.motor_prob": ("prob", None),
     "interferers.sir_db": ("range", (-30.0, 60.0)),
     "level.peak_dbfs": ("range", (-60.0, 0.0)),
     "labels.vad_threshold_db": ("float", (-120.0, 0.0)),
     "labels.active_min_fraction": ("float", (0.0, 1.0)),
+    "labels.multi_source": ("bool", None),
 }
 
 
@@ -241,6 +256,10 @@ def _check_choice(origin: str, field: str, v: Any, bounds: tuple[str, ...]) -> A
     return v
 
 
+def _check_optfloat(origin: str, field: str, v: Any, bounds: tuple[float, float]) -> float | None:
+    return None if v is None else _check_float(origin, field, v, bounds)
+
+
 def _check_range(origin: str, field: str, v: Any, bounds: tuple[float, float]) -> tuple[float, float]:
     if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise ConfigError(f"{origin}: field '{field}' must be a [low, high] pair, got {v!r}")
@@ -277,9 +296,21 @@ def _check_weights(origin: str, field: str, v: Any, bounds: tuple[str, ...]) -> 
     return out
 
 
+def _check_weightlist(origin: str, field: str, v: Any, length: int) -> tuple[float, ...]:
+    if not isinstance(v, (list, tuple)) or len(v) != length:
+        raise ConfigError(f"{origin}: field '{field}' must be a list of {length} weights >= 0, got {v!r}")
+    out = tuple(_num(origin, field, x) for x in v)
+    if any(x < 0 for x in out):
+        raise ConfigError(f"{origin}: field '{field}' must hold weights >= 0, got {v!r}")
+    if sum(out) <= 0:
+        raise ConfigError(f"{origin}: field '{field}' needs at least one positive weight")
+    return out
+
+
 # Schema kind -> checker(origin, field, value, bounds) returning the normalised value.
 _CHECKERS: dict[str, Callable[[str, str, Any, Any], Any]] = {
     "float": _check_float,
+    "optfloat": _check_optfloat,
     "int": _check_int,
     "prob": _check_prob,
     "bool": _check_bool,
@@ -287,6 +318,7 @@ _CHECKERS: dict[str, Callable[[str, str, Any, Any], Any]] = {
     "range": _check_range,
     "vec3": _check_vec3,
     "weights": _check_weights,
+    "weightlist": _check_weightlist,
 }
 
 
@@ -340,6 +372,25 @@ def _cross_checks(d: dict[str, Any], origin: str) -> None:
         )
     if d["label_frame_s"] * d["sample_rate_hz"] < 1:
         raise ConfigError(f"{origin}: field 'label_frame_s' is shorter than one sample")
+    _multi_source_checks(d, origin)
+
+
+def _multi_source_checks(d: dict[str, Any], origin: str) -> None:
+    """Talker counts and unlabelled talkers against ``labels.multi_source``."""
+    weights = d["talkers"]["count_weights"]
+    if d["labels"]["multi_source"]:
+        if d["interferers"]["talker_prob"] > 0:
+            raise ConfigError(
+                f"{origin}: field 'interferers.talker_prob' = {d['interferers']['talker_prob']:g} adds an unlabelled "
+                "talker, which contradicts multi-source labels (labels.multi_source: true); set it to 0 and give "
+                "talkers.count_weights instead"
+            )
+    elif any(w > 0 for i, w in enumerate(weights) if i != 1):
+        raise ConfigError(
+            f"{origin}: field 'talkers.count_weights' = {list(weights)} asks for scenes without exactly one talker, "
+            "but single-source labels describe one talker; set labels.multi_source: true (or count_weights: "
+            "[0, 1, 0, 0])"
+        )
 
 
 def _plain(v: Any) -> Any:

@@ -8,7 +8,13 @@
   ``rir_interval_s``; the signal is split by raised-cosine (cos^2) windows centred on the
   points, which sum to one, each piece is convolved with its point's RIR and the pieces
   overlap-add (crossfade between consecutive RIRs: no clicks).
-- Late tail: position-independent (diffuse), convolved once with the whole signal.
+- Late tail: position-independent (diffuse), convolved once with the whole signal. In a
+  hybrid room (``RenderOptions.hybrid``) its envelope is the energy decay pyroomacoustics'
+  ray tracer finds from the source (its mid-path point) to the receiver.
+
+Also: several static sources rendered as one group sharing a late tail
+(:func:`render_static_group`, cheap background babble) and smooth random microphone
+frequency responses (:func:`mic_responses`).
 """
 
 from __future__ import annotations
@@ -19,23 +25,28 @@ import numpy as np
 from scipy.signal import fftconvolve, oaconvolve, resample_poly
 
 from sst_ros.geometry import SPEED_OF_SOUND_M_S
-from sst_ros.sim.room import Room, early_rirs, image_sources, late_tail, mixing_time_s
+from sst_ros.sim.room import Room, early_rirs, image_sources, late_tail, mixing_time_s, raytraced_energy
 from sst_ros.sim.trajectory import Trajectory
 
-__all__ = ["RenderOptions", "render_source"]
+__all__ = ["RenderOptions", "apply_mic_responses", "mic_responses", "render_source", "render_static_group"]
 
 _OVERSAMPLE = 4
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How to render: image-source order, RIR point spacing (s), late tail on/off, RIR cap (s), field."""
+    """How to render: image-source order, RIR point spacing (s), late tail on/off, RIR cap (s), field;
+    hybrid: late-tail envelope from pyroomacoustics' ray tracer (``rt_n_rays`` rays, wall
+    scattering ``rt_scattering``) instead of the exponential model."""
 
     ism_max_order: int = 3
     rir_interval_s: float = 0.25
     late_tail: bool = True
     max_rir_s: float = 1.0
     field: str = "spherical"
+    hybrid: bool = False
+    rt_scattering: float = 0.2
+    rt_n_rays: int = 1000
 
 
 def _direct_from_distances(signal: np.ndarray, d: np.ndarray, fs: int) -> np.ndarray:
@@ -86,7 +97,8 @@ def render_source(
 
     Args:
         signal: (N,) emitted signal at ``fs`` Hz (time 0 = start of the clip).
-        receiver_m: point used for the mixing time (default: microphone centroid).
+        receiver_m: point used for the mixing time and, in a hybrid room, as the ray tracer's
+            receiver (default: microphone centroid).
     Returns:
         (N, M) float64 microphone signals (direct + early reflections + late tail).
     """
@@ -111,9 +123,89 @@ def render_source(
         else:
             out += _crossfade_convolve(signal, rirs, int(round(opts.rir_interval_s * fs)))
     if opts.late_tail and np.isfinite(t_mix):
-        tail = late_tail(room, mics, fs, rng, t_mix, opts.max_rir_s, opts.field)
+        energy = _raytraced(traj.position(0.5 * traj.duration_s)[0], receiver, room, fs, rng, opts)
+        tail = late_tail(room, mics, fs, rng, t_mix, opts.max_rir_s, opts.field, energy)
         out += oaconvolve(signal[:, None], tail.T, axes=0)[:n]
     return out
+
+
+def _raytraced(
+    source_m: np.ndarray, receiver_m: np.ndarray, room: Room, fs: int, rng: np.random.Generator, opts: RenderOptions
+) -> np.ndarray | None:
+    """Ray-traced late energy per sample in a hybrid room (None otherwise: exponential model)."""
+    if not opts.hybrid:
+        return None
+    seed = int(rng.integers(2**63))
+    return raytraced_energy(
+        room, source_m, receiver_m, fs, opts.ism_max_order, opts.max_rir_s, opts.rt_scattering, opts.rt_n_rays, seed
+    )
+
+
+def render_static_group(
+    signals: np.ndarray,
+    points_m: np.ndarray,
+    mics_m: np.ndarray,
+    room: Room,
+    fs: int,
+    rng: np.random.Generator,
+    opts: RenderOptions,
+    receiver_m: np.ndarray | None = None,
+) -> np.ndarray:
+    """Sum of the images of K static sources: exact direct paths and early reflections per source,
+    one late tail (from the group's earliest mixing time) for their sum.
+
+    Args:
+        signals: (K, N) emitted signals at ``fs`` Hz.
+        points_m: (K, 3) source positions in the room frame, metres.
+        mics_m: (M, 3) microphone positions in the room frame, metres.
+    Returns:
+        (N, M) float64 microphone signals.
+    """
+    sig = np.asarray(signals, dtype=np.float64)
+    pts = np.asarray(points_m, dtype=np.float64)
+    mics = np.asarray(mics_m, dtype=np.float64)
+    n = sig.shape[1]
+    receiver = mics.mean(axis=0) if receiver_m is None else receiver_m
+    out = np.zeros((n, mics.shape[0]))
+    for k in range(pts.shape[0]):
+        d = np.broadcast_to(np.linalg.norm(mics - pts[k], axis=1), (n, mics.shape[0]))
+        out += _direct_from_distances(sig[k], d, fs)
+    t_mix = mixing_time_s(room, pts, receiver, opts.ism_max_order) if opts.late_tail else np.inf
+    if opts.ism_max_order > 0:
+        rirs = early_rirs(image_sources(room, pts, mics, opts.ism_max_order, fs), mics, fs, t_mix)
+        for k in range(pts.shape[0]):
+            out += oaconvolve(sig[k][:, None], rirs[k].T, axes=0)[:n]
+    if opts.late_tail and np.isfinite(t_mix):
+        energy = _raytraced(pts[0], receiver, room, fs, rng, opts)
+        tail = late_tail(room, mics, fs, rng, t_mix, opts.max_rir_s, opts.field, energy)
+        out += oaconvolve(sig.sum(axis=0)[:, None], tail.T, axes=0)[:n]
+    return out
+
+
+def mic_responses(
+    n_mics: int, fs: int, std_db: float, rng: np.random.Generator, n_knots: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth random magnitude responses of ``n_mics`` microphones (cheap MEMS capsules).
+
+    Each response is ``n_knots`` gains (dB, normal with std ``std_db``) at log-spaced
+    frequencies from 100 Hz to ``fs / 2``, interpolated linearly in log frequency.
+
+    Returns:
+        (knot frequencies (n_knots,) Hz, gains (n_mics, n_knots) dB).
+    """
+    f_knots = np.geomspace(100.0, fs / 2.0, n_knots)
+    return f_knots, rng.normal(0.0, std_db, (n_mics, n_knots))
+
+
+def apply_mic_responses(x: np.ndarray, fs: int, f_knots: np.ndarray, gains_db: np.ndarray) -> np.ndarray:
+    """Filter each channel of ``x`` (N, M) by its zero-phase magnitude response (see :func:`mic_responses`)."""
+    n = x.shape[0]
+    spec = np.fft.rfft(x, axis=0)
+    f = np.maximum(np.fft.rfftfreq(n, 1.0 / fs), f_knots[0])
+    logf = np.log(f)
+    gain = np.stack([np.interp(logf, np.log(f_knots), g) for g in gains_db], axis=1)
+    spec *= 10.0 ** (gain / 20.0)
+    return np.fft.irfft(spec, n=n, axis=0)
 
 
 def _crossfade_convolve(signal: np.ndarray, rirs: np.ndarray, hop: int) -> np.ndarray:

@@ -11,6 +11,9 @@ stay exact and cheap (see :mod:`sst_ros.sim.render`):
    statistical room acoustics, ``E[h^2](t) = c / (4 pi V fs) * exp(-13.8 t / RT60)`` per
    sample (the energy of a diffuse field fed by a unit source, Polack's model), crossfaded
    with the early part over ``FADE_S``.
+   Hybrid rooms replace the exponential envelope by the energy decay that pyroomacoustics'
+   ray tracer finds for the source and the array (:func:`raytraced_energy`): the hybrid
+   ISM + ray-tracing model, with the tail still diffuse-coherent between the microphones.
 
 Times are seconds from emission, distances metres, absorption coefficients are energy
 absorption (0..1). Wall order: west (x=0), east (x=Lx), south (y=0), north (y=Ly), floor, ceiling.
@@ -36,6 +39,7 @@ __all__ = [
     "image_sources",
     "late_tail",
     "mixing_time_s",
+    "raytraced_energy",
     "sample_room",
 ]
 
@@ -43,6 +47,8 @@ WALLS = ("west", "east", "south", "north", "floor", "ceiling")
 FADE_S = 0.01
 HF_SPLIT_HZ = 2000.0
 _HALF_TAPS = 8  # fractional delay: windowed sinc of 16 taps
+_RT_RECEIVER_RADIUS_M = 0.5  # ray tracer's receiver sphere (pyroomacoustics' default)
+_RT_BIN_S = 0.004  # ray tracer's energy histogram bin
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,57 @@ def early_rirs(
     return out.reshape(k_pts, m, length)
 
 
+def raytraced_energy(
+    room: Room,
+    source_m: np.ndarray,
+    receiver_m: np.ndarray,
+    fs: int,
+    max_order: int,
+    max_len_s: float,
+    scattering: float,
+    n_rays: int,
+    seed: int,
+) -> np.ndarray:
+    """Late energy envelope (L,) per sample, time 0 = emission, by pyroomacoustics' ray tracer.
+
+    The hybrid model: pyroomacoustics traces ``n_rays`` rays from ``source_m`` (room frame,
+    metres) with the room's per-wall energy absorption and the given ``scattering`` (0..1),
+    and bins the energy of reflections beyond image order ``max_order`` arriving in a sphere
+    of radius 0.5 m around ``receiver_m``. The histogram (4 ms bins, up to ``max_len_s`` s) is
+    rescaled to this package's amplitude convention (``1 / (4 pi d)`` for the direct path)
+    and to energy per sample. Deterministic for ``seed`` (it seeds pyroomacoustics' global
+    random generators).
+    """
+    materials = {
+        w: pra.Material(energy_absorption=float(a), scattering=float(scattering))
+        for w, a in zip(WALLS, room.absorption, strict=True)
+    }
+    pra.random.seed(numpy=int(seed), libroom=int(seed))
+    pra_room = pra.ShoeBox(
+        room.size_m,
+        fs=fs,
+        materials=materials,
+        max_order=int(max_order),
+        air_absorption=False,
+        ray_tracing=True,
+        use_rand_ism=False,
+    )
+    pra_room.set_ray_tracing(
+        n_rays=int(n_rays), receiver_radius=_RT_RECEIVER_RADIUS_M, time_thres=float(max_len_s), hist_bin_size=_RT_BIN_S
+    )
+    pra_room.add_microphone_array(np.asarray(receiver_m, dtype=np.float64).reshape(3, 1))
+    pra_room.add_source(np.asarray(source_m, dtype=np.float64))
+    pra_room.ray_tracing()
+    hist = np.asarray(pra_room.rt_histograms[0][0], dtype=np.float64)
+    hist = hist.reshape(-1, hist.shape[-1]).sum(axis=0)  # (bins,) over directions and bands
+    bin_len = int(pra_room.rt_args["hist_bin_size_samples"])
+    # pyroomacoustics' amplitudes are 1 / d (ours 1 / (4 pi d)); energy per bin -> per sample.
+    per_sample = hist / ((4 * np.pi) ** 2 * bin_len)
+    t_bins = (np.arange(hist.shape[0]) + 0.5) * bin_len
+    n = int(min(max_len_s * fs, hist.shape[0] * bin_len))
+    return np.maximum(np.interp(np.arange(n), t_bins, per_sample), 0.0)
+
+
 def late_tail(
     room: Room,
     mics_m: np.ndarray,
@@ -228,12 +285,17 @@ def late_tail(
     t_mix_s: float,
     max_len_s: float,
     field: str = "spherical",
+    energy: np.ndarray | None = None,
 ) -> np.ndarray:
     """Late reverberation tail (M, L) starting at ``t_mix_s`` (fade-in over FADE_S), time 0 = emission.
 
     Diffuse-coherent Gaussian noise between the microphones with the exponential decay of
-    the drawn RT60 and the energy density of a diffuse field ``c / (4 pi V fs)`` per sample.
+    the drawn RT60 and the energy density of a diffuse field ``c / (4 pi V fs)`` per sample,
+    or, given ``energy`` (per sample from emission, e.g. :func:`raytraced_energy`), with that
+    envelope (the upper band still decays ``hf_rt60_ratio`` times faster).
     """
+    if energy is not None:
+        return _shaped_tail(room, mics_m, fs, rng, t_mix_s, max_len_s, field, energy)
     length = int(min(max_len_s, t_mix_s + room.rt60_s) * fs)
     start = int(max(0.0, t_mix_s - FADE_S) * fs)
     if length <= start + 1:
@@ -257,5 +319,46 @@ def late_tail(
     else:
         noise = noise * env_lo[:, None]
     out = np.zeros((noise.shape[1], length))
+    out[:, start:] = noise.T
+    return out
+
+
+def _hf_split(noise: np.ndarray, fs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(low band, high band) of (n, M) signals split around ``HF_SPLIT_HZ`` by raised-cosine masks."""
+    n = noise.shape[0]
+    spec = np.fft.rfft(noise, axis=0)
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    u = np.clip((f - HF_SPLIT_HZ / 1.5) / (HF_SPLIT_HZ * 1.5 - HF_SPLIT_HZ / 1.5), 0.0, 1.0)
+    hi = np.fft.irfft(spec * (np.sin(0.5 * np.pi * u) ** 2)[:, None], n=n, axis=0)
+    return noise - hi, hi
+
+
+def _shaped_tail(
+    room: Room,
+    mics_m: np.ndarray,
+    fs: int,
+    rng: np.random.Generator,
+    t_mix_s: float,
+    max_len_s: float,
+    field: str,
+    energy: np.ndarray,
+) -> np.ndarray:
+    """:func:`late_tail` with a given energy envelope per sample (from emission)."""
+    m = np.asarray(mics_m).shape[0]
+    length = int(min(max_len_s * fs, energy.shape[0]))
+    start = int(max(0.0, t_mix_s - FADE_S) * fs)
+    if length <= start + 1:
+        return np.zeros((m, 1))
+    n = length - start
+    noise = diffuse_noise(mics_m, n, fs, rng, field=field).astype(np.float64)
+    t = (start + np.arange(n)) / fs
+    env = np.sqrt(energy[start:length]) * (1.0 - _fade_out(t, t_mix_s))
+    if room.hf_rt60_ratio != 1.0:
+        lo, hi = _hf_split(noise, fs)
+        extra = np.exp(-6.9078 * t / room.rt60_s * (1.0 / room.hf_rt60_ratio - 1.0))
+        noise = lo * env[:, None] + hi * (env * extra)[:, None]
+    else:
+        noise = noise * env[:, None]
+    out = np.zeros((m, length))
     out[:, start:] = noise.T
     return out

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArrayPose", "Trajectory", "sample_array_pose", "sample_trajectory"]
+__all__ = [
+    "ArrayPose",
+    "Trajectory",
+    "crossing_trajectory",
+    "raise_to_elevation",
+    "sample_array_pose",
+    "sample_trajectory",
+]
 
 
 @dataclass(frozen=True)
@@ -169,3 +176,73 @@ def sample_trajectory(
         if _valid(traj.position(t), room_m, centre_m, cfg.wall_margin_m, cfg.min_distance_m * 0.999):
             return traj
     return Trajectory(start, start.copy(), duration_s)
+
+
+def _azimuth_rad(points_room_m: np.ndarray, pose: ArrayPose) -> np.ndarray:
+    v = pose.to_array(points_room_m)
+    return np.arctan2(v[:, 1], v[:, 0])
+
+
+def raise_to_elevation(
+    traj: Trajectory, pose: ArrayPose, room_m: np.ndarray, max_elevation_deg: float, rng: np.random.Generator
+) -> Trajectory:
+    """The talker's mouth height widened towards ``max_elevation_deg`` above the array and capped by it.
+
+    An elevation is drawn uniformly in [0, max_elevation_deg]; the (constant) height is raised
+    to give that elevation at the path's closest point to the array, when that is higher than
+    the drawn height, then capped so the elevation never exceeds ``max_elevation_deg`` and the
+    mouth stays 0.2 m below the ceiling. Azimuths are unchanged.
+    """
+    t = np.linspace(0.0, traj.duration_s, 41)
+    p = traj.position(t)
+    origin = pose.origin_m
+    d_min = float(np.min(np.hypot(p[:, 0] - origin[0], p[:, 1] - origin[1])))
+    el = np.deg2rad(rng.uniform(0.0, max_elevation_deg))
+    z = max(float(traj.start_m[2]), origin[2] + d_min * np.tan(el))
+    z = min(z, origin[2] + d_min * np.tan(np.deg2rad(max_elevation_deg)), float(room_m[2]) - 0.2)
+    start, end = traj.start_m.copy(), traj.end_m.copy()
+    start[2] = end[2] = z
+    return Trajectory(start, end, traj.duration_s, traj.amplitude_m, traj.cycles, traj.phase_rad, traj.perp)
+
+
+def crossing_trajectory(
+    room_m: np.ndarray,
+    pose: ArrayPose,
+    duration_s: float,
+    cfg: Any,
+    other: Trajectory,
+    rng: np.random.Generator,
+    tries: int = 40,
+) -> Trajectory | None:
+    """A straight path whose azimuth (from the array) crosses ``other``'s during the clip, or None.
+
+    Starts 20-60 degrees to one side of ``other``'s starting azimuth and ends as far to the
+    other side of its final azimuth, at distances and a height drawn from the ``source``
+    section ``cfg``; keeps its distance and wall constraints and walking pace.
+    """
+    t = np.linspace(0.0, duration_s, 101)
+    az_other = _azimuth_rad(other.position(t), pose)
+    origin = pose.origin_m
+    for _ in range(tries):
+        delta = np.deg2rad(rng.uniform(20.0, 60.0)) * (1.0 if rng.random() < 0.5 else -1.0)
+        r_start, r_end = rng.uniform(cfg.min_distance_m, cfg.max_distance_m, 2)
+        height = rng.uniform(*cfg.height_m)
+        a_start, a_end = az_other[0] + delta, az_other[-1] - delta
+        local = np.array(
+            [
+                [r_start * np.cos(a_start), r_start * np.sin(a_start), height - origin[2]],
+                [r_end * np.cos(a_end), r_end * np.sin(a_end), height - origin[2]],
+            ]
+        )
+        start, end = pose.to_room(local)
+        if np.hypot(*(end - start)[:2]) > cfg.max_speed_m_s * duration_s:
+            continue
+        traj = Trajectory(start, end, duration_s)
+        p = traj.position(t)
+        if not _valid(p, room_m, origin, cfg.wall_margin_m, cfg.min_distance_m * 0.999):
+            continue
+        diff = np.angle(np.exp(1j * (_azimuth_rad(p, pose) - az_other)))
+        change = (np.sign(diff[:-1]) != np.sign(diff[1:])) & (np.abs(diff[:-1]) + np.abs(diff[1:]) < np.pi)
+        if change.any():
+            return traj
+    return None
