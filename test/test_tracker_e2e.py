@@ -169,3 +169,52 @@ def test_moving_talker_marker_ids_stable_and_removed_at_end(rig, tmp_path: Path)
     assert ids.count(dominant) >= 0.8 * len(ids), f"the talker's track id changed: {ids}"
     # ended: the last second of the 3 s of silence has no arrows left (death hysteresis < 2 s)
     assert all(not a for a in arrows[-10:]), f"tracks not removed after the talker stopped: {arrows[-10:]}"
+
+
+def test_two_talkers_give_two_poses_with_different_ids(rig, tmp_path: Path) -> None:
+    """Two talkers speaking at once, far apart: the node reports two tracks with two ids."""
+    from sst_ros.audio.wav import write_wav
+    from sst_ros.sim.scene import simulate_scene
+
+    tracker, probe = rig
+    array = load_array("respeaker_usb_v2")
+    overrides = {
+        "labels": {"multi_source": True},
+        "talkers": {"count_weights": [0, 0, 1, 0], "min_separation_deg": 70.0, "turn_taking_prob": 0.0,
+                    "level_spread_db": [0.0, 0.0], "crossing_prob": 0.0},
+        "source": {"static_prob": 1.0},
+        "noise": {"snr_db": [25.0, 30.0]},
+        "interferers": {"fan_prob": 0.0, "tv_prob": 0.0, "motor_prob": 0.0, "talker_prob": 0.0},
+        "speech": {"pause_s": [0.1, 0.3]},
+    }  # fmt: skip
+    scene = simulate_scene(overrides, array, 21, 8.0)
+    wav = write_wav(tmp_path / "two.wav", scene.audio, FS, "PCM_16")
+    n_frames = scene.audio.shape[0] // 1600
+    start = START_NS + 300 * 10**9
+    probe.clear()
+    pub = _publish_wav(wav, start, tmp_path / "publish_audio.log")
+    try:
+        assert pub.proc.wait(120) == 0, pub.output()
+        wait_for(lambda: len(probe.markers) >= n_frames - 1, 60, f"{n_frames} MarkerArrays")
+    finally:
+        pub.stop()
+    with probe.lock:
+        markers, poses = list(probe.markers), list(probe.poses)
+    az, on = scene.labels.talker_tracks()
+    both = 0
+    ids: set[int] = set()
+    for m in markers:
+        k = (stamp_ns(m.markers[0]) - start) // 100_000_000
+        arrows = [(mk.id, pose_azimuth_deg(mk.pose)) for mk in m.markers if mk.action == mk.ADD and mk.type == mk.ARROW]
+        if not (0 <= k < len(on)) or not on[k].all() or len(arrows) < 2:
+            continue
+        # each talker has its own arrow within 25 deg, and the two arrows have different ids
+        near = [min(arrows, key=lambda a, s=s: angular_distance_deg(a[1], az[k, s])) for s in range(2)]
+        if near[0][0] != near[1][0] and all(angular_distance_deg(near[s][1], az[k, s]) <= 25.0 for s in range(2)):
+            both += 1
+            ids.update(a[0] for a in near)
+    n_both_active = int(on.all(axis=1).sum())
+    assert n_both_active >= 10, f"the scene has only {n_both_active} frames with both talkers active"
+    assert both >= 0.5 * n_both_active, f"two tracks at the two talkers in {both} of {n_both_active} frames"
+    assert max(len(p.poses) for p in poses) >= 2
+    assert len(ids) <= 4, f"too many ids for two static talkers: {sorted(ids)}"

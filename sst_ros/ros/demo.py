@@ -1,21 +1,23 @@
 """``sst demo``: the whole pipeline on one command, over a real ROS 2 graph.
 
     sst demo                       # simulate 20 s of a moving talker, stream, track, score
-    sst demo --talkers 2 --seed 3  # two talkers
+    sst demo --talkers 2 --seed 3  # two talkers in one room (up to 3)
     sst demo --wav clip.wav [--labels clip.csv]   # your own recording (labels optional)
     sst demo --topic /audio --duration 30         # a live AudioDataStamped topic
 
 What it does (simulated or WAV mode):
 
-1. simulates a room with one or two moving talkers for the default array (``sst_ros.sim``)
-   and writes ``<out>/demo.wav`` + ``<out>/demo.csv`` (labels), or takes ``--wav``;
+1. simulates a room with one to three moving talkers for the default array (``sst_ros.sim``;
+   several talkers share one room, at least 30 degrees apart) and writes ``<out>/demo.wav`` +
+   ``<out>/demo.csv`` (labels; the multi-source format for several talkers), or takes ``--wav``;
 2. starts ``publish_audio`` (the WAV, real time) and ``tracker`` as subprocesses on a private,
    random ``ROS_DOMAIN_ID`` with discovery limited to this machine (real DDS, nothing mocked);
-3. collects the tracker's ``PoseArray`` messages, printing one line per second of audio:
-   time, estimated azimuth, true azimuth and error;
-4. ends with the mean absolute error over the labelled active frames and a PNG plot of the
-   estimates against the truth (``<out>/demo.png``), plus ``<out>/estimates.csv`` and the
-   node logs (``<out>/tracker.log``, ``<out>/publish_audio.log``).
+3. collects the tracker's ``PoseArray`` and ``MarkerArray`` messages, printing one line per
+   second of audio: time, estimated azimuth, true azimuth and error per talker;
+4. ends with the multi-source scores (:mod:`sst_ros.tracking.score`: matched MAE, detection,
+   identity switches) over the labelled frames and a PNG plot of the tracks coloured by id
+   against the true paths (``<out>/demo.png``), plus ``<out>/estimates.csv`` (one row per
+   track per frame) and the node logs (``<out>/tracker.log``, ``<out>/publish_audio.log``).
 
 In live mode (``--topic``) only the tracker is started, in the current ``ROS_DOMAIN_ID``,
 and the estimates are printed and plotted for ``--duration`` seconds.
@@ -61,7 +63,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--labels", type=Path, help="labels CSV of --wav (default: <wav>.csv beside it, if present)")
     p.add_argument("--duration", type=float, default=20.0, help="simulated / live duration, seconds [20]")
     p.add_argument("--seed", type=int, default=0, help="scene seed [0]")
-    p.add_argument("--talkers", type=int, choices=(1, 2), default=1, help="simulated talkers [1]")
+    p.add_argument("--talkers", type=int, choices=(1, 2, 3), default=1, help="simulated talkers in one room [1]")
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder [demo_out]")
     p.add_argument("--model", default="", help="model checkpoint (default: the shipped model)")
     p.add_argument("--array", default="", help="array config of the audio (default: the model's geometry)")
@@ -75,11 +77,13 @@ class DemoResult:
     """Outcome of a demo run.
 
     Attributes:
-        mae_deg: mean absolute azimuth error over labelled active frames with an estimate
-            (per talker: the nearest pose), degrees; NaN without labels or estimates.
-        detected_fraction: share of labelled active frames that had at least one pose.
+        mae_deg: matched MAE over labelled active (frame, talker) pairs, degrees (each talker
+            matched to at most one track within 30 degrees); NaN without labels or matches.
+        detected_fraction: recall: share of labelled active (frame, talker) pairs matched.
         n_frames: PoseArray messages received.
         out_dir: where the WAV, labels, estimates, plot and logs are.
+        estimates: (audio time s, azimuths of the poses) per frame.
+        id_switches_per_min: identity switches per minute of labelled audio (NaN without labels).
     """
 
     mae_deg: float
@@ -87,6 +91,7 @@ class DemoResult:
     n_frames: int
     out_dir: Path
     estimates: list[tuple[float, list[float]]] = field(default_factory=list)
+    id_switches_per_min: float = float("nan")
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -102,14 +107,16 @@ def demo(args: argparse.Namespace) -> DemoResult:
     if args.duration <= 0:
         raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
     _check_model(args.model)
-    wav, truths = _inputs(args, out)
+    wav, truth = _inputs(args, out)
     env = node_env() if args.topic else isolated_env()  # live: the current graph; else a private one
     with ExitStack() as stack:  # closed in reverse: publisher, listener, tracker
         tracker = stack.enter_context(NodeProcess(TRACKER_MODULE, _tracker_params(args), out / "tracker.log", env))
-        probe = stack.enter_context(TrackProbe(env, markers_topic=None, node_name="sst_demo_listener"))
-        listener = _Listener(probe, truths, None if args.topic else START_NS)
+        probe = stack.enter_context(TrackProbe(env, node_name="sst_demo_listener"))
+        listener = _Listener(probe, _per_talker(truth), None if args.topic else START_NS)
         _collect(args, env, tracker, listener, stack, wav, out)
-    return _summarise(args, out, listener.got, truths, listener.first_time)
+        with probe.lock:
+            markers = list(probe.markers)
+    return _summarise(out, listener.got, markers, truth, listener.first_time)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -120,11 +127,13 @@ def _check_model(model: str) -> None:
     print(f"[demo] model {loaded.path} (array '{loaded.array.name}')", flush=True)
 
 
-def _inputs(args: argparse.Namespace, out: Path) -> tuple[Path | None, list[Any]]:
-    """(WAV to stream or None in live mode, label sets of its talkers)."""
+def _inputs(args: argparse.Namespace, out: Path) -> tuple[Path | None, Any]:
+    """(WAV to stream or None in live mode, its labels (a :class:`Labels`, every talker) or None)."""
+    from sst_ros.data.clipset import read_labels
+
     if args.topic:
         print(f"[demo] live mode: tracking topic {args.topic} for {args.duration:g} s", flush=True)
-        return None, []
+        return None, None
     if not args.wav:
         return _simulate(args, out)
     wav = Path(args.wav)
@@ -133,16 +142,21 @@ def _inputs(args: argparse.Namespace, out: Path) -> tuple[Path | None, list[Any]
     labels_path = args.labels or wav.with_suffix(".csv")
     if args.labels and not labels_path.is_file():
         raise DataError(f"--labels {labels_path} does not exist")
-    truths: list[Any] = []
-    if labels_path.is_file():
-        from sst_ros.data.clipset import read_labels
-
-        truths = [read_labels(labels_path)]
-    print(f"[demo] streaming {wav}" + (f" with labels {labels_path}" if truths else " (no labels)"), flush=True)
-    return wav, truths
+    truth = read_labels(labels_path) if Path(labels_path).is_file() else None
+    print(f"[demo] streaming {wav}" + (f" with labels {labels_path}" if truth else " (no labels)"), flush=True)
+    return wav, truth
 
 
-def _simulate(args: argparse.Namespace, out: Path) -> tuple[Path, list[Any]]:
+def _per_talker(truth: Any) -> list[Any]:
+    """One single-source :class:`Labels` per talker of ``truth`` (none without labels)."""
+    from sst_ros.data.clipset import Labels
+
+    if truth is None:
+        return []
+    return [Labels(truth.time_s, s.azimuth_deg, s.elevation_deg, s.active, truth.frame_s) for s in truth.talkers()]
+
+
+def _simulate(args: argparse.Namespace, out: Path) -> tuple[Path, Any]:
     from sst_ros.audio.wav import write_wav
     from sst_ros.data.clipset import write_labels
     from sst_ros.geometry import load_array
@@ -153,21 +167,22 @@ def _simulate(args: argparse.Namespace, out: Path) -> tuple[Path, list[Any]]:
     t0 = time.monotonic()
     print(f"[demo] simulating {args.duration:g} s, {args.talkers} moving talker(s), seed {args.seed}, "
           f"array '{array.name}' ...", flush=True)  # fmt: skip
-    scenes = [
-        simulate_scene(None, array, seed=args.seed + 7919 * k, duration_s=args.duration) for k in range(args.talkers)
-    ]
-    audio = np.sum([s.audio for s in scenes], axis=0)
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak > 0.9:  # two mixed scenes may exceed full scale
-        audio = audio * (0.9 / peak)
-    audio = array.device_stream(audio.astype(np.float32))  # the WAV is what the device would send
+    overrides: dict[str, Any] | None = None  # one talker: the simulator's defaults
+    if args.talkers > 1:
+        weights = [0.0] * 4
+        weights[args.talkers] = 1.0
+        overrides = {
+            "labels": {"multi_source": True},
+            "talkers": {"count_weights": weights, "min_separation_deg": 30.0},
+            "interferers": {"talker_prob": 0.0},
+        }
+    scene = simulate_scene(overrides, array, seed=args.seed, duration_s=args.duration)
+    audio = array.device_stream(scene.audio.astype(np.float32))  # the WAV is what the device would send
     wav = out / "demo.wav"
-    write_wav(wav, audio.astype(np.float32), scenes[0].fs, "PCM_16")
-    truths = [s.labels for s in scenes]
-    for k, lab in enumerate(truths):
-        write_labels(out / ("demo.csv" if k == 0 else f"demo_talker{k + 1}.csv"), lab)
+    write_wav(wav, audio.astype(np.float32), scene.fs, "PCM_16")
+    write_labels(out / "demo.csv", scene.labels)
     print(f"[demo] wrote {wav} ({time.monotonic() - t0:.1f} s)", flush=True)
-    return wav, truths
+    return wav, scene.labels
 
 
 # ---- processes ---------------------------------------------------------------------------------
@@ -293,46 +308,73 @@ def _live_line(got: list[tuple[int, list[float]]], first_time: int, second: int,
     print("[demo] " + "  ".join(parts), flush=True)
 
 
+def _marker_tracks(markers: list[Any], origin_ns: int) -> dict[float, list[tuple[int, float]]]:
+    """Audio time (s) -> the (track id, azimuth deg) of each arrow of the MarkerArray of that frame."""
+    from sst_ros.ros.messages import pose_azimuth_deg, stamp_to_ns
+
+    out: dict[float, list[tuple[int, float]]] = {}
+    for m in markers:
+        if not m.markers:
+            continue
+        t = round((stamp_to_ns(m.markers[0].header.stamp) - origin_ns) / NS_PER_S, 3)
+        out[t] = [(int(mk.id), pose_azimuth_deg(mk.pose)) for mk in m.markers
+                  if mk.action == mk.ADD and mk.type == mk.ARROW]  # fmt: skip
+    return out
+
+
 def _summarise(
-    args: argparse.Namespace,
     out: Path,
     got: list[tuple[int, list[float]]],
-    truths: list[Any],
+    markers: list[Any],
+    truth: Any,
     first_time: int | None,
 ) -> DemoResult:
-    from sst_ros.tracking.score import GATE_DEG, merge_labels, score_tracks
+    from sst_ros.tracking.score import GATE_DEG, score_tracks
 
     origin = first_time if first_time is not None else (got[0][0] if got else 0)
     times = np.array([(s - origin) / NS_PER_S for s, _ in got])
     estimates = [e for _, e in got]
+    by_time = _marker_tracks(markers, origin)
+    # ids from the markers of the same frame; a frame whose markers were not received keeps its
+    # poses without ids (scored, but not counted for identity switches)
+    frames: list[list[Any]] = [by_time.get(round(float(t), 3), list(e)) for t, e in zip(times, estimates, strict=True)]
     with open(out / "estimates.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["time_s", "n_tracks", "azimuths_deg"])
-        for t, est in zip(times, estimates, strict=True):
-            w.writerow([f"{t:.3f}", len(est), " ".join(f"{a:.2f}" for a in est)])
-    score = score_tracks(estimates, merge_labels(truths), times_s=times)  # poses carry no track ids
+        w.writerow(["time_s", "track_id", "azimuth_deg"])
+        for t, frame in zip(times, frames, strict=True):
+            for item in frame:
+                tid, az = item if isinstance(item, tuple) else ("", item)
+                w.writerow([f"{t:.3f}", tid, f"{az:.2f}"])
     png = out / "demo.png"
-    _plot(png, truths, times, estimates)
+    _plot(png, truth, times, frames)
     print(f"[demo] {len(got)} frames received ({len(got) * OUTPUT_FRAME_S:.1f} s of audio)", flush=True)
-    if truths:
-        print(f"[demo] MAE {score.mae_deg:.1f} deg over {score.n_matched} active frames with an estimate within "
-              f"{GATE_DEG:g} deg; {100 * score.recall:.0f} % of {score.n_true} active frames detected, "
-              f"precision {100 * score.precision:.0f} %", flush=True)  # fmt: skip
+    score = None
+    if truth is not None:
+        score = score_tracks(frames, truth, times_s=times)
+        print(f"[demo] MAE {score.mae_deg:.1f} deg over {score.n_matched} active (frame, talker) pairs matched "
+              f"within {GATE_DEG:g} deg; {100 * score.recall:.0f} % of {score.n_true} detected, precision "
+              f"{100 * score.precision:.0f} %, {score.id_switches_per_min:.1f} identity switches per minute",
+              flush=True)  # fmt: skip
     print(f"[demo] plot: {png}  estimates: {out / 'estimates.csv'}  logs: {out / 'tracker.log'}", flush=True)
     timeline = [(float(t), e) for t, e in zip(times, estimates, strict=True)]
-    return DemoResult(score.mae_deg, score.recall, len(got), out, timeline)
+    if score is None:
+        return DemoResult(float("nan"), float("nan"), len(got), out, timeline)
+    return DemoResult(score.mae_deg, score.recall, len(got), out, timeline, score.id_switches_per_min)
 
 
-def _plot(png: Path, truths: list[Any], times: np.ndarray, estimates: list[list[float]]) -> None:
-    import matplotlib
+def _plot(png: Path, truth: Any, times: np.ndarray, frames: list[list[Any]]) -> None:
+    """Tracks coloured by id over the true talker paths; without labels, the estimates alone."""
+    from types import SimpleNamespace
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sst_ros.train.report import plot_clip_tracks
 
-    from sst_ros.data.plots import plot_track_estimates
+    tracks = [
+        [SimpleNamespace(track_id=item[0], azimuth_deg=item[1]) if isinstance(item, tuple)
+         else SimpleNamespace(track_id=0, azimuth_deg=item) for item in frame]
+        for frame in frames
+    ]  # fmt: skip
+    if truth is None:
+        from sst_ros.data.clipset import Labels
 
-    fig, ax = plt.subplots(figsize=(10, 4))
-    plot_track_estimates(ax, truths, times, estimates, title="sst demo: tracker estimates (PoseArray) vs truth")
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+        truth = Labels.from_sources(np.arange(len(times)) * OUTPUT_FRAME_S, [])  # no talker to draw
+    plot_clip_tracks(png, truth, {"sst demo: tracker (MarkerArray ids)": (times, tracks)}, title="sst demo")

@@ -15,10 +15,8 @@ smoothed peak height in [0, 1].
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,11 +28,8 @@ from sst_ros.geometry import MicArray, load_array
 if TYPE_CHECKING:
     from sst_ros.model.azimuth import AzimuthGrid
     from sst_ros.model.prediction import Prediction
-    from sst_ros.tracking.types import Track
 
-__all__ = ["DEFAULT_BASELINE_ARRAY", "TRACK_COLUMNS", "predict_wav", "register", "run", "write_tracks_csv"]
-
-TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "elevation_deg", "activity")
+__all__ = ["DEFAULT_BASELINE_ARRAY", "predict_wav", "register", "run"]
 
 DEFAULT_BASELINE_ARRAY = "respeaker_usb_v2"
 
@@ -129,29 +124,11 @@ def _write_model_tracks(out_csv: str | os.PathLike[str], pred: Prediction, grid:
 
     from sst_ros.tracking.pipeline import PipelineConfig
     from sst_ros.tracking.spectra import track_spectra
+    from sst_ros.train.report import write_tracks_csv
 
     cfg = PipelineConfig()
     frames = track_spectra(pred.spectrum, pred.activity, grid, replace(cfg.peaks, max_peaks=n), cfg.activity_threshold)
     return write_tracks_csv(out_csv, pred.time_s, [f.tracks for f in frames])
-
-
-def write_tracks_csv(out_csv: str | os.PathLike[str], time_s: np.ndarray, tracks: Sequence[Sequence[Track]]) -> Path:
-    """Write ``time_s,track_id,azimuth_deg,elevation_deg,activity``: one row per track per frame.
-
-    Args:
-        out_csv: CSV to write (folders are created).
-        time_s: (T,) start of each frame, seconds.
-        tracks: per frame, the reported tracks (elevation is not estimated: 0).
-    """
-    path = Path(out_csv)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(TRACK_COLUMNS)
-        for t, frame in zip(time_s, tracks, strict=True):
-            for tr in sorted(frame, key=lambda x: x.track_id):
-                w.writerow((f"{t:.3f}", tr.track_id, f"{tr.azimuth_deg:.2f}", "0.00", f"{tr.activity:.4f}"))
-    return path
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

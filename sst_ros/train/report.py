@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 PREDICTION_COLUMNS = ("time_s", "azimuth_deg", "elevation_deg", "activity")
-TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "activity")
+TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "elevation_deg", "activity")
 METRIC_KEYS = ("mae_deg", "acc5", "acc10", "activity_f1")
 MULTI_SOURCE_KEYS = ("mae_deg", "precision", "recall", "f1", "id_switches_per_min", "ospa_deg", "interferer_rate")
 
@@ -101,7 +101,8 @@ def write_tracks_csv(path: str | os.PathLike[str], time_s: np.ndarray, tracks: S
     Args:
         time_s: (T,) frame start times, seconds.
         tracks: per frame, its tracks (objects with ``track_id``, ``azimuth_deg`` in degrees and
-            ``activity`` in [0, 1], e.g. :class:`~sst_ros.tracking.types.Track`).
+            ``activity`` in [0, 1], e.g. :class:`~sst_ros.tracking.types.Track`); written sorted
+            by id. Elevation is not estimated (planar search): 0.
     Returns:
         The path written (parent folders are created).
     """
@@ -114,8 +115,8 @@ def write_tracks_csv(path: str | os.PathLike[str], time_s: np.ndarray, tracks: S
         writer = csv.writer(fh)
         writer.writerow(TRACK_COLUMNS)
         for tk, frame in zip(t, tracks, strict=True):
-            for tr in frame:
-                writer.writerow((f"{tk:.3f}", int(tr.track_id), f"{tr.azimuth_deg:.2f}", f"{tr.activity:.4f}"))
+            for tr in sorted(frame, key=lambda x: int(x.track_id)):
+                writer.writerow((f"{tk:.3f}", int(tr.track_id), f"{tr.azimuth_deg:.2f}", "0.00", f"{tr.activity:.4f}"))
     return path
 
 
