@@ -172,3 +172,33 @@ def test_fine_tuning_starts_from_the_checkpoint_and_refuses_another_network(tmp_
     with pytest.raises(ModelError, match="init_from .* differ from this run's"):
         train(TrainConfig(**{**base, "sigma_deg": 5.0, "init_from": str(tmp_path / "a" / "latest.pt")}),
               tmp_path / "c", progress=False)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_sparse_multi_source_rows_stay_on_the_frame_grid(tmp_path: Path) -> None:
+    """Rows only where a source is active: frames keep their place from 0 s; off-grid times are refused."""
+    p = tmp_path / "sparse.csv"
+    p.write_text("time_s,source_id,azimuth_deg,elevation_deg,active\n"
+                 "0.3,0,10,0,1\n0.4,0,10,0,1\n0.7,1,20,0,1\n0.8,0,10,0,1\n")  # fmt: skip
+    lab = read_labels(p)
+    np.testing.assert_allclose(lab.time_s, np.arange(9) * 0.1)
+    _, on = lab.talker_tracks()
+    assert np.flatnonzero(on[:, 0]).tolist() == [3, 4, 8] and np.flatnonzero(on[:, 1]).tolist() == [7]
+    p.write_text("time_s,source_id,azimuth_deg,elevation_deg,active\n0.0,0,10,0,1\n0.1,0,10,0,1\n0.25,0,10,0,1\n")
+    with pytest.raises(DataError, match="0.25 is not on the 0.05 s frame grid|not on the"):
+        read_labels(p)
+    # a scene with nothing to track keeps the multi-source format
+    empty = write_labels(tmp_path / "empty.csv", Labels.from_sources(np.arange(3) * 0.1, []))
+    assert read_labels(empty).is_multi_source
+
+
+def test_one_estimate_per_frame_is_scored_against_the_nearest_talker() -> None:
+    t = np.arange(3) * 0.1
+    z = np.zeros(3)
+    lab = Labels.from_sources(t, [SourceLabels(0, np.full(3, 170.0), z, [1, 1, 0]),
+                                  SourceLabels(1, np.full(3, -20.0), z, [1, 0, 0])])  # fmt: skip
+    az, on = lab.nearest_talker(np.array([-30.0, -30.0, 0.0]))
+    np.testing.assert_allclose(az, [-20.0, 170.0, 170.0])  # frame 1: talker 1 silent; frame 2: nobody
+    assert on.tolist() == [True, True, False]
+    single = Labels(t, np.full(3, 5.0), z, [1, 0, 1])
+    az1, on1 = single.nearest_talker(np.zeros(3))
+    np.testing.assert_allclose(az1, single.azimuth_deg) and np.testing.assert_array_equal(on1, single.active)

@@ -73,8 +73,10 @@ def evaluate_oracle(model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig) 
             x = make_batch([audio], feature_cfg, fpo).x
             spec, _ = model.head(model.extract(x))
             n = min(spec.shape[1], len(labels))
-            preds.append(model.decode(spec[0, :n]))
-            trues.append(labels.azimuth_deg[:n])
-            acts.append(labels.active[:n])
+            pred = model.decode(spec[0, :n])
+            true_az, active = labels.nearest_talker(pred)  # several talkers: the one nearest the estimate
+            preds.append(pred)
+            trues.append(true_az)
+            acts.append(active)
     m = doa_metrics(np.concatenate(preds), np.concatenate(trues), np.concatenate(acts), identifiable=grid)
     return {"mae_deg": float(m["mae_deg"]), "acc10": float(m["acc10"]), "acc5": float(m["acc5"])}

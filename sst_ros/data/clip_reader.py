@@ -184,11 +184,16 @@ class ClipReader:
         labels = self._label_cache.get(clip)
         if labels is None:
             labels = read_labels(clip.csv_path)
+            if labels.is_multi_source and not len(labels):  # no source at all: the whole clip is inactive
+                labels = Labels.from_sources(np.zeros(0), [], self.frame_s)
             if abs(labels.frame_s - self.frame_s) > 1e-6:
                 raise DataError(
                     f"{clip.csv_path}: label frames of {labels.frame_s} s; the model needs {self.frame_s} s"
                 )
-            for values in (labels.time_s, labels.azimuth_deg, labels.elevation_deg, labels.active):
+            arrays = [labels.time_s, labels.azimuth_deg, labels.elevation_deg, labels.active]
+            for src in labels.sources:
+                arrays += [src.azimuth_deg, src.elevation_deg, src.active]
+            for values in arrays:
                 values.setflags(write=False)  # shared by every crop of the clip: never changed in place
             self._label_cache[clip] = labels
         return labels
@@ -206,4 +211,6 @@ class ClipReader:
     def _available(self, clip: Clip, labels: Labels) -> int:
         h = self._header(clip)
         n_audio = resampled_length(h.n_frames, h.sample_rate_hz, self.sample_rate_hz) // self.frame_samples
+        if labels.is_multi_source:  # frames after the last row are inactive, not unlabelled
+            return n_audio
         return min(len(labels), n_audio)

@@ -44,7 +44,7 @@ import yaml
 
 from sst_ros.audio.wav import read_wav, write_wav
 from sst_ros.errors import AudioFormatError, ConfigError, DataError
-from sst_ros.geometry import MicArray, load_array
+from sst_ros.geometry import MicArray, angular_distance_deg, load_array
 from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
@@ -130,6 +130,8 @@ class Labels:
         sources: every source of a multi-source clip, sorted by id (talkers and interferers);
             empty for single-source labels, whose one source is the fields above. Build
             multi-source labels with :meth:`from_sources`.
+        multi_source: the labels are in the multi-source form (possibly with no source at all:
+            a scene with nothing to track); set by :meth:`from_sources`.
     """
 
     time_s: np.ndarray
@@ -138,6 +140,7 @@ class Labels:
     active: np.ndarray
     frame_s: float = OUTPUT_FRAME_S
     sources: tuple[SourceLabels, ...] = ()
+    multi_source: bool = False
 
     def __post_init__(self) -> None:
         self.time_s = np.asarray(self.time_s, dtype=np.float64).reshape(-1)
@@ -174,14 +177,14 @@ class Labels:
         talkers = sorted((src for src in sources if src.is_talker), key=lambda src: src.source_id)
         if talkers:
             first = talkers[0]
-            return cls(t, first.azimuth_deg, first.elevation_deg, first.active, frame_s, tuple(sources))
+            return cls(t, first.azimuth_deg, first.elevation_deg, first.active, frame_s, tuple(sources), True)
         zeros = np.zeros(t.shape[0])
-        return cls(t, zeros, zeros, np.zeros(t.shape[0], bool), frame_s, tuple(sources))
+        return cls(t, zeros, zeros, np.zeros(t.shape[0], bool), frame_s, tuple(sources), True)
 
     @property
     def is_multi_source(self) -> bool:
         """True for labels read from (or built as) the multi-source format."""
-        return bool(self.sources)
+        return self.multi_source or bool(self.sources)
 
     def talkers(self) -> list[SourceLabels]:
         """The talkers: the sources with ``source_id >= 0``, or the one source of single-source labels (id 0)."""
@@ -214,6 +217,25 @@ class Labels:
             sources=tuple(dataclasses.replace(src, azimuth_deg=fn(src.azimuth_deg)) for src in self.sources),
         )
 
+    def nearest_talker(self, predicted_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The truth a one-estimate-per-frame prediction is scored against: per frame, the
+        azimuth of the active talker nearest (wrap-aware) to ``predicted_deg`` (F,) degrees, and
+        whether any talker is active. Single-source labels: their own azimuth and activity.
+
+        Returns:
+            (azimuth (F,) degrees, active (F,) bool); frames without an active talker keep the
+            first talker's azimuth.
+        """
+        az, on = self.talker_tracks()
+        n = min(az.shape[0], np.asarray(predicted_deg).shape[0])
+        az, on = az[:n], on[:n]
+        pred = np.asarray(predicted_deg, dtype=np.float64)[:n]
+        dist = np.where(on, np.asarray(angular_distance_deg(az, np.nan_to_num(pred)[:, None])), np.inf)
+        best = np.argmin(dist, axis=1)
+        chosen = az[np.arange(n), best]
+        any_on = np.asarray(on.any(axis=1), dtype=bool)
+        return np.asarray(np.where(any_on, chosen, az[:, 0])), any_on
+
     def any_talker_active(self) -> np.ndarray:
         """(F,) bool: at least one talker is active."""
         return np.asarray(self.talker_tracks()[1].any(axis=1))
@@ -230,6 +252,7 @@ class Labels:
             self.active[start:stop],
             self.frame_s,
             tuple(src.slice(start, stop) for src in self.sources),
+            self.multi_source,
         )
 
     def padded(self, n_frames: int) -> Labels:
@@ -247,6 +270,7 @@ class Labels:
             np.concatenate([self.active, np.zeros(extra, dtype=bool)]),
             self.frame_s,
             tuple(src.padded(n_frames) for src in self.sources),
+            self.multi_source,
         )
 
 
@@ -302,7 +326,12 @@ def _frame_s_of(path: Path, times: np.ndarray) -> float:
 
 
 def _read_multi(path: Path, reader: Iterator[list[str]]) -> Labels:
-    """The rows of a multi-source label CSV (after its header)."""
+    """The rows of a multi-source label CSV (after its header).
+
+    Rows are placed on the frame grid ``k = time_s / frame_s`` from 0 s (``frame_s``: the
+    smallest spacing of the file's times), so a file that lists only some frames (e.g. only
+    active rows) stays aligned with its audio: frames and sources without a row are inactive.
+    """
     rows: list[tuple[float, int, float, float, bool]] = []
     for lineno, row in enumerate(reader, start=2):
         if not row or all(not c.strip() for c in row):
@@ -316,10 +345,21 @@ def _read_multi(path: Path, reader: Iterator[list[str]]) -> Labels:
             rows.append((float(row[0]), int(sid), float(row[2]), float(row[3]), float(row[4]) > 0.5))
         except ValueError as err:
             raise DataError(f"{path}:{lineno}: not a number (source_id: an integer) in {row}") from err
-    times = np.array(sorted({r[0] for r in rows}), dtype=np.float64)
-    frame_of = {t: k for k, t in enumerate(times.tolist())}
+    unique = np.array(sorted({r[0] for r in rows}), dtype=np.float64)
+    if unique.size and unique[0] < 0:
+        raise DataError(f"{path}: time_s {unique[0]} is negative; times are seconds from the start of the WAV")
+    steps = np.diff(unique)
+    frame_s = float(np.round(steps.min(), 6)) if steps.size else OUTPUT_FRAME_S
+    index = np.round(unique / frame_s).astype(int) if unique.size else np.zeros(0, int)
+    off_grid = np.abs(unique - index * frame_s) > 0.01 * frame_s
+    if off_grid.any():
+        raise DataError(
+            f"{path}: time_s {unique[off_grid][0]} is not on the {frame_s} s frame grid from 0 s; give each row "
+            "the start time of its frame"
+        )
+    n = int(index.max()) + 1 if index.size else 0
+    frame_of = dict(zip(unique.tolist(), index.tolist(), strict=True))
     ids = sorted({r[1] for r in rows})
-    n = times.shape[0]
     az = {i: np.zeros(n) for i in ids}
     el = {i: np.zeros(n) for i in ids}
     act = {i: np.zeros(n, dtype=bool) for i in ids}
@@ -331,13 +371,13 @@ def _read_multi(path: Path, reader: Iterator[list[str]]) -> Labels:
         seen.add((k, sid))
         az[sid][k], el[sid][k], act[sid][k] = a, e, on
     sources = [SourceLabels(i, az[i], el[i], act[i]) for i in ids]
-    return Labels.from_sources(times, sources, _frame_s_of(path, times))
+    return Labels.from_sources(np.arange(n) * frame_s, sources, frame_s)
 
 
 def read_labels(csv_path: str | os.PathLike[str]) -> Labels:
     """Read a label CSV of either format (see the module docstring); the frame length is the
-    spacing of ``time_s`` (default ``OUTPUT_FRAME_S``). In a multi-source file a source
-    without a row at some frame is inactive there.
+    spacing of ``time_s`` (default ``OUTPUT_FRAME_S``). A multi-source file's rows are placed
+    on the frame grid from 0 s: a frame or source without a row is inactive there.
 
     Raises:
         DataError: missing file, wrong header or unparsable rows (message names file and line).

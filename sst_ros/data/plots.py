@@ -13,7 +13,7 @@ import numpy as np
 
 from sst_ros.data.clipset import Labels
 
-__all__ = ["plot_track_estimates", "plot_trajectory"]
+__all__ = ["plot_trajectory"]
 
 
 def _break_wraps(t: np.ndarray, az: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,55 +75,4 @@ def plot_trajectory(
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", fontsize="small")
-    return ax
-
-
-def plot_track_estimates(
-    ax: Any,
-    truths: list[Labels],
-    times_s: np.ndarray,
-    estimates_deg: list[list[float]],
-    *,
-    title: str = "tracker estimates vs truth",
-    estimate_label: str = "tracker",
-) -> Any:
-    """Draw a tracker's azimuths (any number per frame) over time on ``ax``, over each talker's labels.
-
-    Args:
-        truths: one label set per talker (may be empty: then only the estimates are drawn).
-        times_s: (F,) audio time of each reported frame, seconds.
-        estimates_deg: per frame, the reported azimuths, degrees (array frame).
-        title: axes title (" vs truth" is dropped without labels).
-
-    Returns ``ax``.
-    """
-    t_flat = np.array([t for t, est in zip(times_s, estimates_deg, strict=True) for _ in est])
-    a_flat = np.array([a for est in estimates_deg for a in est])
-    if not truths:
-        ax.plot(t_flat, a_flat, ".", ms=3, color="tab:red", label=estimate_label)
-        ax.set_ylim(-180, 180)
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("azimuth (deg, array frame)")
-        ax.set_title(title.replace(" vs truth", ""))
-        ax.legend(loc="upper right", fontsize="small")
-        return ax
-    for k, lab in enumerate(truths):
-        last = k == len(truths) - 1
-        n_lines = len(ax.lines)
-        plot_trajectory(
-            ax,
-            lab,
-            estimate_time_s=t_flat if last else None,
-            estimate_az_deg=a_flat if last else None,
-            label="truth" if len(truths) == 1 else f"truth talker {k + 1}",
-            estimate_label=estimate_label,
-            title=title,
-        )
-        if k > 0:  # tell the talkers apart (the estimate dots stay red)
-            for line in ax.lines[n_lines:]:
-                if line.get_marker() in ("None", None, ""):
-                    line.set_color("tab:purple")
-    handles, names = ax.get_legend_handles_labels()
-    unique = dict(zip(names, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize="small")
     return ax

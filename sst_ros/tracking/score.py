@@ -6,10 +6,12 @@ e.g. :class:`~sst_ros.tracking.types.Track` from :func:`~sst_ros.tracking.spectr
 poses ``sst demo`` receives), and the clip's :class:`~sst_ros.data.clipset.Labels` (talkers
 and non-speech interferers; single-source labels are one talker, id 0).
 
-Per scored frame, the active labelled talkers and the reported tracks are matched by an
-optimal assignment (:func:`match_frame`, ``scipy.optimize.linear_sum_assignment`` on the
-wrap-aware azimuth distance) within a gate of ``gate_deg`` (30 degrees; a pair farther apart
-is never matched). Then, with the counts summed over frames (:class:`TrackScore`):
+Per scored frame, the active labelled talkers and the reported tracks are matched within a
+gate of ``gate_deg`` (30 degrees; a pair farther apart is never matched) as CLEAR-MOT does: a
+talker keeps the track it was last matched to while that track is reported within the gate,
+and the rest are matched by an optimal assignment (:func:`match_frame`,
+``scipy.optimize.linear_sum_assignment`` on the wrap-aware azimuth distance). Then, with the
+counts summed over frames (:class:`TrackScore`):
 
 - **matched MAE** (``mae_deg``): mean distance of the matched (talker, track) pairs, degrees;
 - **precision / recall / F1** over (frame, source) pairs: a matched pair is a true positive,
@@ -299,6 +301,33 @@ def _label_frames(labels: Labels, n: int, times_s: Sequence[float] | np.ndarray 
     return np.where(ok, k, -1)
 
 
+def _match_keeping_ids(
+    true: np.ndarray, est: np.ndarray, last_ids: list[int | None], reported: list[ReportedTrack], gate_deg: float
+) -> list[tuple[int, int, float]]:
+    """CLEAR-MOT matching: a talker keeps the track it was last matched to while that track is
+    reported within the gate; the other talkers and tracks are matched optimally
+    (:func:`match_frame`). Without this, two talkers close together could swap two stable
+    tracks from frame to frame and count identity switches the tracker never made."""
+    pairs: list[tuple[int, int, float]] = []
+    kept_t: set[int] = set()
+    kept_e: set[int] = set()
+    for i, tid in enumerate(last_ids):
+        if tid is None:
+            continue
+        for j, r in enumerate(reported):
+            if j not in kept_e and r.track_id == tid:
+                d = float(angular_distance_deg(est[j], true[i]))
+                if d <= gate_deg:
+                    pairs.append((i, j, d))
+                    kept_t.add(i)
+                    kept_e.add(j)
+                break
+    rest_t = [i for i in range(true.size) if i not in kept_t]
+    rest_e = [j for j in range(est.size) if j not in kept_e]
+    pairs += [(rest_t[a], rest_e[b], d) for a, b, d in match_frame(true[rest_t], est[rest_e], gate_deg)]
+    return sorted(pairs)
+
+
 def score_tracks(
     frames: Sequence[Iterable[Any]],
     labels: Labels,
@@ -354,7 +383,7 @@ def score_tracks(
         est = fold(np.array([r.azimuth_deg for r in reported], dtype=np.float64))
         active = np.flatnonzero(t_act[k])
         true = t_az[k, active]
-        pairs = match_frame(true, est, cfg.gate_deg)
+        pairs = _match_keeping_ids(true, est, [last_id[int(s)] for s in active], reported, cfg.gate_deg)
         counts["n_frames"] += 1
         counts["n_true"] += int(active.size)
         counts["n_reported"] += int(est.size)

@@ -43,7 +43,7 @@ fraction of it; whether a frame holds a source at all is decided by the baseline
 baseline is tracked on its own circular grid (:meth:`AzimuthGrid.circular_from_centers` of
 its bin centres; the model's bins whenever a model with a full-circle grid is evaluated).
 Extra outputs: ``<clip>.tracks.csv`` / ``<method>/<clip>.tracks.csv`` (``time_s,track_id,
-azimuth_deg,activity``, one row per reported track and frame), ``plots/<clip>.tracks.png``
+azimuth_deg,elevation_deg,activity``, one row per reported track and frame), ``plots/<clip>.tracks.png``
 (the tracks coloured by id over the true talker paths, interferers marked) and a
 ``multi_source`` section in both reports. Single-source sets keep the report above unchanged.
 """
@@ -296,13 +296,15 @@ def score_clip(
     """
     idx = {m: align_frames(labels.time_s, p.time_s, frame_s) for m, p in preds.items()}
     common = np.all(np.stack([i >= 0 for i in idx.values()]), axis=0)
-    true_az = np.asarray(labels.azimuth_deg, dtype=np.float64)[common]
-    true_act = np.asarray(labels.active, dtype=bool)[common]
     metrics: dict[str, dict[str, float]] = {}
     scored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for m, p in preds.items():
         sel = idx[m][common]
         pa, pact = np.asarray(p.azimuth_deg)[sel], np.asarray(p.activity)[sel]
+        # several talkers: each estimate against the active talker nearest to it
+        pa_all = np.full(len(labels), np.nan)
+        pa_all[common] = pa
+        true_az, true_act = (x[common] for x in labels.nearest_talker(pa_all))
         metrics[m] = doa_metrics(pa, true_az, true_act, pred_activity=pact, identifiable=identifiable)
         scored[m] = (pa, pact, true_az, true_act)
     return ClipScore(metrics, scored, int(common.sum()))

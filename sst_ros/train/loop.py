@@ -78,10 +78,12 @@ def evaluate_clips(model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig) -
             audio, _, labels = clips.load(i)
             out = model(compute_features(audio, feature_cfg)[None])
             T = min(out.spectrum.shape[1], len(labels))
-            preds.append(model.decode(out.spectrum[0, :T]))
+            pred = model.decode(out.spectrum[0, :T])
+            true_az, active = labels.nearest_talker(pred)  # several talkers: the one nearest the estimate
+            preds.append(pred)
             pacts.append(out.activity[0, :T].numpy())
-            trues.append(labels.azimuth_deg[:T])
-            acts.append(labels.active[:T])
+            trues.append(true_az)
+            acts.append(active)
     if not preds:
         return doa_metrics(np.zeros(0), np.zeros(0), np.zeros(0, bool), np.zeros(0))
     return doa_metrics(

@@ -124,10 +124,12 @@ def _write_model_tracks(out_csv: str | os.PathLike[str], pred: Prediction, grid:
 
     from sst_ros.tracking.pipeline import PipelineConfig
     from sst_ros.tracking.spectra import track_spectra
+    from sst_ros.tracking.tracker import MultiTracker
     from sst_ros.train.report import write_tracks_csv
 
     cfg = PipelineConfig()
-    frames = track_spectra(pred.spectrum, pred.activity, grid, replace(cfg.peaks, max_peaks=n), cfg.activity_threshold)
+    peaks = replace(cfg.peaks, max_peaks=n)
+    frames = track_spectra(pred.spectrum, pred.activity, grid, peaks, cfg.activity_threshold, MultiTracker(cfg.tracker))
     return write_tracks_csv(out_csv, pred.time_s, [f.tracks for f in frames])
 
 

@@ -10,8 +10,8 @@ described, seconds from the first sample of the file; azimuth and elevation in d
 Track CSV (``<clip>.tracks.csv``, multi-source evaluation), one row per reported track and
 frame (frames without a track have no row), ``track_id`` stable over the clip::
 
-    time_s,track_id,azimuth_deg,activity
-    0.300,1,31.25,0.8812
+    time_s,track_id,azimuth_deg,elevation_deg,activity
+    0.300,1,31.25,0.00,0.8812
 """
 
 from __future__ import annotations
