@@ -18,9 +18,30 @@ FS = 16000
 FRAME = 1600
 
 
-def plane_wave(array: MicArray, azimuth_deg: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, M) float32: band-limited noise arriving from ``azimuth_deg`` (exact fractional delays)."""
-    src = rng.standard_normal(n + 256)
+def speech_signal(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) continuous speech at 16 kHz: real recorded utterances (the set-up's corpora) with their
+    silences cut out, concatenated. The shipped model is trained not to report broadband noise
+    from a point (a fan), so tests of the default model use speech."""
+    from sst_ros.sim.speech import get_speech_pool
+
+    pool = get_speech_pool(FS, 8, (140.0, 180.0), (30.0, 70.0))
+    parts, total = [], 0
+    while total < n + 256:
+        x, _ = pool.utterance(rng, 1.0)
+        frames = x[: x.size // 160 * 160].reshape(-1, 160)
+        energy = (frames**2).mean(axis=1)
+        voiced = frames[energy > 1e-3 * energy.max()].reshape(-1)  # drop pauses (10 ms frames)
+        parts.append(voiced)
+        total += voiced.size
+    return np.concatenate(parts)[: n + 256]
+
+
+def plane_wave(
+    array: MicArray, azimuth_deg: float, n: int, rng: np.random.Generator, source: np.ndarray | None = None
+) -> np.ndarray:
+    """(n, M) float32: band-limited noise (or ``source``, (n + 256,) samples, e.g. :func:`speech_signal`)
+    arriving from ``azimuth_deg`` (exact fractional delays)."""
+    src = rng.standard_normal(n + 256) if source is None else np.asarray(source, dtype=np.float64)[: n + 256]
     spec = np.fft.rfft(src)
     f = np.fft.rfftfreq(src.size, 1 / FS)
     spec[(f < 100) | (f > 7000)] = 0

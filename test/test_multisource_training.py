@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _model_synth import FRAME, FS, plane_wave, write_clipset
+from _model_synth import FRAME, FS, plane_wave, speech_signal, write_clipset
 
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import Labels, SourceLabels, read_labels, write_array_yaml, write_clip, write_labels
@@ -24,15 +24,16 @@ from sst_ros.train.loop import TrainConfig, train
 PAIRS = [(-120.0, 40.0), (-30.0, 150.0), (60.0, -90.0), (100.0, -20.0)]
 
 
-def _two_talker_clip(array, az: tuple[float, float], n_frames: int, rng: np.random.Generator):
-    """Two static plane-wave sources: talker 0 in the first 60 % of the frames, talker 1 in the
-    last 60 % (both in the middle), at different levels, plus a non-speech interferer label
-    that is never active (an id < 0 must not become a target)."""
+def _two_talker_clip(array, az: tuple[float, float], n_frames: int, rng: np.random.Generator, speech: bool = False):
+    """Two static plane-wave sources (noise, or speech with ``speech``): talker 0 in the first
+    60 % of the frames, talker 1 in the last 60 % (both in the middle), at different levels,
+    plus a non-speech interferer label that is never active (an id < 0 must not become a target)."""
     on0 = np.arange(n_frames) < int(0.6 * n_frames)
     on1 = np.arange(n_frames) >= int(0.4 * n_frames)
     n = n_frames * FRAME
-    audio = plane_wave(array, az[0], n, rng) * np.repeat(on0, FRAME)[:, None]
-    audio = audio + 0.7 * plane_wave(array, az[1], n, rng) * np.repeat(on1, FRAME)[:, None]
+    src = [speech_signal(n, rng) if speech else None for _ in range(2)]
+    audio = plane_wave(array, az[0], n, rng, src[0]) * np.repeat(on0, FRAME)[:, None]
+    audio = audio + 0.7 * plane_wave(array, az[1], n, rng, src[1]) * np.repeat(on1, FRAME)[:, None]
     audio = audio + 0.002 * rng.standard_normal(audio.shape).astype(np.float32)
     zeros = np.zeros(n_frames)
     sources = [
@@ -138,7 +139,7 @@ def test_predict_max_sources_writes_one_row_per_track(tmp_path: Path) -> None:
 
     array = load_array("respeaker_usb_v2")
     rng = np.random.default_rng(0)
-    audio, _ = _two_talker_clip(array, (-120.0, 40.0), 30, rng)
+    audio, _ = _two_talker_clip(array, (-120.0, 40.0), 30, rng, speech=True)  # the shipped model: speech
     wav = write_wav(tmp_path / "two.wav", audio, FS)
     assert sst_main(["predict", "--wav", str(wav), "--out", str(tmp_path / "one.csv")]) == 0
     one = list(csv.reader((tmp_path / "one.csv").open()))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from _model_synth import plane_wave
+from _model_synth import plane_wave, speech_signal
 from _tracker_dds import TRACKER_MODULE, NodeProcess, Probe, all_finite, pose_azimuth_deg, wait_for
 
 from sst_ros.geometry import load_array
@@ -47,7 +47,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def talker() -> np.ndarray:
-    return plane_wave(load_array("respeaker_usb_v2"), AZIMUTH_DEG, int(SECONDS * FS), np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    n = int(SECONDS * FS)
+    return plane_wave(load_array("respeaker_usb_v2"), AZIMUTH_DEG, n, rng, speech_signal(n, rng))
 
 
 def stream(probe: Probe, audio: np.ndarray, stamp: Callable[[int, int], int], burst: int = 1) -> None:

@@ -188,7 +188,7 @@ class Labels:
 
     def talkers(self) -> list[SourceLabels]:
         """The talkers: the sources with ``source_id >= 0``, or the one source of single-source labels (id 0)."""
-        if not self.sources:
+        if not self.is_multi_source:
             return [SourceLabels(0, self.azimuth_deg, self.elevation_deg, self.active)]
         return [src for src in self.sources if src.is_talker]
 
