@@ -15,7 +15,6 @@ from sst_ros.tracking.score import (
     ScoreConfig,
     TrackScore,
     match_frame,
-    merge_labels,
     nearest_error,
     ospa_distance,
     score_tracks,
@@ -162,19 +161,9 @@ def test_pooled_scores_sum_counts() -> None:
 
 
 def test_no_labels_gives_nan() -> None:
-    score = score_tracks([[1.0], []], merge_labels([]), times_s=[0.0, 0.1])
+    empty = Labels(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+    score = score_tracks([[1.0], []], empty, times_s=[0.0, 0.1])
     assert math.isnan(score.mae_deg) and math.isnan(score.recall) and score.n_true == 0 and score.n_frames == 0
-
-
-def test_merge_labels_renumbers_and_pads() -> None:
-    a = _labels([10.0, 20.0, 30.0], [True, False, True])
-    b = _labels([-90.0] * 2, [True, True])
-    merged = merge_labels([a, b])
-    assert [s.source_id for s in merged.sources] == [0, 1] and len(merged) == 3
-    assert not merged.sources[1].active[2]
-    assert merge_labels([a]) is a
-    score = score_tracks([[10.0, -90.0], [-90.0], [31.0]], merged)
-    assert (score.n_true, score.n_matched, score.mae_deg) == (4, 4, pytest.approx(0.25))
 
 
 def test_config_is_validated() -> None:

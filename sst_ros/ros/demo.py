@@ -308,16 +308,17 @@ def _live_line(got: list[tuple[int, list[float]]], first_time: int, second: int,
     print("[demo] " + "  ".join(parts), flush=True)
 
 
-def _marker_tracks(markers: list[Any], origin_ns: int) -> dict[float, list[tuple[int, float]]]:
-    """Audio time (s) -> the (track id, azimuth deg) of each arrow of the MarkerArray of that frame."""
+def _marker_tracks(markers: list[Any], origin_ns: int) -> dict[float, list[Any]]:
+    """Audio time (s) -> a :class:`ReportedTrack` (id, azimuth deg) per arrow of that frame's MarkerArray."""
     from sst_ros.ros.messages import pose_azimuth_deg, stamp_to_ns
+    from sst_ros.tracking.score import ReportedTrack
 
-    out: dict[float, list[tuple[int, float]]] = {}
+    out: dict[float, list[Any]] = {}
     for m in markers:
         if not m.markers:
             continue
         t = round((stamp_to_ns(m.markers[0].header.stamp) - origin_ns) / NS_PER_S, 3)
-        out[t] = [(int(mk.id), pose_azimuth_deg(mk.pose)) for mk in m.markers
+        out[t] = [ReportedTrack(int(mk.id), pose_azimuth_deg(mk.pose)) for mk in m.markers
                   if mk.action == mk.ADD and mk.type == mk.ARROW]  # fmt: skip
     return out
 
@@ -329,7 +330,7 @@ def _summarise(
     truth: Any,
     first_time: int | None,
 ) -> DemoResult:
-    from sst_ros.tracking.score import GATE_DEG, score_tracks
+    from sst_ros.tracking.score import GATE_DEG, ReportedTrack, score_tracks
 
     origin = first_time if first_time is not None else (got[0][0] if got else 0)
     times = np.array([(s - origin) / NS_PER_S for s, _ in got])
@@ -337,14 +338,16 @@ def _summarise(
     by_time = _marker_tracks(markers, origin)
     # ids from the markers of the same frame; a frame whose markers were not received keeps its
     # poses without ids (scored, but not counted for identity switches)
-    frames: list[list[Any]] = [by_time.get(round(float(t), 3), list(e)) for t, e in zip(times, estimates, strict=True)]
+    frames = [
+        by_time.get(round(float(t), 3), [ReportedTrack(None, az) for az in e])
+        for t, e in zip(times, estimates, strict=True)
+    ]
     with open(out / "estimates.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["time_s", "track_id", "azimuth_deg"])
         for t, frame in zip(times, frames, strict=True):
-            for item in frame:
-                tid, az = item if isinstance(item, tuple) else ("", item)
-                w.writerow([f"{t:.3f}", tid, f"{az:.2f}"])
+            for r in frame:
+                w.writerow([f"{t:.3f}", "" if r.track_id is None else r.track_id, f"{r.azimuth_deg:.2f}"])
     png = out / "demo.png"
     _plot(png, truth, times, frames)
     print(f"[demo] {len(got)} frames received ({len(got) * OUTPUT_FRAME_S:.1f} s of audio)", flush=True)
@@ -364,17 +367,10 @@ def _summarise(
 
 def _plot(png: Path, truth: Any, times: np.ndarray, frames: list[list[Any]]) -> None:
     """Tracks coloured by id over the true talker paths; without labels, the estimates alone."""
-    from types import SimpleNamespace
-
     from sst_ros.train.report import plot_clip_tracks
 
-    tracks = [
-        [SimpleNamespace(track_id=item[0], azimuth_deg=item[1]) if isinstance(item, tuple)
-         else SimpleNamespace(track_id=0, azimuth_deg=item) for item in frame]
-        for frame in frames
-    ]  # fmt: skip
     if truth is None:
         from sst_ros.data.clipset import Labels
 
         truth = Labels.from_sources(np.arange(len(times)) * OUTPUT_FRAME_S, [])  # no talker to draw
-    plot_clip_tracks(png, truth, {"sst demo: tracker (MarkerArray ids)": (times, tracks)}, title="sst demo")
+    plot_clip_tracks(png, truth, {"sst demo: tracker (MarkerArray ids)": (times, frames)}, title="sst demo")

@@ -111,6 +111,26 @@ def sample_room(cfg: Any, rng: np.random.Generator) -> Room:
     return Room(size, rt60, np.clip(a, 0.01, 0.99), hf_ratio)
 
 
+def _pra_shoebox(
+    room: Room, fs: int, max_order: int, *, ray_tracing: bool, scattering: float | None = None
+) -> pra.ShoeBox:
+    """The room as a pyroomacoustics shoebox: the walls' energy absorption (and ``scattering``,
+    0..1, for the ray tracer), image order ``max_order``, no air absorption, no randomised ISM."""
+    materials = {
+        w: pra.Material(energy_absorption=float(a), scattering=scattering)
+        for w, a in zip(WALLS, room.absorption, strict=True)
+    }
+    return pra.ShoeBox(
+        room.size_m,
+        fs=fs,
+        materials=materials,
+        max_order=int(max_order),
+        air_absorption=False,
+        ray_tracing=ray_tracing,
+        use_rand_ism=False,
+    )
+
+
 def image_sources(
     room: Room, sources_m: np.ndarray, mics_m: np.ndarray, max_order: int, fs: int
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -122,16 +142,7 @@ def image_sources(
     Returns:
         per source point: (images (3, I) metres, amplitude damping (I,), reflection order (I,)).
     """
-    materials = {w: pra.Material(float(a)) for w, a in zip(WALLS, room.absorption, strict=True)}
-    pra_room = pra.ShoeBox(
-        room.size_m,
-        fs=fs,
-        materials=materials,
-        max_order=int(max_order),
-        air_absorption=False,
-        ray_tracing=False,
-        use_rand_ism=False,
-    )
+    pra_room = _pra_shoebox(room, fs, max_order, ray_tracing=False)
     pra_room.add_microphone_array(np.asarray(mics_m, dtype=np.float64).T)
     for p in np.asarray(sources_m, dtype=np.float64):
         pra_room.add_source(p)
@@ -247,20 +258,8 @@ def raytraced_energy(
     and to energy per sample. Deterministic for ``seed`` (it seeds pyroomacoustics' global
     random generators).
     """
-    materials = {
-        w: pra.Material(energy_absorption=float(a), scattering=float(scattering))
-        for w, a in zip(WALLS, room.absorption, strict=True)
-    }
     pra.random.seed(numpy=int(seed), libroom=int(seed))
-    pra_room = pra.ShoeBox(
-        room.size_m,
-        fs=fs,
-        materials=materials,
-        max_order=int(max_order),
-        air_absorption=False,
-        ray_tracing=True,
-        use_rand_ism=False,
-    )
+    pra_room = _pra_shoebox(room, fs, max_order, ray_tracing=True, scattering=float(scattering))
     pra_room.set_ray_tracing(
         n_rays=int(n_rays), receiver_radius=_RT_RECEIVER_RADIUS_M, time_thres=float(max_len_s), hist_bin_size=_RT_BIN_S
     )

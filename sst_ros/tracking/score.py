@@ -62,7 +62,6 @@ __all__ = [
     "ScoreConfig",
     "TrackScore",
     "match_frame",
-    "merge_labels",
     "nearest_error",
     "ospa_distance",
     "score_tracks",
@@ -360,11 +359,9 @@ def score_tracks(
     def fold(az: np.ndarray) -> np.ndarray:
         return np.asarray(identifiable.fold(az) if identifiable is not None else wrap_deg(az), dtype=np.float64)
 
-    talkers = labels.talkers()
     interferers = labels.interferers()
     n_lab = len(labels)
-    t_az = np.stack([s.azimuth_deg for s in talkers], axis=1) if talkers else np.zeros((n_lab, 0))
-    t_act = np.stack([s.active for s in talkers], axis=1) if talkers else np.zeros((n_lab, 0), bool)
+    t_az, t_act = labels.talker_tracks()  # (F, S); without talkers one column that is never active
     t_act = t_act & np.isfinite(t_az)
     i_az = np.stack([s.azimuth_deg for s in interferers], axis=1) if interferers else np.zeros((n_lab, 0))
     i_act = np.stack([s.active for s in interferers], axis=1) if interferers else np.zeros((n_lab, 0), bool)
@@ -404,32 +401,6 @@ def score_tracks(
             if free.size and float(np.min(angular_distance_deg(free, i_az[k, q]))) <= cfg.gate_deg:
                 counts["n_interferer_tracked"] += 1
     return TrackScore(frame_s=labels.frame_s, sum_error_deg=sum_err, sum_ospa_deg=sum_ospa, **counts)
-
-
-def merge_labels(truths: Sequence[Labels]) -> Labels:
-    """One multi-source label set from several (e.g. one per talker, as ``sst demo`` simulates).
-
-    Each set's talkers become talkers 0, 1, ... in order, its interferers -1, -2, ...; sets
-    shorter than the longest are padded with inactive frames. One set is returned as it is;
-    none gives empty labels.
-    """
-    from sst_ros.data.clipset import Labels, SourceLabels
-
-    if len(truths) == 1:
-        return truths[0]
-    if not truths:
-        return Labels(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, bool))
-    longest = max(truths, key=len)
-    n = len(longest)
-    talkers: list[SourceLabels] = []
-    interferers: list[SourceLabels] = []
-    for lab in truths:
-        padded = lab.padded(n)
-        talkers += [SourceLabels(len(talkers), s.azimuth_deg, s.elevation_deg, s.active) for s in padded.talkers()]
-        interferers += [
-            SourceLabels(-1 - len(interferers), s.azimuth_deg, s.elevation_deg, s.active) for s in padded.interferers()
-        ]
-    return Labels.from_sources(longest.time_s, talkers + interferers, longest.frame_s)
 
 
 def truth_at(truths: Sequence[Labels], t_s: float) -> list[float | None]:

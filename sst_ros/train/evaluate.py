@@ -283,6 +283,17 @@ class ClipScore:
     n_frames: int
 
 
+def _common_frames(
+    labels: Labels, times_s: Mapping[str, np.ndarray], frame_s: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each method's frame index per label frame (:func:`align_frames`) and the (F,) mask of the
+    label frames every method covers (none without methods)."""
+    idx = {m: align_frames(labels.time_s, t, frame_s) for m, t in times_s.items()}
+    if not idx:
+        return idx, np.zeros(len(labels), bool)
+    return idx, np.all(np.stack([i >= 0 for i in idx.values()]), axis=0)
+
+
 def score_clip(
     preds: Mapping[str, Prediction], labels: Labels, frame_s: float, identifiable: MicArray | None
 ) -> ClipScore:
@@ -294,8 +305,7 @@ def score_clip(
         frame_s: output frame length, seconds.
         identifiable: a linear array to fold angles with, or None.
     """
-    idx = {m: align_frames(labels.time_s, p.time_s, frame_s) for m, p in preds.items()}
-    common = np.all(np.stack([i >= 0 for i in idx.values()]), axis=0)
+    idx, common = _common_frames(labels, {m: p.time_s for m, p in preds.items()}, frame_s)
     metrics: dict[str, dict[str, float]] = {}
     scored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for m, p in preds.items():
@@ -365,8 +375,7 @@ def score_clip_tracks(
 ) -> dict[str, TrackScore]:
     """Score every method's tracks against the clip's talkers and interferers on the label
     frames that every method covers (:func:`sst_ros.tracking.score.score_tracks`)."""
-    idx = {m: align_frames(labels.time_s, t.time_s, frame_s) for m, t in tracks.items()}
-    common = np.all(np.stack([i >= 0 for i in idx.values()]), axis=0) if idx else np.zeros(len(labels), bool)
+    idx, common = _common_frames(labels, {m: t.time_s for m, t in tracks.items()}, frame_s)
     times = labels.time_s[common]
     scores: dict[str, TrackScore] = {}
     for m, t in tracks.items():

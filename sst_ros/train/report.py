@@ -426,8 +426,8 @@ def plot_clip_tracks(
         path: PNG to write.
         labels: the clip's ``Labels`` (talkers: black lines, solid where active, dashed where
             silent; interferers: orange crosses on a pale band where active).
-        tracks: method name -> (time_s (T,), per frame the tracks, objects with ``track_id`` and
-            ``azimuth_deg`` degrees).
+        tracks: method name -> (time_s (T,), per frame the tracks, objects with ``track_id``
+            (None: no id, drawn as track 0) and ``azimuth_deg`` degrees).
         title: figure title.
     """
     import matplotlib
@@ -458,7 +458,7 @@ def plot_clip_tracks(
                 by_id: dict[int, tuple[list[float], list[float]]] = {}
                 for t, frame in zip(np.asarray(times), frames, strict=True):
                     for tr in frame:
-                        ts, azs = by_id.setdefault(int(tr.track_id), ([], []))
+                        ts, azs = by_id.setdefault(int(tr.track_id or 0), ([], []))  # no id: track 0
                         ts.append(float(t) + 0.5 * labels.frame_s)
                         azs.append(float(tr.azimuth_deg))
                 for tid, (ts, azs) in sorted(by_id.items()):
