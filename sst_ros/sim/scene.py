@@ -241,6 +241,11 @@ def _power(x: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(np.mean(x**2)) if x.size else 0.0
 
 
+def _below(x: np.ndarray, p_ref: float, ratio_db: float) -> np.ndarray:
+    """``x`` scaled so that ``p_ref`` (a power) is ``ratio_db`` dB above its power (an SNR or SIR)."""
+    return x * np.sqrt(p_ref / 10.0 ** (ratio_db / 10.0) / max(_power(x), 1e-20))
+
+
 def simulate_scene(
     cfg: SceneConfig | dict[str, Any] | str | None, array: MicArray, seed: int, duration_s: float | None = None
 ) -> Scene:
@@ -428,8 +433,7 @@ def _add_point_interferer(
         sig, Trajectory(p, p.copy(), sc.duration_s), sc.mics, sc.room, sc.fs, rng, sc.opts, sc.pose.origin_m
     )
     sir = float(rng.uniform(*sc.sir_db))
-    img *= np.sqrt(sc.p_ref / 10.0 ** (sir / 10.0) / max(_power(img), 1e-20))
-    mix += img
+    mix += _below(img, sc.p_ref, sir)
     az, el = az_el_from_vector(sc.pose.to_array(p[None, :])[0])
     return {
         "kind": kind,
@@ -469,8 +473,7 @@ def _add_interferers(
         sig, utt2 = _speech_track(pool, n, fs, cfg.speech, r_int)
         img = render_source(sig, traj2, sc.mics, sc.room, fs, r_int, sc.opts, sc.pose.origin_m)
         sir = float(r_int.uniform(*cfg.interferers.sir_db))
-        img *= np.sqrt(sc.p_ref / 10.0 ** (sir / 10.0) / max(_power(img), 1e-20))
-        mix += img
+        mix += _below(img, sc.p_ref, sir)
         interferers.append(
             {
                 "kind": "talker",
