@@ -96,6 +96,12 @@ def test_waits_for_format_then_publishes_audio_time_stamps(rig) -> None:
     probe.send_info(4, FS, "S16LE")
     tracker.wait_log("audio format from AudioInfo: 4 channels, 16000 Hz, S16LE")
     stamps, _ = stream_and_wait(probe, noise(2.0), "S16LE", T0)
+
+    def last_frame_arrived() -> bool:  # the held message's pose counts too: wait for the last frame's own
+        with probe.lock:
+            return any(stamp_ns(p) == stamps[-1] for p in probe.poses)
+
+    wait_for(last_frame_arrived, 30, "the pose of the last frame")
     with probe.lock:
         poses = list(probe.poses)
     # the held message (sent one or more times) is processed once the format is known; every
