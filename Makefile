@@ -19,4 +19,4 @@ lint: setup
 	$(ACT) && ruff check sst_ros test training bench launch && mypy
 
 clean:
-	rm -rf .venv .ros_ws build install log .pytest_cache
+	rm -rf .venv .ros_ws .ros_ws_mgonzs13 build install log .pytest_cache

@@ -6,6 +6,26 @@ from setuptools import find_packages, setup
 
 PACKAGE = "sst_ros"
 
+RUNTIME = [
+    "numpy>=1.24",
+    "scipy>=1.10",
+    "pyyaml>=6",
+    "soundfile>=0.12",
+    "rosbags>=0.10",
+    "zstandard>=0.19",  # zstd-compressed MCAP chunks when a crashed bag is recovered
+]
+ONNX = ["onnxruntime>=1.16"]
+TRAIN = [
+    # 2.13.0 CPU is installed first by the set-up; this range must admit it so pip
+    # never pulls a CUDA build.
+    "torch>=2.2",
+    "pyroomacoustics>=0.7",
+    "matplotlib>=3.6",
+    "tqdm>=4.60",
+]
+EXPORT = ["torch>=2.2", "onnx>=1.16", "onnxscript>=0.5", *ONNX]  # torch's exporter needs onnx and onnxscript
+DEV_TOOLS = ["pytest>=7", "pytest-timeout", "ruff", "mypy", "types-PyYAML", "mcap>=1.1", "mcap-ros2-support>=0.5"]
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -20,24 +40,14 @@ setup(
         (f"share/{PACKAGE}/config/sim", glob("config/sim/*.yaml")),
     ],
     python_requires=">=3.10",
-    install_requires=[
-        "numpy>=1.24",
-        "scipy>=1.10",
-        "pyyaml>=6",
-        # 2.13.0 CPU is installed first by the set-up; this range must admit it so pip
-        # never pulls a CUDA build.
-        "torch>=2.2",
-        "pyroomacoustics>=0.7",
-        "rosbags>=0.10",
-        "zstandard>=0.19",  # zstd-compressed MCAP chunks when a crashed bag is recovered
-        "soundfile>=0.12",
-        "matplotlib>=3.6",
-        "tqdm>=4.60",
-    ],
+    # A plain install is the robot's runtime, without torch: the tracker node, record_target and
+    # `sst predict`, running an ONNX model with the `onnx` extra (README: robot install).
+    install_requires=RUNTIME,
     extras_require={
-        "dev": [
-            "pytest>=7", "pytest-timeout", "ruff", "mypy", "types-PyYAML", "mcap>=1.1", "mcap-ros2-support>=0.5",
-        ],
+        "onnx": ONNX,  # run .onnx models (`sst export --onnx`): the robot install, `pip install sst_ros[onnx]`
+        "train": TRAIN,  # simulate, train, adapt, evaluate with plots and baselines, run .pt checkpoints
+        "export": EXPORT,  # `sst export --onnx`
+        "dev": sorted(set(TRAIN + EXPORT)) + DEV_TOOLS,  # scripts/setup.sh: everything, plus the test tools
     },
     zip_safe=True,
     maintainer="sst_ros maintainers",

@@ -1,6 +1,6 @@
 """Launch the sst_ros tracker (and optionally rviz2 showing its tracks).
 
-    ros2 launch sst_ros tracker.launch.py [model:=/path/model.pt] [array:=respeaker_usb_v2_6ch]
+    ros2 launch sst_ros tracker.launch.py [model:=/path/model.pt|.onnx] [array:=respeaker_usb_v2_6ch]
         [audio_topic:=/audio_stamped] [info_topic:=/audio_info] [namespace:=robot1]
         [params_file:=/path/my_tracker.yaml] [rviz:=true]
 
@@ -29,9 +29,9 @@ from launch_ros.substitutions import FindPackageShare
 PACKAGE = "sst_ros"
 RVIZ_PACKAGE = "rviz2"
 ARGUMENTS = (
-    ("model", "", "model checkpoint (.pt); empty = the params_file's value (default: the shipped model)"),
+    ("model", "", "model (.pt or .onnx); empty = the params_file's value (default: the shipped model)"),
     ("array", "", "array config name or YAML path of the audio stream; empty = the params_file's value"),
-    ("audio_topic", "audio", "audio_common_msgs/AudioDataStamped topic"),
+    ("audio_topic", "audio", "audio topic (AudioDataStamped, AudioStamped or AudioData)"),
     ("info_topic", "audio_info", "audio_common_msgs/AudioInfo topic (transient local)"),
     ("namespace", "", "namespace of the tracker (and rviz)"),
     ("params_file", "", "tracker parameters YAML (key /** or /**/tracker); empty = share/sst_ros/config/tracker.yaml"),

@@ -4,6 +4,12 @@ Each subcommand lives beside the code it drives and exposes ``register(subparser
 which adds its parser and sets ``func`` (called with the parsed namespace, returns an exit
 code). Modules are imported lazily so ``sst --help`` stays fast and the science
 subcommands never import rclpy.
+
+A plain install runs models without torch (``pip install sst_ros[onnx]``: ``sst predict`` and
+``sst evaluate`` with an ``.onnx`` model); the training side needs extras. A subcommand whose
+module needs a package that is not installed (:data:`OPTIONAL_PACKAGES`) is listed as
+unavailable and, when run, fails with the install that fixes it, as does a command that meets
+one later.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import sys
 
 from sst_ros.errors import SstError
 
-__all__ = ["main"]
+__all__ = ["OPTIONAL_PACKAGES", "main"]
 
 # subcommand -> module that defines register(subparsers)
 SUBCOMMANDS: dict[str, str] = {
@@ -24,8 +30,49 @@ SUBCOMMANDS: dict[str, str] = {
     "evaluate": "sst_ros.train.evaluate_cli",
     "predict": "sst_ros.train.predict_cli",
     "adapt": "sst_ros.adapt.cli",
+    "export": "sst_ros.model.onnx_cli",
     "demo": "sst_ros.ros.demo",
 }
+
+_TRAIN = "`pip install sst_ros[train]`"
+#: Top-level module a subcommand may need that a plain install lacks -> how to install it.
+OPTIONAL_PACKAGES: dict[str, str] = {
+    "torch": _TRAIN,
+    "pyroomacoustics": _TRAIN,
+    "matplotlib": _TRAIN,
+    "tqdm": _TRAIN,
+    "onnx": "`pip install sst_ros[export]`",
+    "onnxscript": "`pip install sst_ros[export]`",
+    "onnxruntime": "`pip install sst_ros[onnx]`",
+    "rclpy": "a ROS 2 installation (source its setup file)",
+}
+#: Subcommand -> the install that gives it everything it needs (wins over the package's own).
+COMMAND_INSTALL: dict[str, str] = {"export": "`pip install sst_ros[export]`"}
+
+
+def _missing_optional(err: ImportError) -> str | None:
+    """The optional package whose absence ``err`` reports, or None."""
+    name = (err.name or "").split(".")[0]
+    return name if name in OPTIONAL_PACKAGES else None
+
+
+def _install(command: str, package: str) -> str:
+    return COMMAND_INSTALL.get(command, OPTIONAL_PACKAGES[package])
+
+
+def _needs_message(command: str, package: str) -> str:
+    return f"sst {command} needs {package}, which is not installed here; install it with {_install(command, package)}"
+
+
+def _add_unavailable(sub: argparse._SubParsersAction, name: str, package: str) -> None:
+    """A parser for a subcommand that cannot run here: it accepts any arguments and says what to install."""
+    message = _needs_message(name, package)
+    p = sub.add_parser(name, help=f"unavailable: needs {package} ({_install(name, package)})", description=message)
+
+    def refuse(_: argparse.Namespace) -> int:
+        raise SstError(message)
+
+    p.set_defaults(func=refuse, unavailable=True)
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -39,10 +86,14 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
             continue
         try:
             importlib.import_module(module).register(sub)
-        except ModuleNotFoundError as err:
-            if err.name is None or not err.name.startswith("sst_ros"):
+        except ImportError as err:
+            package = _missing_optional(err)
+            if package is not None:
+                _add_unavailable(sub, name, package)
+            elif isinstance(err, ModuleNotFoundError) and err.name is not None and err.name.startswith("sst_ros"):
+                sub.add_parser(name, help=f"unavailable: {err}")
+            else:
                 raise
-            sub.add_parser(name, help=f"unavailable: {err}")
     return parser
 
 
@@ -51,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(selected)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "unavailable", False):  # an unavailable command takes any arguments
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -63,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(func(args) or 0)
     except SstError as err:
         print(f"sst {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:  # a package imported when the command runs (e.g. torch by `sst train`)
+        package = _missing_optional(err)
+        if package is None:
+            raise
+        print(f"sst {args.command}: error: {_needs_message(args.command, package)} ({err})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sst {args.command}: interrupted", file=sys.stderr)

@@ -47,7 +47,7 @@ def _trainer(parts: dict, **cfg) -> IwanTrainer:
 @pytest.mark.parametrize("form", ["paper", "current"])
 def test_reversed_gradient_reaches_fe_t_through_target_clips_only(trainer_parts: dict, form: str) -> None:
     tr = _trainer(trainer_parts, variant="dann", form=form)
-    src, tgt = tr._batches(0)
+    src, tgt, _ = tr._batches(0)
     h_s, h_t = (h.detach().requires_grad_(True) for h in tr._joint_extract(tr.model_t, src, tgt))
     with torch.no_grad():
         g_s = tr.fe_s.extract(src.x)
@@ -65,15 +65,22 @@ def test_reversed_gradient_reaches_fe_t_through_target_clips_only(trainer_parts:
     assert float(moved) > float(l_adv.detach())
 
 
-def test_a_step_changes_fe_t_and_discriminators_never_fe_s(trainer_parts: dict) -> None:
-    tr = _trainer(trainer_parts, variant="iwan", form="paper", target_stats=False)
+@pytest.mark.parametrize("weight_input", ["embedding", "direction"])
+def test_a_step_changes_fe_t_and_discriminators_never_fe_s(trainer_parts: dict, weight_input: str) -> None:
+    tr = _trainer(trainer_parts, variant="iwan", form="paper", target_stats=False, weight_input=weight_input)
+    assert tr.disc.in_dim == (3 if weight_input == "direction" else tr.fe_s.cfg.gru_hidden)
     before_s = {k: v.clone() for k, v in tr.fe_s.state_dict().items()}
     before_t = [p.detach().clone() for p in tr.model_t.parameters()]
+    before_d = [p.detach().clone() for p in tr.disc.parameters()]
     before_d0 = [p.detach().clone() for p in tr.disc0.parameters()]
-    tr.train_step()
+    rec = tr.train_step()
     assert all(torch.equal(before_s[k], v) for k, v in tr.fe_s.state_dict().items())
     assert any(not torch.equal(a, b) for a, b in zip(before_t, tr.model_t.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, tr.disc.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(before_d0, tr.disc0.parameters(), strict=True))
+    assert np.isfinite(rec["disc"]) and 0.0 < rec["d_prob_mean"] < 1.0
+    w = tr.validation_weights()
+    assert w.shape == (tr.val_batch.size,) and bool(torch.isfinite(w).all())
 
 
 def test_target_statistics_equal_the_mean_and_variance_of_target_activations(trainer_parts: dict, rng) -> None:
@@ -111,11 +118,11 @@ def test_srp_features_of_symmetric_audio_are_a_row_permutation(rng: np.random.Ge
     loaded = load_checkpoint(None)
     audio = (0.1 * rng.standard_normal((16000, loaded.array.n_mics))).astype(np.float32)
     audio[:, 1] += 0.1 * np.roll(audio[:, 0], 3)  # some directional structure
-    x = compute_features(audio, loaded.feature_cfg)
+    x = torch.from_numpy(compute_features(audio, loaded.feature_cfg))
     for sym in array_symmetries(loaded.array)[1:]:
         src = srp_azimuth_map(loaded.feature_cfg, sym)
         assert src is not None
-        y = compute_features(apply_symmetry(audio, np.zeros(0), sym)[0], loaded.feature_cfg)
+        y = torch.from_numpy(compute_features(apply_symmetry(audio, np.zeros(0), sym)[0], loaded.feature_cfg))
         nb = loaded.feature_cfg.srp_bands
         torch.testing.assert_close(y[:nb], x[:nb][:, torch.from_numpy(src)], atol=1e-5, rtol=0)
         assert not torch.allclose(y[:nb], x[:nb], atol=1e-3)  # the permutation is not the identity
@@ -141,3 +148,61 @@ def test_guard_rules() -> None:
     assert collapse_reasons(_rec(40, 2.0, ent=0.3), u)[0].startswith("predicted directions collapsed")
     assert "task forgotten" in collapse_reasons(_rec(40, 2.0, loss=0.9), u)[0]
     assert not guard_decision(_rec(40, float("nan")), u, 0.05).ship_adapted
+
+
+def test_spectrum_bin_map_matches_the_symmetric_audio_on_the_shipped_model() -> None:
+    """The bin map of each symmetry of the shipped square array turns the spectrum of a talker
+    into the spectrum of the same talker heard on channel-permuted audio: the equivariance loss
+    with the right map is far below the loss with no map, and a rotation by a fraction of a bin
+    is refused."""
+    from _model_synth import plane_wave, speech_signal
+
+    from sst_ros.adapt.consistency import equivariance_loss, spectrum_bin_map
+    from sst_ros.train.augment import Symmetry
+
+    loaded = load_checkpoint(None)
+    model, grid, fpo = loaded.model.eval(), loaded.model.cfg.grid, loaded.model_cfg.frames_per_output
+    assert spectrum_bin_map(grid, Symmetry(tuple(range(loaded.array.n_mics)), 1, grid.step_deg / 3)) is None
+    rng = np.random.default_rng(5)
+    audio = plane_wave(loaded.array, -20.0, 3 * FS, rng, source=speech_signal(3 * FS + 256, rng))
+    identity = np.arange(grid.n_bins)
+    moving = [s for s in array_symmetries(loaded.array)[1:] if list(s.perm) != sorted(s.perm)]
+    assert moving
+    for sym in moving:
+        src = spectrum_bin_map(grid, sym)
+        assert src is not None and sorted(src.tolist()) == identity.tolist()
+        with torch.no_grad():
+            spec, act = model.head(model.extract(make_batch([audio], loaded.feature_cfg, fpo).x))
+            sym_audio = apply_symmetry(audio, np.zeros(0), sym)[0]
+            spec_sym, _ = model.head(model.extract(make_batch([sym_audio], loaded.feature_cfg, fpo).x))
+        active = act > 0.5
+        assert int(active.sum()) >= 10
+        right = float(equivariance_loss(spec, spec_sym, src, active))
+        none = float(equivariance_loss(spec, spec_sym, identity, active))
+        print(f"{sym}: equivariance loss {right:.4f} with the bin map, {none:.4f} without")
+        assert right < 0.35 * none, (sym, right, none)
+
+
+def test_consistency_terms_reach_fe_t_and_are_off_by_default(trainer_parts: dict) -> None:
+    tr = _trainer(trainer_parts, variant="iwan", form="paper")
+    assert float(tr._consistency(*_target_features(tr))) == 0.0
+    tr = _trainer(trainer_parts, variant="iwan", form="paper", entropy_weight=0.5, equivariance_weight=1.0)
+    assert tr._equivariant  # the tiny array's symmetries map the grid
+    with torch.no_grad():
+        tr.model_t.head_act.bias.fill_(10.0)  # the untrained model calls every frame active
+    h_t, tgt, tcrops = _target_features(tr)
+    tr.model_t.zero_grad()
+    loss = tr._consistency(h_t, tgt, tcrops)
+    loss.backward()
+    assert float(loss) > 0
+    grads = [p.grad for p in tr.model_t.parameters() if p.grad is not None]
+    assert grads and any(float(g.abs().sum()) > 0 for g in grads)
+    assert np.isfinite(tr.train_step()["consistency"])
+    with pytest.raises(Exception, match="consistency weights"):
+        AdaptConfig(entropy_weight=-1.0)
+
+
+def _target_features(tr: IwanTrainer) -> tuple[torch.Tensor, object, list]:
+    _, tgt, tcrops = tr._batches(0)
+    tr.model_t.train()
+    return tr.model_t.extract(tgt.x), tgt, tcrops

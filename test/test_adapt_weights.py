@@ -88,19 +88,23 @@ def _mismatched(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (y + 0.004 * rng.standard_normal(y.shape)).astype(np.float32)
 
 
-def test_device_mismatched_sector_target_still_favours_in_sector_clips() -> None:
-    """The shipped model's FE_s features, a target from the front sector heard through a
+@pytest.mark.parametrize("weight_input", ["embedding", "direction"])
+def test_device_mismatched_sector_target_still_favours_in_sector_clips(weight_input: str) -> None:
+    """The shipped model's FE_s output, a target from the front sector heard through a
     mismatched device: D learns both differences, and the in-sector synthetic clips still get
-    the larger weights (prob = IWAN's bounded form)."""
+    the larger weights (prob = IWAN's bounded form), whether D reads the embeddings or the
+    decoded direction and activity (``AdaptConfig.weight_input``)."""
     from _model_synth import plane_wave
 
     from sst_ros.adapt.batches import make_batch
+    from sst_ros.adapt.discriminator import direction_features
     from sst_ros.model.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(None)
     rng = np.random.default_rng(3)
     torch.manual_seed(3)
     fpo = loaded.model_cfg.frames_per_output
+    centers = torch.from_numpy(np.radians(loaded.model.bin_centers_deg()).astype(np.float32))
 
     def feats(az: np.ndarray, target: bool) -> tuple[torch.Tensor, torch.Tensor]:
         clips = [plane_wave(loaded.array, a, 16000, rng) for a in az]
@@ -108,7 +112,10 @@ def test_device_mismatched_sector_target_still_favours_in_sector_clips() -> None
             clips = [_mismatched(c, rng) for c in clips]
         b = make_batch(clips, loaded.feature_cfg, fpo)
         with torch.no_grad():
-            return loaded.model.extract(b.x), b.lengths
+            h = loaded.model.extract(b.x)
+            if weight_input == "direction":
+                h = direction_features(*loaded.model.head(h), centers)
+            return h, b.lengths
 
     az_s = rng.uniform(-180, 180, 64)
     hs, ls = feats(az_s, False)
@@ -126,4 +133,5 @@ def test_device_mismatched_sector_target_still_favours_in_sector_clips() -> None
         w = importance_weights(disc.eval().probability(hv, lv), "prob").numpy()
     inside = angular_distance_deg(az_v, 0.0) <= SECTOR_DEG
     assert inside.sum() >= 5
+    print(f"{weight_input}: in-sector mean weight {w[inside].mean():.2f} vs {w[~inside].mean():.2f} outside")
     assert w[inside].mean() > 1.5 * w[~inside].mean()

@@ -72,7 +72,7 @@ def test_unclean_nan_poisons_every_later_frame(tiny_model: Path, rng: np.random.
     audio = _nan_wav(tmp_path / "nan.wav", rng)
     loaded = load_checkpoint(tiny_model)
     with torch.inference_mode():
-        out = loaded.model(compute_features(audio, loaded.feature_cfg)[None])
+        out = loaded.model(torch.from_numpy(compute_features(audio, loaded.feature_cfg))[None])
     spec = out.spectrum[0].numpy()
     assert np.isnan(spec[-1]).any(), "the tiny model no longer propagates NaN: this file's tests prove less"
 
@@ -233,12 +233,12 @@ def _poison_step(monkeypatch: pytest.MonkeyPatch, bad_step: int) -> list[int]:
     seen: list[int] = []
     real = IwanTrainer._batches
 
-    def batches(self: IwanTrainer, step: int) -> tuple[Batch, Batch]:
-        src, tgt = real(self, step)
+    def batches(self: IwanTrainer, step: int) -> tuple[Batch, Batch, list[np.ndarray]]:
+        src, tgt, tcrops = real(self, step)
         seen.append(step)
         if step == bad_step:
             src.x[0, 0, 0, 0] = float("nan")
-        return src, tgt
+        return src, tgt, tcrops
 
     monkeypatch.setattr(IwanTrainer, "_batches", batches)
     return seen

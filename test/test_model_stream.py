@@ -118,7 +118,7 @@ def test_resampled_input_and_wrong_channel_count(rng: np.random.Generator) -> No
 def test_extract_and_head_compose_to_forward() -> None:
     torch.manual_seed(0)
     model = CRNN(ModelConfig.preset("tiny", 4)).eval()
-    x = compute_features(np.random.default_rng(0).standard_normal((8000, 4)), FeatureConfig())[None]
+    x = torch.from_numpy(compute_features(np.random.default_rng(0).standard_normal((8000, 4)), FeatureConfig()))[None]
     with torch.no_grad():
         out = model(x)
         spec, act = model.head(model.extract(x))

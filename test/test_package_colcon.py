@@ -18,7 +18,7 @@ pytestmark = pytest.mark.ros
 
 EXECUTABLES = ("publish_audio", "record_target", "sst", "tracker")
 _SKIP = shutil.ignore_patterns(
-    ".git", ".venv", ".ros_ws", "build", "install", "log", "training", "__pycache__", "*.egg-info",
+    ".git", ".venv", ".ros_ws", ".ros_ws_mgonzs13", "build", "install", "log", "training", "__pycache__", "*.egg-info",
     ".pytest_cache", ".ruff_cache", "demo_out", "*.pyc",
 )
 

@@ -21,6 +21,7 @@ ROSDEP_KEY = {
     "std_msgs": "std_msgs",
     "geometry_msgs": "geometry_msgs",
     "visualization_msgs": "visualization_msgs",
+    "diagnostic_msgs": "diagnostic_msgs",
     "audio_common_msgs": "audio_common_msgs",
     "launch": "launch",
     "launch_ros": "launch_ros",
@@ -28,7 +29,9 @@ ROSDEP_KEY = {
     "numpy": "python3-numpy",
     "scipy": "python3-scipy",
     "yaml": "python3-yaml",
-    "torch": "python3-torch",
+    "torch": None,  # training and .pt models only: pip extra sst_ros[train], not a robot dependency
+    "onnxruntime": None,  # .onnx models (the robot): pip extra sst_ros[onnx]
+    "onnx": None,  # `sst export --onnx`: pip extra sst_ros[export]
     "soundfile": "python3-soundfile",
     "matplotlib": "python3-matplotlib",
     "tqdm": "python3-tqdm",
@@ -39,6 +42,7 @@ ROSDEP_KEY = {
 # Import name -> pip distribution (setup.py); ROS packages come from the ROS install instead.
 PIP_NAME = {"yaml": "pyyaml"}
 ROS_ONLY = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "geometry_msgs", "visualization_msgs",
+            "diagnostic_msgs",
             "audio_common_msgs", "launch", "launch_ros", "ament_index_python"}  # fmt: skip
 
 

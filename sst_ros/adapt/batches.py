@@ -90,7 +90,7 @@ def make_batch(
     """
     feats, lens = [], []
     for c in crops:
-        f = compute_features(c, feature_cfg)  # (2M, F, T)
+        f = torch.from_numpy(compute_features(c, feature_cfg))  # (2M, F, T)
         t_out = f.shape[-1] // frames_per_output
         if t_out < 1:
             raise DataError(

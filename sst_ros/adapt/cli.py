@@ -19,7 +19,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sst_ros.adapt.config import FORMS, SELECTION_CRITERIA, VARIANTS, WEIGHT_NORMS, AdaptConfig
+from sst_ros.adapt.config import FORMS, SELECTION_CRITERIA, VARIANTS, WEIGHT_INPUTS, WEIGHT_NORMS, AdaptConfig
 from sst_ros.adapt.source_clips import DEFAULT_SOURCE_N, DEFAULT_SOURCE_SEED, SourcePlan
 
 if TYPE_CHECKING:
@@ -79,6 +79,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--adv-weight", type=float, default=d.adv_weight)
     p.add_argument("--weight-mode", choices=("prob", "ratio"), default=d.weight_mode)
     p.add_argument("--weight-norm", choices=WEIGHT_NORMS, default=d.weight_norm)
+    p.add_argument(
+        "--weight-input", choices=WEIGHT_INPUTS, default=d.weight_input,
+        help="what the weighting discriminator reads: the embeddings, or the decoded direction and activity",
+    )  # fmt: skip
+    p.add_argument("--entropy-weight", type=float, default=d.entropy_weight,
+                   help="spectrum entropy on active target frames (IWAN's entropy term); 0 = off")  # fmt: skip
+    p.add_argument("--equivariance-weight", type=float, default=d.equivariance_weight,
+                   help="symmetry equivariance on target clips; 0 = off (trains what selection measures)")  # fmt: skip
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     p.add_argument("--grad-clip-norm", type=float, default=d.grad_clip_norm, help="<= 0: no clipping")
     p.add_argument("--max-weight", type=float, default=d.max_weight, help="cap of normalised weights (<=0: none)")
@@ -115,6 +123,9 @@ def config_from_args(args: argparse.Namespace) -> AdaptConfig:
         guard=not args.no_guard,
         guard_min_gain=args.guard_min_gain,
         weight_norm=args.weight_norm,
+        weight_input=args.weight_input,
+        entropy_weight=args.entropy_weight,
+        equivariance_weight=args.equivariance_weight,
         warmup_steps=args.warmup_steps,
         grad_clip_norm=args.grad_clip_norm if args.grad_clip_norm and args.grad_clip_norm > 0 else None,
         steps=args.steps,

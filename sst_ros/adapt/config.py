@@ -9,12 +9,13 @@ from typing import Any
 from sst_ros.errors import ConfigError
 from sst_ros.train.losses import TaskLoss
 
-__all__ = ["FORMS", "SELECTION_CRITERIA", "VARIANTS", "WEIGHT_NORMS", "AdaptConfig"]
+__all__ = ["FORMS", "SELECTION_CRITERIA", "VARIANTS", "WEIGHT_INPUTS", "WEIGHT_NORMS", "AdaptConfig"]
 
 VARIANTS = ("target_stats", "source_only", "dann", "iwan")
 SELECTION_CRITERIA = ("target", "iwcv", "dev", "source_val", "last")
 FORMS = ("paper", "current")
 WEIGHT_NORMS = ("pool", "batch")
+WEIGHT_INPUTS = ("embedding", "direction")
 
 
 @dataclass
@@ -46,7 +47,16 @@ class AdaptConfig:
         weight_mode: "prob" (d, IWAN's bounded form) or "ratio" (d/(1-d)) for ``iwan``.
         weight_norm: "pool" (divide by a running mean over all synthetic clips seen, IWAN's
             normalisation over the source distribution) or "batch" (mean 1 within each batch).
+        weight_input: what the weighting discriminator ``D`` reads per frame: "embedding" (the
+            extractor's (T, H) embeddings) or "direction" (``[cos(az) a, sin(az) a, a]`` from the
+            head's own decoded azimuth ``az`` and activity ``a``: the directional coverage that
+            importance weighting is meant to find, and little of the nuisance that a device
+            mismatch puts into the embeddings).
         max_weight: cap of the normalised weights (renormalised to mean 1 only with weight_norm "batch"), or None.
+        entropy_weight: factor of the spectrum entropy on active target frames in the loss
+            (IWAN's entropy term; :mod:`sst_ros.adapt.consistency`); 0 = off.
+        equivariance_weight: factor of the symmetry-equivariance loss on target clips (one random
+            array symmetry per step); 0 = off. It trains on what the selection measures.
         disc_gru_hidden, disc_mlp_hidden: discriminator sizes.
         eval_every: steps between snapshots / selection evaluations.
         n_val_clips: held-out synthetic validation crops.
@@ -83,7 +93,10 @@ class AdaptConfig:
     adv_weight: float = 1.0
     weight_mode: str = "prob"
     weight_norm: str = "pool"
+    weight_input: str = "embedding"
     max_weight: float | None = 10.0
+    entropy_weight: float = 0.0
+    equivariance_weight: float = 0.0
     disc_gru_hidden: int = 256
     disc_mlp_hidden: int = 128
     eval_every: int = 50
@@ -104,6 +117,7 @@ class AdaptConfig:
             raise ConfigError(f"unknown selection '{self.selection}'; choose one of {', '.join(SELECTION_CRITERIA)}")
         if self.form not in FORMS:
             raise ConfigError(f"unknown adaptation form '{self.form}'; choose one of {', '.join(FORMS)}")
+        self._check_new_terms()
         if self.weight_norm not in WEIGHT_NORMS:
             raise ConfigError(
                 f"unknown weight normalisation '{self.weight_norm}'; choose one of {', '.join(WEIGHT_NORMS)}"
@@ -123,6 +137,18 @@ class AdaptConfig:
             )
         if self.grl_hi < self.grl_lo or self.grl_lo < 0:
             raise ConfigError(f"adapt config: need 0 <= grl_lo <= grl_hi, got {self.grl_lo}, {self.grl_hi}")
+
+    def _check_new_terms(self) -> None:
+        """Validate the weighting-discriminator input and the consistency weights."""
+        if self.entropy_weight < 0 or self.equivariance_weight < 0:
+            raise ConfigError(
+                f"consistency weights must be >= 0, got entropy {self.entropy_weight}, "
+                f"equivariance {self.equivariance_weight}; 0 turns a term off"
+            )
+        if self.weight_input not in WEIGHT_INPUTS:
+            raise ConfigError(
+                f"unknown weighting-discriminator input '{self.weight_input}'; choose one of {', '.join(WEIGHT_INPUTS)}"
+            )
 
     @property
     def trains(self) -> bool:

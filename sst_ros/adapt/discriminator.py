@@ -20,10 +20,34 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from sst_ros.errors import DataError
 
-__all__ = ["SOURCE_LABEL", "TARGET_LABEL", "SequenceDiscriminator", "check_lengths", "discriminator_loss"]
+__all__ = [
+    "DIRECTION_DIM",
+    "SOURCE_LABEL",
+    "TARGET_LABEL",
+    "SequenceDiscriminator",
+    "check_lengths",
+    "direction_features",
+    "discriminator_loss",
+]
 
 TARGET_LABEL = 1.0
 SOURCE_LABEL = 0.0
+DIRECTION_DIM = 3  # per-frame size of :func:`direction_features`
+
+
+def direction_features(spectrum: torch.Tensor, activity: torch.Tensor, bin_centers_rad: torch.Tensor) -> torch.Tensor:
+    """Per-frame direction summary ``[cos(az) a, sin(az) a, a]`` of a model's head output.
+
+    Args:
+        spectrum: (B, T, K) spatial spectrum over the K azimuth bins.
+        activity: (B, T) activity probability in [0, 1].
+        bin_centers_rad: (K,) azimuth of each bin, radians (REP-103, counter-clockwise from +x).
+    Returns:
+        (B, T, 3): the highest peak's direction as a unit vector scaled by the activity, and the
+        activity itself; silent frames are near the origin whatever their spectrum.
+    """
+    az = bin_centers_rad.to(spectrum.dtype)[spectrum.argmax(dim=-1)]  # (B, T)
+    return torch.stack([torch.cos(az) * activity, torch.sin(az) * activity, activity], dim=-1)
 
 
 def check_lengths(lengths: torch.Tensor, batch: int, max_len: int) -> torch.Tensor:

@@ -38,7 +38,15 @@ from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig
 from sst_ros.train.augment import Symmetry, apply_symmetry
 
-__all__ = ["TargetProbe", "active_frames", "make_probe", "srp_azimuth_map", "target_criteria"]
+__all__ = [
+    "TargetProbe",
+    "active_frames",
+    "make_probe",
+    "moving_symmetries",
+    "srp_azimuth_map",
+    "symmetric_batch",
+    "target_criteria",
+]
 
 _ACTIVE = 0.5  # activity threshold, as the tracker's default
 
@@ -102,18 +110,30 @@ def make_probe(
     up to float rounding and about 100x cheaper).
     """
     base = make_batch(list(crops), feature_cfg, frames_per_output)
-    no_labels = np.zeros(0)
     batches = [base]
-    # a symmetry that moves no channel (a linear array's mirror across its axis) measures nothing
-    symmetries = [symmetries[0], *(s for s in symmetries[1:] if list(s.perm) != sorted(s.perm))]
+    symmetries = [symmetries[0], *moving_symmetries(symmetries[1:])]
     for sym in symmetries[1:]:
-        src = srp_azimuth_map(feature_cfg, sym)
-        if src is not None:
-            batches.append(Batch(_symmetric_features(base.x, feature_cfg, src), base.lengths))
-        else:
-            permuted = [apply_symmetry(c, no_labels, sym)[0] for c in crops]
-            batches.append(make_batch(permuted, feature_cfg, frames_per_output))
+        batches.append(symmetric_batch(base, crops, sym, feature_cfg, frames_per_output))
     return TargetProbe(batches, list(symmetries))
+
+
+def moving_symmetries(symmetries: Sequence[Symmetry]) -> list[Symmetry]:
+    """The symmetries that move a channel (a linear array's mirror across its axis moves none
+    and so measures nothing)."""
+    return [s for s in symmetries if list(s.perm) != sorted(s.perm)]
+
+
+def symmetric_batch(
+    base: Batch, crops: Sequence[np.ndarray], sym: Symmetry, feature_cfg: FeatureConfig, frames_per_output: int
+) -> Batch:
+    """The batch of ``crops`` (whose batch is ``base``) with their channels permuted by ``sym``:
+    a row permutation of ``base``'s features where :func:`srp_azimuth_map` allows, otherwise
+    features of the permuted audio."""
+    src = srp_azimuth_map(feature_cfg, sym)
+    if src is not None:
+        return Batch(_symmetric_features(base.x, feature_cfg, src), base.lengths)
+    permuted = [apply_symmetry(c, np.zeros(0), sym)[0] for c in crops]
+    return make_batch(permuted, feature_cfg, frames_per_output)
 
 
 def _valid(batch: Batch, t: int) -> np.ndarray:

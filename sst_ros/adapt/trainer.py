@@ -24,9 +24,12 @@ Where the discriminators look (``AdaptConfig.form``):
 - ``"current"`` (this package's earlier form, kept for comparison): ``D`` on ``FE_s`` of both
   domains; ``D0`` on gradient-reversed ``FE_t`` features of both domains.
 
-Each step: ``L = L_task + adv_weight * L_adv + L_D`` (``L_D`` reaches ``D`` only, because
-its features are detached; gradient reversal makes ``FE_t`` maximise ``L_adv`` while ``D0``
-minimises it). Domain label convention: target = 1, synthetic = 0. Variants on one code path:
+Each step: ``L = L_task + adv_weight * L_adv + L_D + L_cons`` (``L_D`` reaches ``D`` only,
+because its inputs are detached; gradient reversal makes ``FE_t`` maximise ``L_adv`` while
+``D0`` minimises it; ``L_cons``, the optional entropy and symmetry-equivariance terms on target
+clips, :mod:`sst_ros.adapt.consistency`, is 0 by default). ``D`` reads the embeddings or, with
+``weight_input="direction"``, the per-frame decoded direction and activity.
+Domain label convention: target = 1, synthetic = 0. Variants on one code path:
 
 - ``target_stats``: the statistics stage alone (below), no step.
 - ``source_only``: no adversarial term (``L_adv`` = 0), same steps and data (a control for the
@@ -69,14 +72,26 @@ from torch import nn
 
 from sst_ros.adapt.batches import Batch, SourcePool, labelled_batch, make_batch, pad_time
 from sst_ros.adapt.config import AdaptConfig
-from sst_ros.adapt.discriminator import SequenceDiscriminator, discriminator_loss
+from sst_ros.adapt.consistency import active_entropy, equivariance_loss, spectrum_bin_map
+from sst_ros.adapt.discriminator import (
+    DIRECTION_DIM,
+    SequenceDiscriminator,
+    direction_features,
+    discriminator_loss,
+)
 from sst_ros.adapt.evaluation import evaluate_oracle, task_loss_per_clip
 from sst_ros.adapt.grl import GradientReverseLayer, dann_coefficient
 from sst_ros.adapt.guard import GuardDecision, guard_decision
 from sst_ros.adapt.losses import domain_accuracy, domain_adversarial_loss
 from sst_ros.adapt.selection import AdaptResult, score_dev, score_iwcv, select_step
 from sst_ros.adapt.state import check_resumable, load_state, save_state
-from sst_ros.adapt.target_criteria import active_frames, make_probe, target_criteria
+from sst_ros.adapt.target_criteria import (
+    active_frames,
+    make_probe,
+    moving_symmetries,
+    symmetric_batch,
+    target_criteria,
+)
 from sst_ros.adapt.target_stats import batchnorm_layers, reestimate_batchnorm, target_stat_crops
 from sst_ros.adapt.weights import RunningMean, importance_weights, normalise_weights, raw_weights, weight_stats
 from sst_ros.data.clip_reader import ClipReader
@@ -99,6 +114,8 @@ _VAL_SEED_OFFSET = 10_000
 _TARGET_VAL_SEED_OFFSET = 20_000
 _STEP_SEED_STRIDE = 1_000_003
 _STATS_SEED_OFFSET = 30_000
+_EQUIVARIANCE_STREAM = 40_000  # random stream of the equivariance term's symmetry choice
+_ACTIVE = 0.5  # activity threshold of the consistency terms' frames, as the tracker's default
 _GAIN_DB_RANGE = TrainConfig.gain_db_range  # source training's default gain augmentation, dB
 
 
@@ -155,6 +172,11 @@ class IwanTrainer:
         self.max_frames = max(self.min_frames, int(round(cfg.crop_max_s / self.frame_s)))
 
         self.symmetries: list[Symmetry] = array_symmetries(array) if array is not None else []
+        # symmetries usable by the equivariance term: they move a channel and map the grid's bins
+        self._equivariant: list[tuple[Symmetry, np.ndarray]] = [
+            (sym, src) for sym in moving_symmetries(self.symmetries[1:])
+            if (src := spectrum_bin_map(model.cfg.grid, sym)) is not None
+        ]  # fmt: skip
         torch.manual_seed(cfg.seed)
         self.fe_s = copy.deepcopy(model).eval()
         for p in self.fe_s.parameters():
@@ -163,7 +185,9 @@ class IwanTrainer:
         for p in self.model_t.parameters():
             p.requires_grad_(True)
         h_dim = int(model.cfg.gru_hidden)
-        self.disc = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
+        d_dim = h_dim if cfg.weight_input == "embedding" else DIRECTION_DIM
+        self._bin_centers_rad = torch.from_numpy(np.radians(model.bin_centers_deg()).astype(np.float32))
+        self.disc = SequenceDiscriminator(d_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
         self.disc0 = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
         self.grl = GradientReverseLayer(0.0)
         self.disc_params = list(self.disc.parameters()) + list(self.disc0.parameters())
@@ -201,15 +225,17 @@ class IwanTrainer:
             out.append(c[:n])
         return out
 
-    def _batches(self, step: int) -> tuple[Batch, Batch]:
+    def _batches(self, step: int) -> tuple[Batch, Batch, list[np.ndarray]]:
+        """The step's synthetic and target batches, and the target crops (for the symmetric batch)."""
         rng = np.random.default_rng([self.cfg.seed, step])
         crops = self.source.sample(rng, self.cfg.batch_size, self.min_frames, self.max_frames)
         if self.cfg.augment:
             crops = [self._augment(c, rng) for c in crops]
         src = labelled_batch(crops, self.feature_cfg, self.fpo)
-        tcrops = self.target.sample_crops(rng, self.cfg.batch_size, self.cfg.crop_min_s, self.cfg.crop_max_s)
-        tgt = make_batch(self._trim(tcrops), self.feature_cfg, self.fpo)
-        return src, tgt
+        cfg = self.cfg
+        tcrops = self._trim(self.target.sample_crops(rng, cfg.batch_size, cfg.crop_min_s, cfg.crop_max_s))
+        tgt = make_batch(tcrops, self.feature_cfg, self.fpo)
+        return src, tgt, tcrops
 
     def _augment(self, crop: LabelledAudio, rng: np.random.Generator) -> LabelledAudio:
         """A random array symmetry and gain, as in source training (labels mapped with it)."""
@@ -250,6 +276,38 @@ class IwanTrainer:
         logit0_t = self.disc0(self.grl(h_t, coeff), tgt.lengths)
         return domain_adversarial_loss(logit0_s, logit0_t, w), domain_accuracy(logit0_s.detach(), logit0_t.detach())
 
+    def _consistency(self, h_t: torch.Tensor, tgt: Batch, tcrops: list[np.ndarray]) -> torch.Tensor:
+        """Weighted entropy and symmetry-equivariance terms of ``FE_t`` on the target batch
+        (:mod:`sst_ros.adapt.consistency`); 0 when both weights are 0."""
+        cfg = self.cfg
+        if cfg.entropy_weight == 0 and cfg.equivariance_weight == 0:
+            return torch.zeros(())
+        spectrum, activity = self.model_t.head(h_t)
+        valid = torch.arange(spectrum.shape[1])[None, :] < tgt.lengths[:, None]
+        active = (activity.detach() > _ACTIVE) & valid
+        loss = cfg.entropy_weight * active_entropy(spectrum, active)
+        if cfg.equivariance_weight > 0 and self._equivariant:
+            rng = np.random.default_rng([cfg.seed, self.step, _EQUIVARIANCE_STREAM])
+            sym, src = self._equivariant[int(rng.integers(len(self._equivariant)))]
+            sym_batch = symmetric_batch(tgt, tcrops, sym, self.feature_cfg, self.fpo)
+            spectrum_sym, _ = self.model_t.head(self.model_t.extract(sym_batch.x))
+            loss = loss + cfg.equivariance_weight * equivariance_loss(spectrum, spectrum_sym, src, active)
+        return loss
+
+    def _d_input(self, net: CRNN, h: torch.Tensor) -> torch.Tensor:
+        """What the weighting discriminator ``D`` reads of ``net``'s embeddings ``h`` (B, T, H):
+        ``h`` itself, or the (B, T, 3) :func:`direction_features` of ``net``'s head (``weight_input``)."""
+        if self.cfg.weight_input == "embedding":
+            return h
+        spectrum, activity = net.head(h)
+        return direction_features(spectrum, activity, self._bin_centers_rad)
+
+    @torch.no_grad()
+    def source_target_probability(self, batch: Batch) -> torch.Tensor:
+        """``D``'s P(target | clip) of synthetic clips, (B,), read through the frozen ``FE_s``."""
+        self.disc.eval()
+        return self.disc.probability(self._d_input(self.fe_s, self.fe_s.extract(batch.x)), batch.lengths)
+
     def _weights(self, d_prob: torch.Tensor) -> torch.Tensor:
         """Importance weights of the synthetic batch (all 1 unless ``iwan``)."""
         cfg = self.cfg
@@ -261,7 +319,7 @@ class IwanTrainer:
         """One optimisation step; returns its losses and weight statistics."""
         cfg = self.cfg
         torch.manual_seed(cfg.seed * _STEP_SEED_STRIDE + self.step)
-        src, tgt = self._batches(self.step)
+        src, tgt, tcrops = self._batches(self.step)
         self.model_t.train()
         _freeze_bn(self.model_t)
         self.disc.train()
@@ -272,16 +330,21 @@ class IwanTrainer:
         l_task = task_loss_per_clip(self.model_t, h_s, src, self.task_loss).mean()
         with torch.no_grad():
             if cfg.form == "paper":
-                g_s, d_in_t = self.fe_s.extract(src.x), h_t.detach()
+                g_s = self.fe_s.extract(src.x)
+                d_in_t = self._d_input(self.model_t, h_t.detach())
             else:
-                g_s, d_in_t = self._joint_extract(self.fe_s, src, tgt)
-        l_d, logit_ds = discriminator_loss(self.disc, g_s, src.lengths, d_in_t, tgt.lengths)
+                g_s, g_t = self._joint_extract(self.fe_s, src, tgt)
+                d_in_t = self._d_input(self.fe_s, g_t)
+            d_in_s = self._d_input(self.fe_s, g_s)
+        l_d, logit_ds = discriminator_loss(self.disc, d_in_s, src.lengths, d_in_t, tgt.lengths)
         d_prob = torch.sigmoid(logit_ds.detach())
         w = self._weights(d_prob)
         l_adv, d0_acc = self._adversarial(h_s, g_s, h_t, src, tgt, w)
-        total = l_task + cfg.adv_weight * l_adv + l_d
+        l_cons = self._consistency(h_t, tgt, tcrops)
+        total = l_task + cfg.adv_weight * l_adv + l_d + l_cons
         where = f"adaptation step {self.step + 1}"
-        check_finite(total, "loss", where, self._nonfinite_fix(), {"task": l_task, "adv": l_adv, "disc": l_d})
+        parts = {"task": l_task, "adv": l_adv, "disc": l_d, "consistency": l_cons}
+        check_finite(total, "loss", where, self._nonfinite_fix(), parts)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         if cfg.grad_clip_norm is not None:
@@ -298,6 +361,7 @@ class IwanTrainer:
             "task": float(l_task.detach()),
             "adv": float(l_adv.detach()),
             "disc": float(l_d.detach()),
+            "consistency": float(l_cons.detach()),
             "grl_coeff": self.grl_coefficient(self.step - 1),
             "d0_acc": d0_acc,
             "d_prob_mean": float(d_prob.mean()),
@@ -356,9 +420,7 @@ class IwanTrainer:
     @torch.no_grad()
     def validation_weights(self) -> torch.Tensor:
         """Importance weights of the validation crops from the current ``D`` (mean 1)."""
-        self.disc.eval()
-        g = self.fe_s.extract(self.val_batch.x)
-        d = self.disc.probability(g, self.val_batch.lengths)
+        d = self.source_target_probability(self.val_batch)
         return importance_weights(d, self.cfg.weight_mode, max_weight=self.cfg.max_weight)
 
     def select(self) -> int:

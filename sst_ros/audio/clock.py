@@ -227,6 +227,19 @@ class StreamClock(Generic[T]):
         """Messages held back while a discontinuity is being confirmed."""
         return len(self._held)
 
+    @property
+    def next_index(self) -> int:
+        """Stream sample index of the next message's first frame (frames pushed plus bridged silence)."""
+        return self._index
+
+    @property
+    def drift_ppm(self) -> float | None:
+        """How much faster the stamps advance than the declared rate, parts per million (the last
+        rate check's long-span estimate; None before :data:`RATE_WINDOW_S` of stamps). Its
+        resolution is the stamp jitter over :data:`RATE_SPAN_S` (1 ms of jitter: about 500 ppm)."""
+        rate = self.last_rate
+        return None if rate is None else (rate.span_hz / rate.declared_hz - 1.0) * 1e6
+
     def ns_at(self, sample_index: float) -> int:
         """Inferred audio time of stream sample ``sample_index`` (may be fractional), nanoseconds.
 

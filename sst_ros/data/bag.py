@@ -2,10 +2,18 @@
 
 A bag written by ``record_target`` (with :mod:`sst_ros.data.bag_writer`) is a folder holding
 ``metadata.yaml``, one ``.mcap`` file with message definitions, and ``array.yaml`` (the
-microphone geometry). Each audio topic (``audio_common_msgs/msg/AudioDataStamped``) is
-decoded with the ``AudioInfo`` recorded in the same bag (the info topic in the same
-namespace, or the only one). Long recordings may be split into several sibling bag folders;
-:func:`find_bags` lists them.
+microphone geometry). Bags of either ROS 2 audio stack (:mod:`sst_ros.audio.stacks`) are read:
+
+- ros-drivers: each audio topic (``AudioDataStamped``, or plain ``AudioData`` stamped with its
+  record time) is decoded with the ``AudioInfo`` recorded in the same bag (the info topic in
+  the same namespace, or the only one);
+- mgonzs13: each ``AudioStamped`` message carries its own format, rate and channels.
+
+Both stacks name their types ``audio_common_msgs/msg/AudioData`` and ``AudioInfo`` with
+different fields, so the stack, and the rosbags typestore (:func:`audio_typestore`), is chosen
+per bag (:func:`bag_audio_stack`): from the bag's own message definitions where it has them,
+else from the audio topics' type names. Long recordings may be split into several sibling bag
+folders; :func:`find_bags` lists them.
 """
 
 from __future__ import annotations
@@ -19,18 +27,35 @@ from typing import Any
 import numpy as np
 
 from sst_ros.audio.pcm import decode_pcm, normalize_format
+from sst_ros.audio.stacks import (
+    AUDIO_DATA_STAMPED_TYPE,
+    AUDIO_DATA_TYPE,
+    AUDIO_INFO_TYPE,
+    AUDIO_STAMPED_TYPE,
+    AUDIO_TYPE,
+    MGONZS13,
+    ROS_DRIVERS,
+    ROS_DRIVERS_DEFINITIONS,
+    STACKS,
+    AudioStack,
+    check_coding_format,
+    stack_named,
+)
 from sst_ros.data.clipset import ARRAY_FILE
 from sst_ros.errors import AudioFormatError, BagError, ConfigError
 from sst_ros.geometry import MicArray, load_array
-from sst_ros.timebase import ns_from_stamp
 
 __all__ = [
     "AUDIO_DATA_STAMPED_TYPE",
     "AUDIO_INFO_TYPE",
     "AUDIO_MSG_DEFINITIONS",
+    "AUDIO_STAMPED_TYPE",
+    "AUDIO_TOPIC_TYPES",
     "BAG_STORAGE_SUFFIXES",
     "BagAudio",
     "audio_typestore",
+    "bag_audio_stack",
+    "type_stack",
     "bag_message_types",
     "count_bag_messages",
     "find_bags",
@@ -40,36 +65,25 @@ __all__ = [
     "walk_bag_tree",
 ]
 
-AUDIO_DATA_STAMPED_TYPE = "audio_common_msgs/msg/AudioDataStamped"
-AUDIO_INFO_TYPE = "audio_common_msgs/msg/AudioInfo"
+#: The ros-drivers definitions (kept under their old name; both stacks: :mod:`sst_ros.audio.stacks`).
+AUDIO_MSG_DEFINITIONS: dict[str, str] = ROS_DRIVERS_DEFINITIONS
 
-#: Exact upstream definitions (ros-drivers/audio_common, ROS 2 branch); the same text as
-#: third_party/audio_common_msgs/msg/*.msg (a test checks they agree).
-AUDIO_MSG_DEFINITIONS: dict[str, str] = {
-    "audio_common_msgs/msg/AudioData": "uint8[] data\n",
-    "audio_common_msgs/msg/AudioDataStamped": "std_msgs/Header header\naudio_common_msgs/AudioData audio\n",
-    "audio_common_msgs/msg/AudioInfo": (
-        "# Number of channels\n"
-        "uint8 channels\n"
-        "# Sampling rate [Hz]\n"
-        "uint32 sample_rate\n"
-        "# Audio format (e.g. S16LE)\n"
-        "string sample_format\n"
-        "# Amount of audio data per second [bits/s]\n"
-        "uint32 bitrate\n"
-        "# Audio coding format (e.g. WAVE, MP3)\n"
-        "string coding_format\n"
-    ),
-}
+#: Message types of audio topics in either stack (stream descriptions excluded).
+AUDIO_TOPIC_TYPES: frozenset[str] = frozenset(t for s in STACKS.values() for t in s.audio_types)
 
 
-def audio_typestore():  # -> rosbags.typesys.store.Typestore
-    """A rosbags typestore (ROS 2 Kilted) with the ``audio_common_msgs`` types registered."""
+def audio_typestore(stack: str = ROS_DRIVERS):  # -> rosbags.typesys.store.Typestore
+    """A rosbags typestore (ROS 2 Kilted) with the ``audio_common_msgs`` types of one stack registered.
+
+    Args:
+        stack: :data:`~sst_ros.audio.stacks.ROS_DRIVERS` or :data:`~sst_ros.audio.stacks.MGONZS13`
+            (the two define ``AudioData`` and ``AudioInfo`` differently: one store holds one stack).
+    """
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     store = get_typestore(Stores.ROS2_KILTED)
     types = {}
-    for name, text in AUDIO_MSG_DEFINITIONS.items():
+    for name, text in stack_named(stack).definitions.items():
         types.update(get_types_from_msg(text, name))
     store.register(types)
     return store
@@ -92,12 +106,16 @@ class BagAudio:
         topic: audio topic name.
         samples: float32 (frames, channels), messages concatenated in recording order
             (gated-out silence is absent: see ``message_stamps_ns``).
-        sample_rate_hz: Hz, from ``AudioInfo``.
-        sample_format: PCM format recorded (S16LE, ...).
-        first_stamp_ns: header stamp of the first message, nanoseconds.
+        sample_rate_hz: Hz, from ``AudioInfo`` (ros-drivers) or each message (mgonzs13).
+        sample_format: PCM format of the decoded payload (S16LE, ...; 8-bit mgonzs13 audio
+            reads as F32LE, see :mod:`sst_ros.audio.stacks`).
+        first_stamp_ns: stamp of the first message's first sample, nanoseconds.
         geometry: the array recorded beside the bag (``array.yaml``), or None.
-        message_stamps_ns: int64 (n_messages,) header stamp of each message.
+        message_stamps_ns: int64 (n_messages,) time of each message's first sample, ns: the
+            header stamp (converted where a stack stamps elsewhere in the chunk); the record
+            time for plain ``AudioData`` (no header).
         message_offsets: int64 (n_messages,) frame index in ``samples`` where each message starts.
+        stack: the audio stack the bag was recorded with (``ros-drivers`` or ``mgonzs13``).
     """
 
     topic: str
@@ -108,6 +126,7 @@ class BagAudio:
     geometry: MicArray | None
     message_stamps_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     message_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stack: str = ROS_DRIVERS
 
     @property
     def duration_s(self) -> float:
@@ -165,8 +184,55 @@ def _info_for(topic: str, info_topics: list[str]) -> str | None:
     return info_topics[0] if len(info_topics) == 1 else None
 
 
+def type_stack(msgtype: str, msgdef: str) -> str | None:
+    """The audio stack a message type belongs to (:data:`~sst_ros.audio.stacks.ROS_DRIVERS` or
+    :data:`~sst_ros.audio.stacks.MGONZS13`), from its ``.msg`` definition text where given;
+    None: either stack, or not an audio type."""
+    if msgtype in (AUDIO_STAMPED_TYPE, AUDIO_TYPE):
+        return MGONZS13
+    if msgtype == AUDIO_DATA_STAMPED_TYPE:
+        return ROS_DRIVERS
+    if msgtype not in (AUDIO_DATA_TYPE, AUDIO_INFO_TYPE) or not msgdef.strip():
+        return None
+    first = msgdef.split("\n=====", 1)[0]  # the type's own fields, before its dependencies
+    return MGONZS13 if ("float32_data" in first or "int32 format" in first) else ROS_DRIVERS
+
+
+def bag_audio_stack(connections: list[Any], bag: str | os.PathLike[str] = "bag") -> AudioStack:
+    """The audio stack of a bag's connections (``rosbags`` ``Connection`` objects).
+
+    Decided from the bag's own message definitions where it has them (``AudioData`` and
+    ``AudioInfo`` exist in both stacks with different fields), else from the type names
+    (``AudioStamped``: mgonzs13; otherwise ros-drivers, the only stack whose plain
+    ``AudioData`` is usable).
+
+    Raises:
+        BagError: the bag holds types of both stacks.
+    """
+    found: dict[str, str] = {}
+    for c in connections:
+        msgdef = getattr(getattr(c, "msgdef", None), "data", "") or ""
+        stack = type_stack(c.msgtype, msgdef)
+        if stack is not None:
+            found.setdefault(stack, f"{c.topic} ({c.msgtype})")
+    if len(found) > 1:
+        raise BagError(
+            f"bag {bag} mixes the two audio stacks ({found[ROS_DRIVERS]} is ros-drivers/audio_common, "
+            f"{found[MGONZS13]} is mgonzs13/audio_common); record each stack in a bag of its own"
+        )
+    return STACKS[next(iter(found), ROS_DRIVERS)]
+
+
+def _connections_of(bag: Path) -> list[Any]:
+    """The connections of a closed bag, read from its metadata (no message is read)."""
+    from rosbags.rosbag2 import Reader
+
+    with Reader(bag) as reader:
+        return list(reader.connections)
+
+
 def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
-    """Read every audio topic of a bag written by ``record_target`` (or any rosbag2 bag).
+    """Read every audio topic of a bag written by ``record_target`` (or any rosbag2 bag), of either stack.
 
     Args:
         bag_dir: the bag folder (with ``metadata.yaml``).
@@ -175,9 +241,10 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
         One :class:`BagAudio` per audio topic, sorted by topic name.
 
     Raises:
-        BagError: naming the file: bag missing, not readable/corrupt, no audio topics, no
-            ``AudioInfo`` for an audio topic, a payload that does not match its ``AudioInfo``,
-            or an ``AudioInfo`` that changes within the bag.
+        BagError: naming the file: bag missing, not readable/corrupt, no audio topics, types
+            of both stacks, no ``AudioInfo`` for a ros-drivers audio topic, a payload that does
+            not match its ``AudioInfo``, a message that cannot be decoded (e.g. an unsupported
+            PortAudio format), or a format that changes within the bag.
     """
     from rosbags.highlevel import AnyReader
     from rosbags.rosbag2.errors import ReaderError
@@ -186,41 +253,73 @@ def read_bag_audio(bag_dir: str | os.PathLike[str]) -> list[BagAudio]:
     if not bag.is_dir():
         raise BagError(f"bag folder {bag} does not exist; record one with record_target")
     _require_closed(bag)
-    store = audio_typestore()
     geometry = _load_geometry(bag)
     try:
-        with AnyReader([bag], default_typestore=store) as reader:
-            audio_conns, info_conns, mapping = _audio_connections(bag, reader.connections)
-            infos: dict[str, tuple[int, int, str]] = {}
-            chunks: dict[str, list[np.ndarray]] = {t: [] for t in mapping}
-            stamps: dict[str, list[int]] = {t: [] for t in mapping}
-            for conn, _ts, raw in reader.messages(connections=audio_conns + info_conns):
-                msg: Any = reader.deserialize(raw, conn.msgtype)
-                if conn.msgtype == AUDIO_INFO_TYPE:
-                    infos[conn.topic] = _info_fields(bag, conn.topic, msg, infos.get(conn.topic))
-                    continue
-                info = infos.get(mapping[conn.topic])
-                if info is None:
-                    continue  # audio before any AudioInfo cannot be decoded
-                try:
-                    x = decode_pcm(msg.audio.data, info[0], info[2])
-                except AudioFormatError as err:
-                    raise BagError(f"bag {bag}: message on {conn.topic} does not match its AudioInfo: {err}") from err
-                chunks[conn.topic].append(x)
-                stamps[conn.topic].append(ns_from_stamp(msg.header.stamp))
+        stack = bag_audio_stack(_connections_of(bag), bag)
+        # the bag's own definitions win inside AnyReader; the default store serves bags without them
+        with AnyReader([bag], default_typestore=audio_typestore(stack.name)) as reader:
+            streams = _read_streams(bag, reader, stack)
     except BagError:
         raise
     except (ReaderError, OSError, ValueError, KeyError, IndexError) as err:
         raise BagError(f"bag {bag} cannot be read (corrupt or truncated?): {err}") from err
     except Exception as err:  # rosbags raises several unrelated types on corrupt files
         raise BagError(f"bag {bag} cannot be read (corrupt or truncated?): {type(err).__name__}: {err}") from err
-    out = []
-    for topic in sorted(mapping):
-        info = infos.get(mapping[topic])
-        if info is None:
-            raise BagError(f"bag {bag}: no AudioInfo message recorded on {mapping[topic]} for audio topic {topic}")
-        out.append(_bag_audio(topic, info, chunks[topic], stamps[topic], geometry))
-    return out
+    return [_bag_audio(s, geometry, stack.name) for _, s in sorted(streams.items())]
+
+
+@dataclass
+class _Stream:
+    """What is read of one audio topic."""
+
+    topic: str
+    info_topic: str | None
+    fields: tuple[int, int, str] | None = None  # (channels, rate Hz, format) of the messages
+    parts: list[np.ndarray] = field(default_factory=list)
+    stamps: list[int] = field(default_factory=list)
+
+
+def _read_streams(bag: Path, reader: Any, stack: AudioStack) -> dict[str, _Stream]:
+    """Decode every audio message of an open AnyReader (audio read from the raw CDR bytes)."""
+    audio_conns, info_conns, mapping = _audio_connections(bag, reader.connections, stack)
+    streams = {t: _Stream(t, it) for t, it in mapping.items()}
+    infos: dict[str, tuple[int, int, str]] = {}
+    for conn, log_ns, raw in reader.messages(connections=audio_conns + info_conns):
+        if conn.msgtype == stack.info_type:
+            msg = reader.deserialize(raw, conn.msgtype)
+            infos[conn.topic] = _info_fields(bag, conn.topic, msg, infos.get(conn.topic))
+            continue
+        st = streams[conn.topic]
+        try:
+            chunk = stack.decode(conn.msgtype, raw)
+        except (AudioFormatError, ConfigError) as err:
+            raise BagError(f"bag {bag}: a message on {conn.topic} cannot be decoded: {err}") from err
+        if chunk.sample_format is not None and chunk.channels is not None and chunk.rate_hz is not None:
+            fields = (chunk.channels, chunk.rate_hz, chunk.sample_format)
+            if st.fields is not None and st.fields != fields:
+                raise BagError(
+                    f"bag {bag}: the format of {conn.topic} changes from {st.fields} to {fields} (channels, rate, "
+                    "format) within the bag; record_target starts a new bag on such changes, split this bag by time"
+                )
+            st.fields = fields
+        else:
+            info = infos.get(st.info_topic or "")
+            if info is None:
+                continue  # audio before any AudioInfo cannot be decoded
+            st.fields = info
+        try:
+            x = decode_pcm(chunk.payload, st.fields[0], st.fields[2])
+        except AudioFormatError as err:
+            raise BagError(f"bag {bag}: message on {conn.topic} does not match its AudioInfo: {err}") from err
+        st.parts.append(x)
+        st.stamps.append(chunk.stamp_ns if conn.msgtype != AUDIO_DATA_TYPE else int(log_ns))
+    for st in streams.values():
+        if st.info_topic is None:
+            continue
+        if st.info_topic not in infos:
+            raise BagError(f"bag {bag}: no AudioInfo message recorded on {st.info_topic} for audio topic {st.topic}")
+        st.fields = st.fields or infos[st.info_topic]
+    return {t: st for t, st in streams.items() if st.fields is not None}  # a self-describing topic without messages
 
 
 def _require_closed(bag: Path) -> None:
@@ -281,18 +380,20 @@ def bag_message_types(bag_dir: str | os.PathLike[str]) -> dict[str, int]:
     return counts
 
 
-def _audio_connections(bag: Path, connections: list) -> tuple[list, list, dict[str, str]]:
-    """(audio connections, AudioInfo connections, audio topic -> its info topic) of a bag."""
-    audio_conns = [c for c in connections if c.msgtype == AUDIO_DATA_STAMPED_TYPE]
-    info_conns = [c for c in connections if c.msgtype == AUDIO_INFO_TYPE]
+def _audio_connections(bag: Path, connections: list, stack: AudioStack) -> tuple[list, list, dict[str, str | None]]:
+    """(audio connections, AudioInfo connections, audio topic -> its info topic or None) of a bag."""
+    audio_conns = [c for c in connections if c.msgtype in stack.audio_types]
+    info_conns = [c for c in connections if stack.info_type is not None and c.msgtype == stack.info_type]
     if not audio_conns:
         types = sorted({f"{c.topic} ({c.msgtype})" for c in connections}) or ["none"]
         raise BagError(
-            f"bag {bag} has no {AUDIO_DATA_STAMPED_TYPE} topic (topics: {', '.join(types)}); "
-            "record the stamped audio topic"
+            f"bag {bag} has no {AUDIO_DATA_STAMPED_TYPE} topic (nor {AUDIO_STAMPED_TYPE} or {AUDIO_DATA_TYPE}; "
+            f"topics: {', '.join(types)}); record the stamped audio topic"
         )
+    mapping: dict[str, str | None] = {}
+    if stack.info_type is None:  # every message describes itself
+        return audio_conns, info_conns, {c.topic: None for c in audio_conns}
     info_topics = sorted({c.topic for c in info_conns})
-    mapping = {}
     for c in audio_conns:
         it = _info_for(c.topic, info_topics)
         if it is None:
@@ -305,8 +406,9 @@ def _audio_connections(bag: Path, connections: list) -> tuple[list, list, dict[s
 
 
 def _info_fields(bag: Path, topic: str, msg: Any, old: tuple[int, int, str] | None) -> tuple[int, int, str]:
-    """(channels, rate Hz, format) of a recorded AudioInfo; BagError if invalid or not ``old``."""
+    """(channels, rate Hz, format) of a recorded ros-drivers AudioInfo; BagError if invalid or not ``old``."""
     try:
+        check_coding_format(msg.coding_format)
         fields = (int(msg.channels), int(msg.sample_rate), normalize_format(msg.sample_format))
     except AudioFormatError as err:
         raise BagError(f"bag {bag}: AudioInfo on {topic} is invalid: {err}") from err
@@ -318,22 +420,22 @@ def _info_fields(bag: Path, topic: str, msg: Any, old: tuple[int, int, str] | No
     return fields
 
 
-def _bag_audio(
-    topic: str, info: tuple[int, int, str], parts: list[np.ndarray], stamps: list[int], geometry: MicArray | None
-) -> BagAudio:
-    """Concatenate the decoded messages of one topic."""
-    ch, fs, fmt = info
+def _bag_audio(st: _Stream, geometry: MicArray | None, stack: str) -> BagAudio:
+    """Concatenate the decoded messages of one topic (its format known)."""
+    ch, fs, fmt = st.fields or (1, 1, "F32LE")
+    parts = st.parts
     samples = np.concatenate(parts) if parts else np.zeros((0, ch), dtype=np.float32)
     sizes = np.array([p.shape[0] for p in parts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if parts else sizes
-    st = np.array(stamps, dtype=np.int64)
+    stamps = np.array(st.stamps, dtype=np.int64)
     return BagAudio(
-        topic=topic,
+        topic=st.topic,
         samples=samples,
         sample_rate_hz=fs,
         sample_format=fmt,
-        first_stamp_ns=int(st[0]) if st.size else 0,
+        first_stamp_ns=int(stamps[0]) if stamps.size else 0,
         geometry=geometry,
-        message_stamps_ns=st,
+        message_stamps_ns=stamps,
         message_offsets=offsets,
+        stack=stack,
     )

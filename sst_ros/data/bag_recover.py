@@ -390,7 +390,8 @@ def recover_bag(bag: Path) -> RecoveryReport:
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from sst_ros.data.bag import audio_typestore, count_bag_messages
+    from sst_ros.audio.stacks import ROS_DRIVERS
+    from sst_ros.data.bag import audio_typestore, count_bag_messages, type_stack
 
     bag = Path(bag)
     if not bag.is_dir():
@@ -410,7 +411,8 @@ def recover_bag(bag: Path) -> RecoveryReport:
         raise BagError(f"recovering {bag} needs {need / 1e6:.1f} MB free on its file system, {free / 1e6:.1f} MB "
                        "are free; free some space and run the recovery again")  # fmt: skip
     tmp = work / bag.name
-    store = audio_typestore()
+    # one typestore per audio stack: both define AudioData and AudioInfo, with different fields
+    stores: dict[str, Any] = {}
     conns: dict[int, Any] = {}
     skipped = 0
     counts: Counter[str] = Counter()
@@ -426,7 +428,10 @@ def recover_bag(bag: Path) -> RecoveryReport:
                     if channel is None:
                         skipped += 1
                         continue
-                    args = _connection_args(channel, content.schemas.get(channel.schema_id), store)
+                    schema = content.schemas.get(channel.schema_id)
+                    stack = (type_stack(schema.name, schema.data) if schema is not None else None) or ROS_DRIVERS
+                    store = stores.setdefault(stack, audio_typestore(stack))
+                    args = _connection_args(channel, schema, store)
                     conn = conns[cid] = writer.add_connection(channel.topic, content.schemas[channel.schema_id].name,
                                                               **args)  # fmt: skip
                 writer.write(conn, log_time, data)

@@ -1,7 +1,9 @@
 """Writing rosbag2 MCAP bags of serialized messages (no rclpy needed): the counterpart of :mod:`.bag`.
 
 :class:`BagWriter` is one bag: it wraps :class:`rosbags.rosbag2.Writer` (version 9, MCAP,
-message definitions embedded) and adds what a long unattended recording needs:
+message definitions embedded, generated from the audio stack's upstream definitions: either
+ROS 2 audio stack, one per bag, see :mod:`sst_ros.audio.stacks`) and adds what a long unattended
+recording needs:
 ``array.yaml`` beside ``metadata.yaml``, byte and message counters (per message type),
 bounded flushing, a free-space reserve and a read-back check:
 
@@ -36,10 +38,11 @@ import collections
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from sst_ros.audio.stacks import ROS_DRIVERS
 from sst_ros.data.bag import audio_typestore
 from sst_ros.data.clipset import ARRAY_FILE, write_array_yaml
 from sst_ros.errors import BagError
@@ -75,6 +78,8 @@ class BagWriter:
         flush_period_s: flush (to disk, ``fsync``) once the buffered messages span this
             long in record time, seconds (0: only by size and :meth:`flush`).
         flush_bytes: flush once this many bytes are buffered (0: rosbags' 1 MiB chunks).
+        stack: the audio stack whose ``audio_common_msgs`` definitions the bag carries
+            (``ros-drivers`` or ``mgonzs13``: they define ``AudioData`` and ``AudioInfo`` differently).
 
     Attributes:
         bytes_written: message bytes written. messages: messages written.
@@ -92,6 +97,7 @@ class BagWriter:
         *,
         flush_period_s: float = FLUSH_PERIOD_S,
         flush_bytes: int = FLUSH_BYTES,
+        stack: str = ROS_DRIVERS,
     ) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
@@ -105,8 +111,8 @@ class BagWriter:
         self._pending_t0_ns: int | None = None  # record time of the oldest message not yet flushed
         self._writer: Any = None
         self._storage: Any = None
-        self._conns: dict[str, Any] = {}
-        self._store = audio_typestore()
+        self._conns: dict[tuple[str, str], Any] = {}  # (topic, type) -> rosbags connection
+        self._store = audio_typestore(stack)
         if self.path.exists():
             raise BagError(f"{self.path} exists already; the recorder never overwrites a bag: choose another 'out'")
         try:
@@ -173,12 +179,12 @@ class BagWriter:
             raise BagError(f"bag {self.path} is closed")
         try:
             self._check_space(len(data))
-            conn = self._conns.get(topic)
+            conn = self._conns.get((topic, msgtype))
             if conn is None:
                 conn = self._writer.add_connection(
                     topic, msgtype, typestore=self._store, offered_qos_profiles=list(offered_qos)
                 )
-                self._conns[topic] = conn
+                self._conns[(topic, msgtype)] = conn
             self._writer.write(conn, int(timestamp_ns), data)
             if self._pending_t0_ns is None:
                 self._pending_t0_ns = int(timestamp_ns)
@@ -322,6 +328,7 @@ class SplitBagWriter:
         split_size_bytes: start a new bag once the current one holds this many message bytes (0: never).
         min_free_bytes: free-space reserve (see :class:`BagWriter`).
         flush_period_s, flush_bytes: flushing bounds (see :class:`BagWriter`).
+        stack: the audio stack of the messages (see :class:`BagWriter`).
         log: where "new bag split" / "closed" lines go (default: this module's ``logging`` logger).
 
     Attributes:
@@ -340,8 +347,10 @@ class SplitBagWriter:
         flush_period_s: float = FLUSH_PERIOD_S,
         flush_bytes: int = FLUSH_BYTES,
         log: _Log | None = None,
+        stack: str = ROS_DRIVERS,
     ) -> None:
         self.out = Path(out)
+        self.stack = stack
         self.flush_period_s = float(flush_period_s)
         self.flush_bytes = int(flush_bytes)
         self.split_counts: dict[Path, collections.Counter[str]] = {}
@@ -395,7 +404,7 @@ class SplitBagWriter:
 
     def _start(self, path: Path, timestamp_ns: int | None) -> None:
         self._bag = BagWriter(path, self.geometry, self.min_free_bytes, flush_period_s=self.flush_period_s,
-                              flush_bytes=self.flush_bytes)  # fmt: skip
+                              flush_bytes=self.flush_bytes, stack=self.stack)  # fmt: skip
         self.splits.append(path)
         self.split_counts[path] = self._bag.type_counts
         self._written.append(self._bag)
@@ -513,8 +522,9 @@ class SplitBagWriter:
         """
         self.roll_over()
 
-    def discard_without(self, msgtype: str) -> list[Path]:
-        """Remove the closed bags holding no ``msgtype`` message (e.g. no audio); returns them.
+    def discard_without(self, msgtype: str | Collection[str]) -> list[Path]:
+        """Remove the closed bags holding no message of ``msgtype`` (a type name or several, e.g. every
+        audio type); returns them.
 
         Only the files this writer made are removed (``metadata.yaml``, the ``.mcap`` file,
         ``array.yaml``); a folder holding anything else is kept.
@@ -524,9 +534,10 @@ class SplitBagWriter:
         """
         if self._bag is not None:
             raise BagError(f"bag {self._bag.path} is still open; close the recording first")
+        wanted = {msgtype} if isinstance(msgtype, str) else set(msgtype)
         removed = []
         for path in list(self.splits):
-            if self.split_counts[path][msgtype] > 0:
+            if any(self.split_counts[path][t] > 0 for t in wanted):
                 continue
             ours = {"metadata.yaml", f"{path.name}.mcap", ARRAY_FILE}
             if not path.is_dir() or any(f.name not in ours for f in path.iterdir()):

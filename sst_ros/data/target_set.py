@@ -1,6 +1,7 @@
 """Unlabelled target-domain audio: rosbag2 bags from ``record_target`` or folders of WAV files.
 
-A target set is a list of recordings, each resampled to the model's sample rate
+A target set is a list of recordings (bags of either ROS 2 audio stack, see
+:func:`sst_ros.data.bag.read_bag_audio`), each resampled to the model's sample rate
 (:func:`sst_ros.audio.resample.resample`) and reduced to the model's microphones in the
 model's microphone order. Adaptation draws random variable-length crops from it.
 
@@ -33,8 +34,8 @@ from sst_ros.audio.finite import finite_audio
 from sst_ros.audio.resample import resample
 from sst_ros.audio.wav import read_wav
 from sst_ros.data.bag import (
-    AUDIO_DATA_STAMPED_TYPE,
     AUDIO_INFO_TYPE,
+    AUDIO_TOPIC_TYPES,
     BAG_STORAGE_SUFFIXES,
     bag_message_types,
     is_bag_dir,
@@ -183,9 +184,10 @@ def _finite_target_audio(audio: np.ndarray, origin: str) -> np.ndarray:
 
 
 def _is_empty_bag(path: Path) -> bool:
-    """Whether a closed bag holds no audio message and nothing but (maybe) AudioInfo (warned)."""
+    """Whether a closed bag holds no audio message (of either audio stack) and nothing but (maybe)
+    AudioInfo (warned)."""
     types = bag_message_types(path)
-    if types.get(AUDIO_DATA_STAMPED_TYPE, 0) > 0 or set(types) - {AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE}:
+    if any(types.get(t, 0) > 0 for t in AUDIO_TOPIC_TYPES) or set(types) - AUDIO_TOPIC_TYPES - {AUDIO_INFO_TYPE}:
         return False
     _LOG.warning("skipping bag %s: it holds no audio message (a recording whose audio topic nobody published?); "
                  "delete it to silence this warning", path)  # fmt: skip

@@ -16,6 +16,9 @@ a file holding any other Python object (an old-format file, or a crafted one who
 would run code) is refused with an error, never unpickled. :func:`tensors_and_plain_data`
 turns state to be saved (optimiser state, metrics with numpy numbers, dataclasses) into what
 that loader accepts.
+
+Inference code loads models with :func:`sst_ros.model.runtime.load_model`, which reads a
+checkpoint here and an ONNX export (``sst export --onnx``, runs without torch) there.
 """
 
 from __future__ import annotations
@@ -33,8 +36,14 @@ import torch
 
 from sst_ros.errors import ConfigError, ModelError, SstError
 from sst_ros.geometry import MicArray
-from sst_ros.model.crnn import CRNN, ModelConfig
+from sst_ros.model.crnn import CRNN, ModelConfig, StreamState
 from sst_ros.model.features import FeatureConfig
+from sst_ros.model.runtime import (  # torch-free; re-exported here for the callers that load checkpoints
+    check_array_matches,
+    check_audio_matches,
+    check_feature_geometry,
+    default_model_path,
+)
 from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
@@ -155,7 +164,7 @@ def load_torch_file(path: Path, what: str, error: type[SstError], fix: str) -> A
 
 @dataclass
 class LoadedModel:
-    """A trained tracker ready to run.
+    """A trained tracker ready to run with PyTorch (a :class:`~sst_ros.model.runtime.TrackerModel`).
 
     Attributes:
         model: the network, in eval mode, on the CPU.
@@ -178,14 +187,25 @@ class LoadedModel:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def backend(self) -> str:
+        """``"torch"``."""
+        return "torch"
+
+    @property
     def frame_s(self) -> float:
         """Output frame length in seconds (100 ms)."""
         return self.feature_cfg.frame_s * self.model_cfg.frames_per_output
 
-
-def default_model_path() -> Path:
-    """Path of the shipped default model (``sst_ros/models/default.pt``)."""
-    return Path(__file__).resolve().parent.parent / "models" / "default.pt"
+    def step(
+        self, features: np.ndarray, state: StreamState | None = None
+    ) -> tuple[np.ndarray, np.ndarray, StreamState]:
+        """Streaming pass (:meth:`TrackerModel.step <sst_ros.model.runtime.TrackerModel.step>`):
+        numpy (P, F, t_new) features in, numpy spectrum (T_out, K) and activity (T_out,) out;
+        the state is the network's :class:`~sst_ros.model.crnn.StreamState`."""
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None]
+        with torch.inference_mode():
+            out, state = self.model.step(x, state)
+        return out.spectrum[0].numpy(), out.activity[0].numpy(), state
 
 
 def save_checkpoint(
@@ -214,7 +234,7 @@ def save_checkpoint(
         ModelError: geometry or channel count inconsistent, or a ``train_state`` value that is
             not tensors and plain data.
     """
-    _check_feature_geometry(feature_cfg, array, "save_checkpoint")
+    check_feature_geometry(feature_cfg, array, "save_checkpoint")
     if model_cfg.n_mics != array.n_mics:
         raise ModelError(
             f"model has {model_cfg.n_mics} microphone inputs but array '{array.name}' has {array.n_mics}; "
@@ -256,18 +276,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return _plain(value.tolist())
     return str(value)
-
-
-def _check_feature_geometry(feature_cfg: FeatureConfig, array: MicArray, where: str) -> None:
-    """SRP features steer with their own copy of the geometry: it must be the array's."""
-    if feature_cfg.mic_positions_m is None:
-        return
-    pos = np.asarray(feature_cfg.mic_positions_m, dtype=np.float64)
-    if pos.shape != array.positions_m.shape or float(np.abs(pos - array.positions_m).max()) > 1e-6:
-        raise ModelError(
-            f"{where}: the features steer with microphone positions that are not those of array "
-            f"'{array.name}'; the file is inconsistent, re-train or re-export it"
-        )
 
 
 def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state: bool = False) -> LoadedModel:
@@ -316,7 +324,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
         raise ModelError(f"model file {p} holds an invalid configuration: {err}") from err
     if model_cfg.n_mics != array.n_mics:
         raise ModelError(f"model file {p} is inconsistent: {model_cfg.n_mics} model inputs, {array.n_mics} mics")
-    _check_feature_geometry(feature_cfg, array, f"model file {p}")
+    check_feature_geometry(feature_cfg, array, f"model file {p}")
     model = CRNN(model_cfg)
     try:
         model.load_state_dict(data["state_dict"])
@@ -333,39 +341,3 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
         label_frame_s=float(data.get("label_frame_s", OUTPUT_FRAME_S)),
         extra={"train_state": data["train_state"]} if "train_state" in data else {},
     )
-
-
-def check_audio_matches(loaded: LoadedModel, n_channels: int) -> None:
-    """Refuse microphone audio whose channel count is not the model's microphone count.
-
-    The model takes microphone audio only: select the microphones of a device stream first
-    (:meth:`sst_ros.geometry.MicArray.microphone_audio`).
-
-    Raises:
-        ModelError: naming both counts and the fix.
-    """
-    arr = loaded.array
-    if n_channels != arr.n_mics:
-        raise ModelError(
-            f"audio has {n_channels} channels but the model was trained for array '{arr.name}' with "
-            f"{arr.n_mics} microphones and takes microphone audio only; use a model trained for this array "
-            "(`sst train --array ...`), or select the microphones of the device stream first "
-            "(MicArray.microphone_audio)"
-        )
-
-
-def check_array_matches(loaded: LoadedModel, array: MicArray) -> None:
-    """Refuse a geometry that differs from the one the model was trained for.
-
-    Microphone count and positions (:meth:`MicArray.geometry_mismatch`, in the model's
-    microphone order) must match.
-
-    Raises:
-        ModelError: naming both arrays, what differs and the fix.
-    """
-    mismatch = loaded.array.geometry_mismatch(array)
-    if mismatch is not None:
-        raise ModelError(
-            f"{mismatch}, and the model was trained for '{loaded.array.name}': a model only works for the "
-            f"geometry it was trained for; train one with `sst train --array {array.name}`"
-        )

@@ -1,4 +1,7 @@
-"""Causal, chunk-invariant STFT features for the CRNN tracker.
+"""Causal, chunk-invariant STFT features for the CRNN tracker (numpy; no torch).
+
+The same float32 arrays feed both backends (:mod:`sst_ros.model.runtime`): the PyTorch network
+(wrapped with ``torch.from_numpy`` where it is called) and an ONNX export.
 
 The method's feature (Zhong and Dietzen 2025, reference code): the STFT of every channel
 (16 kHz, 512-sample Hann window, 512-point FFT, hop 320 samples = 20 ms, bins 1..256, the DC
@@ -45,7 +48,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.signal import lfilter
 
 from sst_ros.config_fields import check_fields
@@ -190,14 +192,15 @@ class StreamingFeatures:
         self._zi_num = np.zeros(1, dtype=np.float64)
         self._zi_den = np.zeros(1, dtype=np.float64)
 
-    def process(self, audio_chunk: np.ndarray) -> torch.Tensor:
+    def process(self, audio_chunk: np.ndarray) -> np.ndarray:
         """Features of the frames completed by this chunk.
 
         Args:
             audio_chunk: (n, M) float samples at ``cfg.sample_rate_hz``; any n >= 0.
         Returns:
-            float32 tensor (``cfg.n_planes(M)``, ``cfg.n_rows``, t_new): the new frames in time
-            order (t_new may be 0).
+            float32 array (``cfg.n_planes(M)``, ``cfg.n_rows``, t_new): the new frames in time
+            order (t_new may be 0). A numpy array for every backend: the torch call sites wrap it
+            with ``torch.from_numpy`` (no copy).
         """
         x = np.asarray(audio_chunk)
         if x.ndim != 2 or x.shape[1] != self.n_mics:
@@ -211,7 +214,7 @@ class StreamingFeatures:
         t_new = (buf.shape[0] - hist) // cfg.hop
         if t_new <= 0:
             self._buf = buf
-            return torch.zeros((cfg.n_planes(self.n_mics), cfg.n_rows, 0), dtype=torch.float32)
+            return np.zeros((cfg.n_planes(self.n_mics), cfg.n_rows, 0), dtype=np.float32)
         idx = np.arange(t_new)[:, None] * cfg.hop + np.arange(cfg.n_fft)[None, :]  # (t, n_fft)
         frames = buf[idx]  # (t, n_fft, M)
         spec = np.fft.rfft(frames * self._window[None, :, None], n=cfg.n_fft, axis=1)
@@ -224,14 +227,14 @@ class StreamingFeatures:
         scale = 1.0 / (num / den + cfg.eps)  # (t,)
         spec = spec * scale[:, None, None]
         if cfg.kind == "srp":
-            return torch.from_numpy(self._srp_planes(spec, mag * scale))
+            return self._srp_planes(spec, mag * scale)
         if cfg.phase_reference:
             ref = spec[:, :, :1]
             spec = spec * (np.conj(ref) / (np.abs(ref) + 1e-12))
         out = np.empty((self.n_mics, 2, cfg.n_freq, t_new), dtype=np.float32)
         out[:, 0] = spec.real.transpose(2, 1, 0)
         out[:, 1] = spec.imag.transpose(2, 1, 0)
-        return torch.from_numpy(out.reshape(2 * self.n_mics, cfg.n_freq, t_new))
+        return out.reshape(2 * self.n_mics, cfg.n_freq, t_new)
 
     def _srp_planes(self, spec: np.ndarray, frame_mag: np.ndarray) -> np.ndarray:
         """(P, A, t) srp planes from normalised spectra (t, F, M) and frame magnitudes (t,)."""
@@ -320,14 +323,15 @@ def srp_steering(cfg: FeatureConfig) -> np.ndarray:
     return np.concatenate([cos, -sin], axis=1)
 
 
-def compute_features(audio: np.ndarray, cfg: FeatureConfig) -> torch.Tensor:
+def compute_features(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Features of a whole clip (the offline path; identical to streaming in any chunking).
 
     Args:
         audio: (n_samples, M) float samples at ``cfg.sample_rate_hz``.
         cfg: feature parameters.
     Returns:
-        float32 tensor (``cfg.n_planes(M)``, ``cfg.n_rows``, T) with ``T = n_samples // cfg.hop``.
+        float32 array (``cfg.n_planes(M)``, ``cfg.n_rows``, T) with ``T = n_samples // cfg.hop``
+        (``torch.from_numpy`` it for the torch network).
     """
     x = np.asarray(audio)
     if x.ndim != 2:

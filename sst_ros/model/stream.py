@@ -4,19 +4,21 @@
 convolution's two past frames, the time-pooling remainder and the GRU hidden state across
 calls, so the frames it returns equal offline inference on the concatenated audio
 (:func:`sst_ros.model.infer.predict_audio`) up to float rounding, whatever the chunk sizes.
+The network's part of that state is the backend's (:meth:`TrackerModel.step
+<sst_ros.model.runtime.TrackerModel.step>`): the same code streams a PyTorch checkpoint and an
+ONNX export, and imports neither torch nor onnxruntime itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 
 from sst_ros.errors import ModelError
-from sst_ros.model.checkpoint import LoadedModel, check_audio_matches
-from sst_ros.model.crnn import StreamState
 from sst_ros.model.features import StreamingFeatures
+from sst_ros.model.runtime import TrackerModel, check_audio_matches
 
 __all__ = ["DoaFrame", "StreamingTracker", "model_input"]
 
@@ -41,7 +43,7 @@ class DoaFrame:
     spectrum: np.ndarray
 
 
-def model_input(loaded: LoadedModel, mic_audio: np.ndarray) -> np.ndarray:
+def model_input(loaded: TrackerModel, mic_audio: np.ndarray) -> np.ndarray:
     """Check microphone audio against the model and make it contiguous float32.
 
     Args:
@@ -63,10 +65,10 @@ class StreamingTracker:
     """Causal chunk-by-chunk tracker around a loaded model.
 
     Args:
-        loaded: the model (:func:`sst_ros.model.checkpoint.load_checkpoint`).
+        loaded: the model (:func:`sst_ros.model.runtime.load_model`: a checkpoint or an ONNX export).
     """
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: TrackerModel) -> None:
         self.loaded = loaded
         self._features = StreamingFeatures(loaded.feature_cfg, loaded.array.n_mics)
         self.reset()
@@ -84,7 +86,7 @@ class StreamingTracker:
     def reset(self) -> None:
         """Start a new stream (after a gap or a restart): all carried state is dropped."""
         self._features.reset()
-        self._state: StreamState | None = None
+        self._state: Any = None  # the backend's network state (None = start of a stream)
         self._n_out = 0
 
     def process(self, audio_chunk: np.ndarray) -> list[DoaFrame]:
@@ -98,14 +100,9 @@ class StreamingTracker:
             list of :class:`DoaFrame`, in time order.
         """
         x = model_input(self.loaded, audio_chunk)
-        feats = self._features.process(x)
-        model = self.loaded.model
-        with torch.inference_mode():
-            out, self._state = model.step(feats[None], self._state)
-        spec = out.spectrum[0].numpy()
+        spec, act, self._state = self.loaded.step(self._features.process(x), self._state)
         if spec.shape[0] == 0:
             return []
-        act = out.activity[0].numpy()
         frames = [
             DoaFrame(
                 time_offset_s=(self._n_out + i) * self.frame_s,

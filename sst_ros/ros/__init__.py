@@ -5,7 +5,9 @@ Nodes (console scripts): :mod:`.tracker_node` (audio in, tracks out; parameters 
 :mod:`.discovery`), :mod:`.publish_audio` (a WAV file as an audio topic); ``sst demo``
 (:mod:`.demo`). Shared: :mod:`.messages` (message <-> numpy / tracks conversion), :mod:`.qos`
 (every QoS choice), :mod:`.params` (parameter tables, ``--help``, entry points),
-:mod:`.stats` (the tracker's statistics line), :mod:`.probe` (a tracker on a private graph
+:mod:`.stats` (the tracker's statistics line), :mod:`.audio_stacks` (which ``audio_common_msgs``
+is installed and what a topic carries), :mod:`.diagnostics` (node health on ``/diagnostics``;
+the levels and faults are rclpy-free in :mod:`.health`), :mod:`.probe` (a tracker on a private graph
 and a listening node, for the demo, the tests and the benchmarks). Submodules are imported
 on demand: importing this package imports no rclpy.
 """

@@ -121,9 +121,9 @@ def demo(args: argparse.Namespace) -> DemoResult:
 
 # ---- inputs ------------------------------------------------------------------------------------
 def _check_model(model: str) -> None:
-    from sst_ros.model.checkpoint import load_checkpoint
+    from sst_ros.model.runtime import load_model
 
-    loaded = load_checkpoint(model or None)  # ModelError with the path and the fix
+    loaded = load_model(model or None)  # .pt or .onnx; ModelError with the path and the fix
     print(f"[demo] model {loaded.path} (array '{loaded.array.name}')", flush=True)
 
 
@@ -160,10 +160,10 @@ def _simulate(args: argparse.Namespace, out: Path) -> tuple[Path, Any]:
     from sst_ros.audio.wav import write_wav
     from sst_ros.data.clipset import write_labels
     from sst_ros.geometry import load_array
-    from sst_ros.model.checkpoint import load_checkpoint
+    from sst_ros.model.runtime import load_model
     from sst_ros.sim.scene import simulate_scene
 
-    array = load_array(args.array) if args.array else load_checkpoint(args.model or None).array
+    array = load_array(args.array) if args.array else load_model(args.model or None).array
     t0 = time.monotonic()
     print(f"[demo] simulating {args.duration:g} s, {args.talkers} moving talker(s), seed {args.seed}, "
           f"array '{array.name}' ...", flush=True)  # fmt: skip

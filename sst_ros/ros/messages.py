@@ -2,29 +2,34 @@
 
 Times are integer nanoseconds of the ROS clock; a message stamp is the time of its first
 sample. Samples are float32 (frames, channels); see :mod:`sst_ros.audio.pcm` for formats.
-The message type names (``AUDIO_DATA_STAMPED_TYPE``, ...) live in :mod:`sst_ros.data.bag`.
+The audio builders here are the ros-drivers ones (``AudioDataStamped``, ``AudioInfo``); what
+differs between the two audio stacks, their type names and raw CDR readers, lives in
+:mod:`sst_ros.audio.stacks` (and :mod:`sst_ros.ros.audio_stacks` for the rclpy side).
+``audio_common_msgs`` is imported only by the builders that need it, so this module imports
+whichever stack is installed.
 """
 
 from __future__ import annotations
 
 import array
 import math
-import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseArray
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from sst_ros.audio.pcm import bytes_per_sample, encode_pcm, normalize_format
+from sst_ros.audio.stacks import check_coding_format, read_audio_data_stamped_cdr
 from sst_ros.errors import AudioFormatError
 from sst_ros.geometry import az_el_from_quaternion, quaternion_from_az_el
 from sst_ros.timebase import NS_PER_S, ns_from_stamp
 
 if TYPE_CHECKING:  # the recorder imports this module: keep the tracker (scipy) out of its start-up
+    from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+
     from sst_ros.tracking.types import Track
 
 __all__ = [
@@ -70,36 +75,15 @@ def ns_to_stamp(ns: int) -> Time:
 
 
 def read_audio_cdr(raw: bytes) -> tuple[int, str, memoryview]:
-    """Stamp, frame_id and payload of a serialized ``AudioDataStamped``, without building a message.
+    """Stamp (ns), frame_id and payload (a view) of a serialized ros-drivers ``AudioDataStamped``.
 
-    A raw subscription plus this costs about half the CPU of rclpy's deserialization into
-    Python objects (measured: 4.8 against 8.6 % of a core for 100 messages a second), which
-    matters for capture nodes that publish 10 ms chunks.
+    The fast path of the tracker and the recorder: see
+    :func:`sst_ros.audio.stacks.read_audio_data_stamped_cdr` (this is that function).
 
-    Args:
-        raw: the CDR bytes (little or big endian, XCDR1 plain encapsulation).
-    Returns:
-        (stamp in nanoseconds, frame_id, payload bytes as a view into ``raw``).
     Raises:
         AudioFormatError: an unknown encapsulation or a message cut short.
     """
-    buf = memoryview(raw)
-    if len(buf) < 4 or buf[0] != 0 or buf[1] not in (0, 1):
-        raise AudioFormatError(f"not a plain CDR AudioDataStamped (encapsulation {bytes(buf[:4])!r})")
-    end = "<" if buf[1] == 1 else ">"
-    try:
-        sec, nanosec, n_id = struct.unpack_from(end + "iII", buf, 4)  # offsets after the 4-byte encapsulation
-        pos = 16
-        frame_id = bytes(buf[pos : pos + n_id]).rstrip(b"\0").decode("utf-8", errors="replace")
-        pos += n_id
-        pos += -(pos - 4) % 4  # the sequence length is aligned to 4 (relative to the payload start)
-        (n_data,) = struct.unpack_from(end + "I", buf, pos)
-        pos += 4
-    except struct.error as err:
-        raise AudioFormatError(f"AudioDataStamped cut short ({len(buf)} bytes): {err}") from err
-    if pos + n_data > len(buf):
-        raise AudioFormatError(f"AudioDataStamped cut short: {n_data} payload bytes declared, {len(buf) - pos} present")
-    return sec * NS_PER_S + nanosec, frame_id, buf[pos : pos + n_data]
+    return read_audio_data_stamped_cdr(raw)
 
 
 def audio_msg(samples: np.ndarray, sample_format: str, stamp_ns: int, frame_id: str) -> AudioDataStamped:
@@ -111,6 +95,8 @@ def audio_msg(samples: np.ndarray, sample_format: str, stamp_ns: int, frame_id: 
         stamp_ns: time of the first sample, nanoseconds.
         frame_id: frame of the microphone array (REP-103).
     """
+    from audio_common_msgs.msg import AudioDataStamped
+
     msg = AudioDataStamped()
     msg.header.stamp = ns_to_stamp(stamp_ns)
     msg.header.frame_id = str(frame_id)
@@ -130,6 +116,8 @@ def audio_info_msg(channels: int, sample_rate: int, sample_format: str) -> Audio
         raise AudioFormatError(f"AudioInfo holds 1..{_MAX_CHANNELS} channels, got {channels}")
     if int(sample_rate) <= 0:
         raise AudioFormatError(f"sample rate must be a positive integer in Hz, got {sample_rate}")
+    from audio_common_msgs.msg import AudioInfo
+
     msg = AudioInfo()
     msg.channels = int(channels)
     msg.sample_rate = int(sample_rate)
@@ -140,17 +128,15 @@ def audio_info_msg(channels: int, sample_rate: int, sample_format: str) -> Audio
 
 
 def info_fields(info: AudioInfo) -> tuple[int, int, str]:
-    """Validate an ``AudioInfo`` and return (channels, sample_rate_hz, sample_format).
+    """Validate a ros-drivers ``AudioInfo`` and return (channels, sample_rate_hz, sample_format).
+
+    ``coding_format`` is compared without case (audio_capture writes both ``wave`` and ``WAVE``).
 
     Raises:
-        AudioFormatError: zero channels or rate, unknown format, or a compressed coding format.
+        AudioFormatError: zero channels or rate, unknown format, or a compressed coding format
+            (e.g. ``mp3``, audio_capture's default: the message names the fix ``format:=wave``).
     """
-    coding = str(info.coding_format).strip().lower()
-    if coding not in ("", "wave", "wav", "pcm", "raw"):
-        raise AudioFormatError(
-            f"AudioInfo coding_format {info.coding_format!r} is not raw PCM; set the capture node's "
-            "format parameter to 'wave'"
-        )
+    check_coding_format(info.coding_format)
     if int(info.channels) < 1 or int(info.sample_rate) < 1:
         raise AudioFormatError(
             f"AudioInfo has channels={info.channels}, sample_rate={info.sample_rate}; both must be positive"

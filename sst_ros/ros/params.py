@@ -33,6 +33,7 @@ from rclpy.utilities import remove_ros_args
 from sst_ros.errors import ConfigError, SstError
 
 __all__ = [
+    "DIAGNOSTICS_PARAMETERS",
     "STARTUP_ERROR_STATUS",
     "NodeSession",
     "ParamSpec",
@@ -71,6 +72,15 @@ class ParamSpec:
     read_only: bool = True
     min_value: float | None = None
     max_value: float | None = None
+
+
+#: Parameters of every node that reports its health on ``/diagnostics`` (:mod:`sst_ros.ros.diagnostics`).
+DIAGNOSTICS_PARAMETERS: dict[str, ParamSpec] = {
+    "diagnostics_period_s": ParamSpec(
+        1.0, "publish the node's health on /diagnostics this often, s (0 = off); a new fault is published at once",
+        True, 0.0, 60.0,
+    ),
+}
 
 
 def descriptor(name: str, spec: ParamSpec) -> ParameterDescriptor:

@@ -3,11 +3,14 @@
 - :func:`node_env` / :func:`isolated_env`: the environment of node subprocesses; the isolated
   one joins a private random ``ROS_DOMAIN_ID`` (1..100, valid FastDDS ports) with discovery
   limited to this machine, so nothing crosses to or from other graphs.
+- :func:`workspace_env`: an environment whose sourced colcon workspaces are replaced by another
+  install (e.g. ``.ros_ws_mgonzs13/install``, the other ``audio_common_msgs``) or by none.
 - :class:`NodeProcess`: ``python -m <module> --ros-args -p name:=value ...`` with its output in
   a log file; stopped with SIGINT (killed if it hangs). :data:`TRACKER_MODULE` is the tracker.
 - :class:`TrackProbe`: an in-process node on the graph of a given environment that records
   every ``PoseArray`` (and ``MarkerArray``) with its arrival time and can publish
-  ``AudioInfo`` + ``AudioDataStamped``; it spins in a thread of its own.
+  ``AudioInfo`` + ``AudioDataStamped`` (or plain ``AudioData``) of ros-drivers'
+  ``audio_common_msgs``; it spins in a thread of its own.
 
 rclpy is imported only when a :class:`TrackProbe` is made.
 """
@@ -29,7 +32,16 @@ import numpy as np
 
 from sst_ros.errors import SstError
 
-__all__ = ["TRACKER_MODULE", "NodeProcess", "TrackProbe", "isolated_env", "node_env", "ros_args", "wait_until"]
+__all__ = [
+    "TRACKER_MODULE",
+    "NodeProcess",
+    "TrackProbe",
+    "isolated_env",
+    "node_env",
+    "ros_args",
+    "wait_until",
+    "workspace_env",
+]
 
 TRACKER_MODULE = "sst_ros.ros.tracker_node"
 _DOMAIN_IDS = (1, 100)  # FastDDS port ranges are valid for these
@@ -49,6 +61,50 @@ def isolated_env(domain_id: int | None = None, base: Mapping[str, str] | None = 
     """:func:`node_env` on a private graph: ``ROS_DOMAIN_ID`` (random in 1..100 if None), localhost discovery."""
     domain = random.SystemRandom().randint(*_DOMAIN_IDS) if domain_id is None else int(domain_id)
     return node_env({"ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, base)
+
+
+_WORKSPACE_VARS = ("AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "PATH")
+
+
+def workspace_env(install: str | os.PathLike[str] | None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` with the colcon workspaces it has sourced replaced by the packages of ``install``.
+
+    Every entry under a prefix of ``COLCON_PREFIX_PATH`` is dropped from the path variables
+    (``AMENT_PREFIX_PATH``, ``CMAKE_PREFIX_PATH``, ``PYTHONPATH``, ``LD_LIBRARY_PATH``, ``PATH``);
+    then each package folder of ``install`` (a colcon ``install/`` folder, isolated layout) is
+    added as its ``setup.sh`` would: its prefix, ``lib/pythonX.Y/site-packages``, ``lib`` and ``bin``.
+
+    Args:
+        install: the ``install`` folder to use instead, or None: no workspace at all.
+        base: the environment (default: this process's).
+    Raises:
+        SstError: ``install`` is not a folder.
+    """
+    env = dict(os.environ if base is None else base)
+    old = [p.rstrip("/") for p in env.pop("COLCON_PREFIX_PATH", "").split(":") if p]
+
+    def keep(entry: str) -> bool:
+        return bool(entry) and not any(entry == p or entry.startswith(p + "/") for p in old)
+
+    paths = {k: [e for e in env.get(k, "").split(":") if keep(e)] for k in _WORKSPACE_VARS}
+    if install is not None:
+        root = Path(install).resolve()
+        if not root.is_dir():
+            raise SstError(f"{root} is not a colcon install folder")
+        site = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+        for pkg in sorted(p for p in root.iterdir() if (p / "share").is_dir()):
+            paths["AMENT_PREFIX_PATH"].append(str(pkg))
+            paths["CMAKE_PREFIX_PATH"].append(str(pkg))
+            for var, sub in (("PYTHONPATH", site), ("LD_LIBRARY_PATH", "lib"), ("PATH", "bin")):
+                if (pkg / sub).is_dir():
+                    paths[var].insert(0, str(pkg / sub))
+        env["COLCON_PREFIX_PATH"] = str(root)
+    for var, entries in paths.items():
+        if entries:
+            env[var] = ":".join(entries)
+        else:
+            env.pop(var, None)
+    return env
 
 
 def _param_value(value: Any) -> str:
@@ -182,6 +238,8 @@ class TrackProbe:
         audio_topic: publish ``AudioDataStamped`` here and ``AudioInfo`` on ``info_topic``
             (reliable, latched info); None: publish nothing (e.g. beside a live microphone).
         node_name: name of the probe node.
+        plain_audio: publish plain ``AudioData`` (no header: the stamps given are dropped)
+            instead of ``AudioDataStamped``.
 
     Attributes:
         poses, markers: messages received, in order; ``pose_arrivals``: ``time.perf_counter()``
@@ -196,9 +254,9 @@ class TrackProbe:
         audio_topic: str | None = None,
         info_topic: str = "audio_info",
         node_name: str = "sst_probe",
+        plain_audio: bool = False,
     ) -> None:
         import rclpy
-        from audio_common_msgs.msg import AudioDataStamped, AudioInfo
         from geometry_msgs.msg import PoseArray
         from rclpy.executors import SingleThreadedExecutor
         from visualization_msgs.msg import MarkerArray
@@ -220,8 +278,12 @@ class TrackProbe:
         if markers_topic:
             self.node.create_subscription(MarkerArray, markers_topic, self._on_markers, TRACK_QOS)
         self.audio_pub = self.info_pub = None
+        self.plain_audio = plain_audio
         if audio_topic:
-            self.audio_pub = self.node.create_publisher(AudioDataStamped, audio_topic, AUDIO_PUB_RELIABLE_QOS)
+            from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
+
+            audio_class = AudioData if plain_audio else AudioDataStamped
+            self.audio_pub = self.node.create_publisher(audio_class, audio_topic, AUDIO_PUB_RELIABLE_QOS)
             self.info_pub = self.node.create_publisher(AudioInfo, info_topic, AUDIO_INFO_QOS)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
@@ -272,8 +334,9 @@ class TrackProbe:
             return True
         return self.audio_pub.get_subscription_count() >= 1 and self.info_pub.get_subscription_count() >= 1
 
-    def send_info(self, channels: int, rate_hz: int, sample_format: str) -> None:
-        """Publish an ``AudioInfo``; a deliberately invalid one (e.g. unknown format) is built by hand."""
+    def send_info(self, channels: int, rate_hz: int, sample_format: str, coding_format: str = "wave") -> None:
+        """Publish an ``AudioInfo``; a deliberately invalid one (e.g. unknown format, ``coding_format``
+        ``mp3``) is built by hand."""
         from audio_common_msgs.msg import AudioInfo
 
         from sst_ros.ros.messages import audio_info_msg
@@ -281,17 +344,20 @@ class TrackProbe:
         try:
             msg = audio_info_msg(channels, rate_hz, sample_format)
         except SstError:
-            msg = AudioInfo(channels=channels, sample_rate=rate_hz, sample_format=sample_format, coding_format="wave")
+            msg = AudioInfo(channels=channels, sample_rate=rate_hz, sample_format=sample_format)
+        msg.coding_format = coding_format
         self._publishers()[1].publish(msg)
 
     def send_audio(self, samples: np.ndarray, sample_format: str, stamp_ns: int, frame_id: str = "mic_array") -> None:
-        """Publish (frames, channels) float ``samples`` as ``sample_format`` PCM stamped ``stamp_ns`` (first sample)."""
+        """Publish (frames, channels) float ``samples`` as ``sample_format`` PCM stamped ``stamp_ns`` (first sample;
+        plain ``AudioData`` carries no stamp)."""
         from sst_ros.ros.messages import audio_msg
 
-        self._publishers()[0].publish(audio_msg(samples, sample_format, stamp_ns, frame_id))
+        msg = audio_msg(samples, sample_format, stamp_ns, frame_id)
+        self._publishers()[0].publish(msg.audio if self.plain_audio else msg)
 
     def send_raw(self, payload: bytes, stamp_ns: int, frame_id: str = "mic_array") -> None:
-        """Publish an ``AudioDataStamped`` carrying ``payload`` unchecked."""
+        """Publish an ``AudioDataStamped`` (or ``AudioData``) carrying ``payload`` unchecked."""
         import array
 
         from audio_common_msgs.msg import AudioDataStamped
@@ -302,7 +368,7 @@ class TrackProbe:
         msg.header.stamp = ns_to_stamp(stamp_ns)
         msg.header.frame_id = frame_id
         msg.audio.data = array.array("B", payload)
-        self._publishers()[0].publish(msg)
+        self._publishers()[0].publish(msg.audio if self.plain_audio else msg)
 
     def _publishers(self) -> tuple[Any, Any]:
         if self.audio_pub is None or self.info_pub is None:

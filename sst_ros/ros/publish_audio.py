@@ -1,7 +1,11 @@
-"""``publish_audio``: stream a multichannel WAV file as ``audio_common_msgs/AudioDataStamped``.
+"""``publish_audio``: stream a multichannel WAV file on an audio topic of the installed audio stack.
 
-Publishes ``AudioInfo`` once on a transient-local (latched) topic, then the file in chunks of
-``chunk_s`` seconds, interleaved PCM in ``sample_format``. The stamp of each message is the
+With ros-drivers' ``audio_common_msgs`` it publishes ``AudioInfo`` once on a transient-local
+(latched) topic, then the file as ``AudioDataStamped`` in chunks of ``chunk_s`` seconds,
+interleaved PCM in ``sample_format``; with mgonzs13's it publishes ``AudioStamped`` (format,
+channels, rate and frames in every message, the samples in the array of ``sample_format``:
+S16LE -> ``int16_data``, S32LE -> ``int32_data``, F32LE -> ``float32_data``; S24LE has no array
+there and is refused) and no ``AudioInfo``. The stamp of each message is the
 time of its first sample: ``start + frames_sent / sample_rate`` (from the sample count, not
 the wall clock), ``start`` being ``start_time_ns`` or the ROS clock when streaming starts.
 Real time (paced by the clock, optionally faster with ``speed``) or as fast as the readers
@@ -17,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -24,9 +29,11 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 
 from sst_ros.audio.pcm import normalize_format
+from sst_ros.audio.stacks import portaudio_code
 from sst_ros.audio.wav import read_wav
 from sst_ros.errors import ConfigError, SstError
-from sst_ros.ros.messages import audio_info_msg, audio_msg
+from sst_ros.ros.audio_stacks import installed_stack, short_type, stamped_audio_msg
+from sst_ros.ros.messages import audio_info_msg
 from sst_ros.ros.params import ParamSpec, declare_parameters, node_session, print_help_if_asked
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_PUB_RELIABLE_QOS, AUDIO_QOS
 from sst_ros.timebase import NS_PER_S
@@ -40,9 +47,9 @@ _INFO_GRACE_S = 2.0
 
 PARAMETERS: dict[str, ParamSpec] = {
     "wav": ParamSpec("", "WAV file to stream (any rate, any channel count)"),
-    "topic": ParamSpec("audio", "output topic (AudioDataStamped)"),
-    "info_topic": ParamSpec("audio_info", "AudioInfo topic (latched)"),
-    "sample_format": ParamSpec("S16LE", "PCM format: S16LE, S24LE, S32LE or F32LE"),
+    "topic": ParamSpec("audio", "output topic (AudioDataStamped, or mgonzs13 AudioStamped)"),
+    "info_topic": ParamSpec("audio_info", "AudioInfo topic (latched; not used with mgonzs13 AudioStamped)"),
+    "sample_format": ParamSpec("S16LE", "PCM format: S16LE, S24LE (not with mgonzs13), S32LE or F32LE"),
     "chunk_s": ParamSpec(0.1, "message length, seconds", True, 1e-4, 60.0),
     "frame_id": ParamSpec("mic_array", "header frame_id (the array frame)"),
     "realtime": ParamSpec(True, "pace messages by the clock (false: as fast as possible)"),
@@ -73,10 +80,12 @@ class PublishAudioConfig:
 
 
 class AudioPublisher(Node):
-    """Node streaming a WAV file as ``AudioDataStamped`` + latched ``AudioInfo``."""
+    """Node streaming a WAV file as ``AudioDataStamped`` + latched ``AudioInfo`` (ros-drivers) or ``AudioStamped``
+    (mgonzs13), whichever ``audio_common_msgs`` is installed."""
 
     def __init__(self, node_name: str = "publish_audio") -> None:
         super().__init__(node_name)
+        self.stack = installed_stack()  # ConfigError (exit 2) when no audio_common_msgs is installed
         self.cfg = self._read_parameters()
         audio, fs = read_wav(self.cfg.wav)
         if audio.shape[1] > 255:
@@ -93,18 +102,20 @@ class AudioPublisher(Node):
         self._start_ns: int | None = None
         self._t0: float | None = None
 
-        info = audio_info_msg(audio.shape[1], fs, self.cfg.sample_format)
-        self.info_pub = self.create_publisher(type(info), self.cfg.info_topic, AUDIO_INFO_QOS)
-        self.info_pub.publish(info)
+        self.info_pub: Any = None
+        if self.stack.info_type is not None:  # mgonzs13: the format travels in every message
+            info = audio_info_msg(audio.shape[1], fs, self.cfg.sample_format)
+            self.info_pub = self.create_publisher(type(info), self.cfg.info_topic, AUDIO_INFO_QOS)
+            self.info_pub.publish(info)
         qos = AUDIO_PUB_RELIABLE_QOS if self.cfg.reliable else AUDIO_QOS
-        from audio_common_msgs.msg import AudioDataStamped
-
-        self.audio_pub = self.create_publisher(AudioDataStamped, self.cfg.topic, qos)
+        first = stamped_audio_msg(self.stack, audio[:1], self.cfg.sample_format, 0, self.cfg.frame_id, fs)
+        self.audio_pub = self.create_publisher(type(first), self.cfg.topic, qos)
         period = min(0.05, self.cfg.chunk_s / self.cfg.speed / 2.0) if self.cfg.realtime else 0.001
         self.timer = self.create_timer(period, self._on_timer)
         self.get_logger().info(
             f"streaming {self.cfg.wav} ({audio.shape[0] / fs:.2f} s, {audio.shape[1]} ch, {fs} Hz) as "
-            f"{self.cfg.sample_format} on {self.audio_pub.topic_name}, chunks of {self.chunk_frames} frames, "
+            f"{self.cfg.sample_format} {self.stack.title} {short_type(self.stack.stamped_type)} on "
+            f"{self.audio_pub.topic_name}, chunks of {self.chunk_frames} frames, "
             f"{'real time x' + format(self.cfg.speed, 'g') if self.cfg.realtime else 'as fast as possible'}"
         )
 
@@ -114,6 +125,8 @@ class AudioPublisher(Node):
             raise ConfigError("parameter 'wav' is empty; run with --ros-args -p wav:=/path/to/file.wav")
         try:
             fmt = normalize_format(cfg.sample_format)
+            if self.stack.info_type is None:
+                portaudio_code(fmt)  # a format mgonzs13's AudioData has an array for
         except SstError as err:
             raise ConfigError(f"parameter 'sample_format': {err}") from err
         return replace(cfg, sample_format=fmt)
@@ -133,7 +146,9 @@ class AudioPublisher(Node):
             return False
         assert self._start_ns is not None
         stamp = self._start_ns + (self._frames_sent * NS_PER_S) // self.sample_rate_hz
-        self.audio_pub.publish(audio_msg(chunk, self.cfg.sample_format, stamp, self.cfg.frame_id))
+        cfg = self.cfg
+        msg = stamped_audio_msg(self.stack, chunk, cfg.sample_format, stamp, cfg.frame_id, self.sample_rate_hz)
+        self.audio_pub.publish(msg)
         self._frames_sent += chunk.shape[0]
         self.messages_sent += 1
         return True
@@ -146,11 +161,13 @@ class AudioPublisher(Node):
         # while this node lives, so give their info subscriptions a moment to match.
         deadline = time.monotonic() + _INFO_GRACE_S
         while (
-            self.info_pub.get_subscription_count() < self.audio_pub.get_subscription_count()
+            self.info_pub is not None
+            and self.info_pub.get_subscription_count() < self.audio_pub.get_subscription_count()
             and time.monotonic() < deadline
         ):
             time.sleep(0.02)
-        self.info_pub.wait_for_all_acked(Duration(seconds=_ACK_TIMEOUT_S))
+        if self.info_pub is not None:
+            self.info_pub.wait_for_all_acked(Duration(seconds=_ACK_TIMEOUT_S))
         self.get_logger().info(
             f"done: {self.messages_sent} messages, {self._frames_sent / self.sample_rate_hz:.2f} s of audio"
         )

@@ -35,6 +35,7 @@ __all__ = [
     "AUDIO_INFO_QOS",
     "AUDIO_PUB_RELIABLE_QOS",
     "AUDIO_QOS",
+    "DIAGNOSTICS_QOS",
     "RECORD_DEPTH",
     "TRACK_DEPTH",
     "TRACK_QOS",
@@ -80,6 +81,15 @@ TRACK_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 """Tracker outputs (PoseArray, MarkerArray, DOA): reliable, deep enough for a burst of :data:`TRACK_DEPTH` frames."""
+
+DIAGNOSTICS_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+"""``/diagnostics``: reliable keep-last matches reliable and best-effort subscribers (diagnostic_updater
+uses depth 1); depth 10 keeps a fault published between two periodic statuses."""
 
 
 def adapted_qos(offered: Sequence[QoSProfile], depth: int = RECORD_DEPTH) -> QoSProfile:

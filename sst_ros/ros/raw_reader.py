@@ -14,6 +14,11 @@ rosout, and ignores the command line (``use_global_arguments=False``): a ``__nod
 resolves the topic with its own remappings (:meth:`rclpy.node.Node.resolve_topic_name`) and
 passes the absolute name. This uses rclpy's wait-set binding
 (``rclpy.impl.implementation_singleton``), the same one rclpy's own executors use.
+
+:meth:`RawReader.retype` subscribes with another message type (an audio topic whose
+publishers turn out to use plain ``AudioData``): any thread asks, the reading thread swaps the
+subscription at its next :meth:`RawReader.take`, so every batch it returns is of
+:attr:`RawReader.msg_type`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ class RawReader:
 
     def __init__(self, node_name: str, namespace: str, msg_type: Any, topic: str, qos: QoSProfile, context: Any):
         self._msg_type = msg_type
+        self._next_type: Any = None
+        self._topic = topic
+        self._qos = qos
         self.node = rclpy.create_node(
             node_name, namespace=namespace, context=context, use_global_arguments=False,
             start_parameter_services=False, enable_rosout=False,
@@ -48,6 +56,24 @@ class RawReader:
         self._sub = self.node.create_subscription(msg_type, topic, _never_called, qos, raw=True)
         self._wake = self.node.create_guard_condition(_never_called)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, context.handle)
+
+    @property
+    def msg_type(self) -> Any:
+        """The message class of the messages the last :meth:`take` returned."""
+        return self._msg_type
+
+    def retype(self, msg_type: Any) -> None:
+        """Subscribe with ``msg_type`` from the next :meth:`take` on (thread-safe; the reading thread swaps)."""
+        self._next_type = msg_type
+        self.wake()
+
+    def _swap(self) -> None:
+        msg_type, self._next_type = self._next_type, None
+        if msg_type is None or msg_type is self._msg_type:
+            return
+        self.node.destroy_subscription(self._sub)
+        self._sub = self.node.create_subscription(msg_type, self._topic, _never_called, self._qos, raw=True)
+        self._msg_type = msg_type
 
     @property
     def topic_name(self) -> str:
@@ -60,6 +86,8 @@ class RawReader:
         Raises:
             Exception: whatever rclpy raises once the context is shut down (the caller stops then).
         """
+        if self._next_type is not None:
+            self._swap()
         ws = self._wait_set
         ws.clear_entities()
         with self._sub.handle, self._wake.handle:

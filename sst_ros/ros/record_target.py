@@ -1,10 +1,15 @@
 """``record_target``: record the robot's unlabelled target-domain audio to rosbag2 MCAP.
 
-Subscribes with raw (serialized) subscriptions to one or more ``AudioDataStamped`` topics and
-their ``AudioInfo`` topics and writes the CDR bytes unchanged into an MCAP bag with message
-definitions (readable by ``ros2 bag``, rosbags and the mcap tools), plus ``array.yaml``
-(the array geometry) beside ``metadata.yaml``. Subscriptions are created when publishers
-are discovered, with QoS adapted to theirs (like ``ros2 bag record``).
+Subscribes with raw (serialized) subscriptions to one or more audio topics and writes the CDR
+bytes unchanged, with the topics' real type names, into an MCAP bag with message definitions
+(readable by ``ros2 bag``, rosbags and the mcap tools), plus ``array.yaml`` (the array
+geometry) beside ``metadata.yaml``. Either ROS 2 audio stack is recorded, whichever
+``audio_common_msgs`` is installed (:mod:`sst_ros.audio.stacks`; neither: exit 2 naming both):
+ros-drivers ``AudioDataStamped`` (or plain ``AudioData``, accepted with a warning and stamped
+on receipt) with their ``AudioInfo`` topics (a non-PCM ``coding_format`` such as MP3 is
+refused), or mgonzs13 ``AudioStamped``, which carries its format in every message (no info
+topic; a format change starts a new split). Subscriptions are created when publishers are
+discovered, with the type they use and QoS adapted to theirs (like ``ros2 bag record``).
 
 - Default output: ``training/bags/target_<YYYYmmdd_HHMMSS>`` (relative to the working
   directory); an existing folder is never overwritten.
@@ -25,6 +30,9 @@ are discovered, with QoS adapted to theirs (like ``ros2 bag record``).
 - A topic nobody publishes is warned about after ``no_publisher_warn_s`` (then every 30 s);
   a bag that ends with no audio message is removed at exit (logged).
 - NaN/Inf samples (float formats) are counted and logged; the bytes are recorded unchanged.
+- Health on ``/diagnostics`` every ``diagnostics_period_s`` and at once on a new fault (status
+  ``<node name>: audio recording``: message rate, MB written, free disk, bag; no audio, disk
+  low, write errors: :mod:`sst_ros.ros.health`).
 
 The gate is :class:`sst_ros.audio.gate.EnergyGate` and the bags are written by
 :class:`sst_ros.data.bag_writer.SplitBagWriter`; this node converts messages, reads its
@@ -50,7 +58,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
@@ -59,14 +66,17 @@ from sst_ros.audio.clock import StreamClock
 from sst_ros.audio.finite import finite_audio
 from sst_ros.audio.gate import EnergyGate, GateConfig
 from sst_ros.audio.pcm import decode_pcm
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, find_bags, info_topic_for
+from sst_ros.audio.stacks import AUDIO_DATA_TYPE, AudioChunk
+from sst_ros.data.bag import AUDIO_INFO_TYPE, AUDIO_TOPIC_TYPES, find_bags, info_topic_for
 from sst_ros.data.bag_recover import needs_recovery, recover_bag
 from sst_ros.data.bag_writer import FLUSH_PERIOD_S, SplitBagWriter
 from sst_ros.errors import BagError, ConfigError, SstError
 from sst_ros.geometry import MicArray, load_array
+from sst_ros.ros.audio_stacks import PLAIN_AUDIO_WARNING, graph_audio_type, installed_stack, message_class, short_type
+from sst_ros.ros.diagnostics import RecorderDiagnostics
 from sst_ros.ros.discovery import RawSubscriber, WantedTopic
-from sst_ros.ros.messages import info_fields, read_audio_cdr
-from sst_ros.ros.params import ParamSpec, declare_parameters, node_session, print_help_if_asked
+from sst_ros.ros.messages import info_fields
+from sst_ros.ros.params import DIAGNOSTICS_PARAMETERS, ParamSpec, declare_parameters, node_session, print_help_if_asked
 
 __all__ = ["PARAMETERS", "RecordConfig", "TargetRecorder", "default_out_dir", "main"]
 
@@ -76,11 +86,11 @@ _GATE = GateConfig()  # the gate's defaults
 _NO_PUBLISHER_REPEAT_S = 30.0  # repeat the "nobody publishes" warning this often, s
 
 PARAMETERS: dict[str, ParamSpec] = {
-    "topics": ParamSpec(["audio"], "audio topics (audio_common_msgs/AudioDataStamped) to record"),
+    "topics": ParamSpec(["audio"], "audio topics (AudioDataStamped, or mgonzs13 AudioStamped) to record"),
     "info_topics": ParamSpec(
         [""],
         "AudioInfo topic per audio topic (one for all, or one each); empty: 'audio_info' in each audio "
-        "topic's namespace",
+        "topic's namespace (not used with mgonzs13 AudioStamped)",
     ),
     "out": ParamSpec("", "output bag folder (default training/bags/target_<timestamp>)"),
     "array": ParamSpec("respeaker_usb_v2", "array geometry (name or YAML path) saved beside the bag; '' for none"),
@@ -95,6 +105,7 @@ PARAMETERS: dict[str, ParamSpec] = {
     "flush_period_s": ParamSpec(FLUSH_PERIOD_S, "fsync at least this often (crash loses at most that), s", True, 0.05),
     "no_publisher_warn_s": ParamSpec(5.0, "warn when an audio topic has no publisher this long, s (0: off)", True, 0.0),
     "gap_tolerance_s": ParamSpec(0.5, "confirmed gaps up to this are audio lost in transport (counted), s", True, 0.0),
+    **DIAGNOSTICS_PARAMETERS,
 }
 
 
@@ -172,6 +183,7 @@ class _TopicState:
     nonfinite: int = 0  # NaN/Inf samples received (recorded unchanged)
     received: int = 0  # messages received (before any check)
     no_publisher_warned_at: float | None = None  # monotonic time of the last "nobody publishes" warning, s
+    type_name: str | None = None  # message type recorded (a change starts a new split)
 
 
 class TargetRecorder(Node):
@@ -180,6 +192,8 @@ class TargetRecorder(Node):
     def __init__(self, node_name: str = "record_target") -> None:
         super().__init__(node_name)
         self.cfg = RecordConfig.from_parameters(declare_parameters(self, PARAMETERS))
+        self.stack = installed_stack()  # ConfigError (exit 2) when no audio_common_msgs is installed
+        self._plain_warned: set[str] = set()  # topics warned about carrying plain AudioData
         self.geometry: MicArray | None = load_array(self.cfg.array) if self.cfg.array else None
         self.exit_status = 0
         self.stopped = False
@@ -197,21 +211,31 @@ class TargetRecorder(Node):
         self.writer = SplitBagWriter(
             self.cfg.out, self.geometry, split_duration_s=self.cfg.split_duration_s,
             split_size_bytes=int(self.cfg.split_size_mb * 1e6), min_free_bytes=int(self.cfg.min_free_mb * 1e6),
-            flush_period_s=self.cfg.flush_period_s, log=self.get_logger(),
+            flush_period_s=self.cfg.flush_period_s, log=self.get_logger(), stack=self.stack.name,
         )  # fmt: skip
         self.writer.open()  # BagError: exists, not writable, no room
-        want_audio = WantedTopic(AudioDataStamped, AUDIO_DATA_STAMPED_TYPE, self._on_audio)
-        want_info = WantedTopic(AudioInfo, AUDIO_INFO_TYPE, self._on_info)
-        wanted = {t: want_audio for t in self._topics} | {s.info_topic: want_info for s in self._topics.values()}
+        stamped, *others = self.stack.audio_types
+        want_audio = WantedTopic(
+            message_class(stamped), stamped, self._on_audio, {t: message_class(t) for t in others},
+            select=self._audio_type,
+        )  # fmt: skip
+        wanted = {t: want_audio for t in self._topics}
+        if self.stack.info_type is not None:  # mgonzs13: every message describes itself
+            want_info = WantedTopic(message_class(self.stack.info_type), self.stack.info_type, self._on_info)
+            wanted |= {s.info_topic: want_info for s in self._topics.values()}
         self._subscriber = RawSubscriber(self, wanted)
         if self.cfg.status_period_s > 0:
             self._status_timer = self.create_timer(self.cfg.status_period_s, self._status)
         self._flush_timer = self.create_timer(self.cfg.flush_period_s, self._flush)
         if self.cfg.no_publisher_warn_s > 0:
             self._publisher_timer = self.create_timer(min(1.0, self.cfg.no_publisher_warn_s), self._check_publishers)
+        self._diag = RecorderDiagnostics(self, self._topics, self._info_bad)  # health on /diagnostics
         infos = ", ".join(sorted({s.info_topic for s in self._topics.values()}))
+        if self.stack.info_type is None:
+            infos = f"none, the format is in every {short_type(self.stack.stamped_type)}"
         gate = f", gate at {self.cfg.gate.threshold_db:g} dBFS" if self.cfg.gate else ""
-        self.get_logger().info(f"recording {', '.join(self._topics)} (info: {infos}) into {self.cfg.out}{gate}")
+        self.get_logger().info(f"recording {', '.join(self._topics)} ({self.stack.title} "
+                               f"{short_type(self.stack.stamped_type)}; info: {infos}) into {self.cfg.out}{gate}")
 
     # ---------------------------------------------------------------- bag files
     def close(self) -> None:
@@ -222,6 +246,7 @@ class TargetRecorder(Node):
         if self._closed:
             return
         self._closed = True
+        self._diag.close()  # a last STALE status (after a write error: its ERROR)
         log = self.get_logger()
         for st in self._topics.values():
             if st.pending:
@@ -234,7 +259,7 @@ class TargetRecorder(Node):
             log.error(f"the recording was NOT saved completely: {err}")
             self.exit_status = 1
             return
-        for path in self.writer.discard_without(AUDIO_DATA_STAMPED_TYPE):
+        for path in self.writer.discard_without(AUDIO_TOPIC_TYPES):
             silent = [st.topic for st in self._topics.values() if st.received == 0]
             why = f"nobody published {', '.join(silent)}" if silent else "every audio message was rejected or gated out"
             log.warning(f"removed {path}: it held no audio message ({why})")
@@ -271,6 +296,7 @@ class TargetRecorder(Node):
     def _fatal(self, err: BagError) -> None:
         """Stop recording after a write failure: log it, then close and verify what was written."""
         self.get_logger().error(f"recording stopped: {err}")
+        self._diag.fatal(err)  # ERROR on /diagnostics before the node exits
         self.exit_status = 1
         self.stopped = True
         self.close()
@@ -316,7 +342,7 @@ class TargetRecorder(Node):
         if self.stopped:
             return
         try:
-            fields = info_fields(deserialize_message(raw, AudioInfo))
+            fields = info_fields(deserialize_message(raw, message_class(AUDIO_INFO_TYPE)))
         except SstError as err:
             self._info_bad[topic] = str(err)
             self._info_fields.pop(topic, None)
@@ -374,11 +400,13 @@ class TargetRecorder(Node):
             return
         st = self._topics[topic]
         st.received += 1
-        try:
-            stamp, _frame_id, data = read_audio_cdr(raw)
-        except SstError as err:  # undecodable bytes from a foreign publisher
-            self._error(f"cdr:{topic}", f"undecodable message on {topic} skipped: {err}")
+        read = self._read(st, raw)
+        if read is None:
             return
+        type_name, chunk = read
+        stamp, data = chunk.stamp_ns or receipt_ns, chunk.payload  # no header: stamped on receipt
+        if chunk.sample_format is not None and chunk.channels is not None and chunk.rate_hz is not None:
+            self._message_format(st, (chunk.channels, chunk.rate_hz, chunk.sample_format))
         if st.fields is None:
             self._hold(st, raw, receipt_ns)
             return
@@ -395,9 +423,54 @@ class TargetRecorder(Node):
         self._check_time(st, stamp, n, receipt_ns)
         items = st.gate.push(samples, stamp, (bytes(raw), n)) if st.gate is not None else [(raw, n)]
         for item_raw, item_frames in items:
-            if self._write(st.topic, AUDIO_DATA_STAMPED_TYPE, item_raw):
+            if self._write(st.topic, type_name, item_raw):
                 st.messages += 1
                 st.frames += item_frames
+
+    def _read(self, st: _TopicState, raw: bytes) -> tuple[str, AudioChunk] | None:
+        """(type name, chunk) of a serialized message of ``st``'s topic, or None (logged, counted) when undecodable.
+
+        Warns once about plain AudioData (no header); a change of type starts a new split.
+        """
+        topic = st.topic
+        type_name = self._subscriber.types.get(topic, self.stack.stamped_type)
+        try:
+            chunk = self.stack.decode(type_name, raw)
+        except SstError as err:  # undecodable bytes from a foreign publisher, an unsupported format
+            self._error(f"cdr:{topic}", f"undecodable message on {topic} skipped: {err}")
+            return None
+        if type_name == AUDIO_DATA_TYPE and topic not in self._plain_warned:
+            self._plain_warned.add(topic)
+            self.get_logger().warning(PLAIN_AUDIO_WARNING.format(topic=topic))
+        if st.type_name != type_name:
+            if st.type_name is not None:
+                self.get_logger().warning(f"{topic} now carries {type_name} (was {st.type_name}): continuing in a new "
+                                          "split so that a bag holds one type per topic")  # fmt: skip
+                self._roll_over()
+            st.type_name = type_name
+        return type_name, chunk
+
+    def _audio_type(self, topic: str, publishers: Any) -> tuple[str | None, tuple[str, ...]]:
+        """The type to record ``topic`` with, from its publishers (:func:`graph_audio_type`), and the problems."""
+        choice = graph_audio_type(publishers, topic, self.stack)
+        return choice.type_name, choice.problems
+
+    def _message_format(self, st: _TopicState, fields: tuple[int, int, str]) -> None:
+        """The format a self-describing (mgonzs13) message carries: starts the stream, or a new split on a change."""
+        if st.fields == fields:
+            return
+        if st.fields is not None:
+            self.get_logger().error(
+                f"the format of {st.topic} changed mid-stream from {st.fields} to {fields} (channels, rate, format); "
+                "closing the current bag and continuing in a new split so formats are never mixed"
+            )
+            self._roll_over()
+        if self.geometry is not None and fields[0] != self.geometry.n_input_channels:
+            self.get_logger().warning(
+                f"{st.topic} carries {fields[0]} channels but array '{self.geometry.name}' expects "
+                f"{self.geometry.n_input_channels}; set the 'array' parameter to the array that was recorded"
+            )
+        self._start_stream(st, fields)
 
     def _check_time(self, st: _TopicState, stamp: int, n: int, receipt_ns: int) -> None:
         """Run the stream's clock model: count real gaps, warn once about a declared rate the stamps contradict.
@@ -436,7 +509,7 @@ class TargetRecorder(Node):
                 "messages; check 'info_topics'"
             )
 
-    def _decode(self, st: _TopicState, data: memoryview, stamp: int) -> np.ndarray | None:
+    def _decode(self, st: _TopicState, data: bytes | memoryview, stamp: int) -> np.ndarray | None:
         """(frames, channels) float32 samples of a payload, or None (logged, counted) when it is bad."""
         if st.fields is None:
             return None

@@ -1,10 +1,16 @@
 """The ``tracker`` node: audio in, sound-source tracks out (``ros2 run sst_ros tracker``).
 
-Subscribes:
-    ``audio`` (``audio_common_msgs/AudioDataStamped``, sensor-data QoS): interleaved PCM, the
-        header stamp is the time of the first sample, ``frame_id`` the array frame.
-    ``audio_info`` (``audio_common_msgs/AudioInfo``, transient local): channels, rate, format.
-        Without it, the ``channels``/``sample_rate``/``sample_format`` parameters are used.
+Subscribes (either ROS 2 audio stack, whichever ``audio_common_msgs`` is installed:
+:mod:`sst_ros.audio.stacks`; the type is the one the topic's publishers use):
+    ``audio`` (sensor-data QoS), ros-drivers ``audio_common_msgs/AudioDataStamped``: interleaved
+        PCM, the header stamp is the time of the first sample, ``frame_id`` the array frame
+        (plain ``AudioData``, without a header, is accepted with a warning and stamped on
+        receipt); or mgonzs13 ``audio_common_msgs/AudioStamped``, which carries its own format,
+        channels and rate (stamped at its first sample, see :mod:`sst_ros.audio.stacks`).
+    ``audio_info`` (ros-drivers ``audio_common_msgs/AudioInfo``, transient local): channels, rate,
+        format; a ``coding_format`` other than raw PCM (MP3) is refused. Without it, the
+        ``channels``/``sample_rate``/``sample_format`` parameters are used. Not subscribed with
+        the mgonzs13 stack.
 Publishes (reliable, one message pair per 100 ms model frame, empty when no source):
     ``tracks`` (``geometry_msgs/PoseArray``): one pose per confirmed track, its +x axis
         pointing at the source (REP-103: yaw = azimuth, pitch = -elevation = 0), in the array
@@ -12,6 +18,9 @@ Publishes (reliable, one message pair per 100 ms model frame, empty when no sour
     ``track_markers`` (``visualization_msgs/MarkerArray``): DELETEALL first, then per track an
         ARROW (ns ``sst_tracks``) and a TEXT_VIEW_FACING label (ns ``sst_track_labels``) with
         id, azimuth and activity; marker id = track id, so ids are stable and ended tracks vanish.
+    ``/diagnostics`` (``diagnostic_msgs/DiagnosticArray``, every ``diagnostics_period_s`` and at once
+        on a new fault): the node's health, status ``<node name>: audio tracking`` (faults, levels
+        and values: :mod:`sst_ros.ros.health`).
 
 Time: header stamps are hints; the pipeline's clock model (:mod:`sst_ros.audio.clock`) infers
 the audio time from the sample count, absorbs jitter, bursts and zero stamps, bridges short
@@ -19,8 +28,10 @@ gaps with silence, resets on long gaps and backward jumps, and refuses a stream 
 rate the stamps contradict. Outputs carry the inferred audio time.
 
 Threading: a single-threaded executor runs the short callbacks (``AudioInfo``, parameter
-changes, the statistics timer). The audio never goes through it: a worker thread takes the
-serialized messages itself from a hidden helper node (:class:`~sst_ros.ros.raw_reader.RawReader`,
+changes, the statistics timer, the check of the audio topic's message type, which asks the
+worker to re-subscribe when the publishers use another accepted type). The audio never goes
+through it: a worker thread takes the serialized messages itself from a hidden helper node
+(:class:`~sst_ros.ros.raw_reader.RawReader`,
 every ready message in one take; rclpy's executor costs more per 10 ms message than all our
 work on it), reads stamp, frame and payload from the CDR bytes, decodes, runs the CRNN and
 publishes, then sleeps until the audio of the next model frame has gathered. While it is busy,
@@ -44,7 +55,6 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
@@ -55,9 +65,12 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from sst_ros.audio.pcm import bytes_per_sample
+from sst_ros.audio.stacks import AUDIO_INFO_TYPE, AudioChunk, check_coding_format
 from sst_ros.errors import ConfigError, SstError
 from sst_ros.geometry import load_array
-from sst_ros.ros.messages import markers_msg, ns_to_stamp, poses_msg, read_audio_cdr
+from sst_ros.ros.audio_stacks import AudioTopic, message_class, short_type
+from sst_ros.ros.diagnostics import TrackerDiagnostics
+from sst_ros.ros.messages import markers_msg, ns_to_stamp, poses_msg
 from sst_ros.ros.params import declare_parameters, node_session
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_QOS, TRACK_QOS
 from sst_ros.ros.raw_reader import RawReader
@@ -72,6 +85,7 @@ LARGE_MESSAGE_S = 1.0  # audio per message (seconds) above which the node warns
 WAIT_S = 0.1  # the worker's longest wait for audio (it also wakes on a format change and at shutdown), s
 BATCH_S = 0.05  # longest sleep while small messages gather for the next model frame, s
 BATCH_MARGIN_S = 0.003  # wake this much before the frame's audio is due, s
+GRAPH_CHECK_S = 1.0  # how often the audio topic's publishers are looked at (their message type), s
 RESET_WARN_EVERY_S = 2.0  # at most one gap (and one backward-jump) warning this often; the stats line counts all
 
 # Threading, measured with `python bench/bench_node_latency.py --duration 20` (goal: p99 <= 20 ms)
@@ -108,13 +122,13 @@ class TrackerNode(Node):
         self._take_renamed(p)
         self._values = dict(p)
         self._config = pipeline_config(p)  # ConfigError for bad YAML values
+        # which audio_common_msgs is installed (ConfigError, exit 2, when neither) and the topic's type
+        self._input = AudioTopic(self, self.resolve_topic_name(p["audio_topic"]))
 
-        import torch  # heavy: imported once parameters are known to be valid
+        # heavy (torch or onnxruntime, by the model file): imported once parameters are known to be valid
+        from sst_ros.model.runtime import load_model
 
-        torch.set_num_threads(int(p["torch_threads"]))
-        from sst_ros.model.checkpoint import load_checkpoint
-
-        loaded = load_checkpoint(p["model"] or None)
+        loaded = load_model(p["model"] or None, threads=int(p["model_threads"]))
         array = load_array(p["array"]) if p["array"] else None
         self._pipeline = TrackingPipeline(loaded, array, self._config)
         self._lock = threading.Lock()  # guards the pipeline (processing vs parameter / info callbacks)
@@ -122,35 +136,46 @@ class TrackerNode(Node):
         self._queue_size = int(p["queue_size"])
         self._stopping = False
         self._format_refused = False  # the last AudioInfo was refused: drop audio, do not hold it
+        self._not_pcm: str | None = None  # why the last AudioInfo's coding_format was refused (audio dropped)
+        self._message_format: AudioFormat | None = None  # format of the last self-describing message
         self._warned_receipt = False
         self._held: collections.deque[_Audio] = collections.deque(maxlen=self._queue_size)  # before any format
 
         self._pose_pub = self.create_publisher(PoseArray, p["poses_topic"], TRACK_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, p["markers_topic"], TRACK_QOS)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._info_sub = self.create_subscription(AudioInfo, p["info_topic"], self._on_info, AUDIO_INFO_QOS)
+        self._info_topic = self.resolve_topic_name(p["info_topic"])
+        self._info_sub = (  # the mgonzs13 stack describes the stream in every message: no info topic
+            self.create_subscription(message_class(AUDIO_INFO_TYPE), p["info_topic"], self._on_info, AUDIO_INFO_QOS)
+            if self._input.stack.info_type else None
+        )  # fmt: skip
         # the audio is taken by the worker thread itself, not by the executor (see sst_ros.ros.raw_reader)
         audio_qos = QoSProfile(
             history=AUDIO_QOS.history, depth=self._queue_size, reliability=AUDIO_QOS.reliability,
             durability=AUDIO_QOS.durability,
         )  # fmt: skip
         self._audio = RawReader(
-            f"_{self.get_name()}_audio", self.get_namespace(), AudioDataStamped,
-            self.resolve_topic_name(p["audio_topic"]), audio_qos,
+            f"_{self.get_name()}_audio", self.get_namespace(), self._input.msg_class, self._input.topic, audio_qos,
             self.context,
         )  # fmt: skip
         if p["channels"] and p["sample_rate"] and p["sample_format"]:
             fmt = AudioFormat(int(p["channels"]), int(p["sample_rate"]), str(p["sample_format"]))
             self._set_format(fmt, "parameters")
+        self._diag = TrackerDiagnostics(  # health on /diagnostics (before the worker: it reports to it)
+            self, self._stats, self._pipeline, loaded, float(p["diagnostics_period_s"]), self._audio.topic_name,
+            str(p["frame_id"]),
+        )  # fmt: skip
         self._worker = threading.Thread(target=self._work, name="sst_tracker_worker", daemon=True)
         self._worker.start()
         if float(p["stats_period_s"]) > 0:
             self._stats_timer = self.create_timer(float(p["stats_period_s"]), self._log_stats)
+        self._graph_timer = self.create_timer(GRAPH_CHECK_S, self._check_audio_type)
         self.get_logger().info(
-            f"tracking with model {loaded.path} (array '{loaded.array.name}', {loaded.array.n_mics} mics, "
-            f"{self._pipeline.model_rate_hz} Hz, {loaded.frame_s * 1000:.0f} ms frames); stream array "
+            f"tracking with model {loaded.path} ({loaded.backend}; array '{loaded.array.name}', "
+            f"{loaded.array.n_mics} mics, {self._pipeline.model_rate_hz} Hz, {loaded.frame_s * 1000:.0f} ms frames); "
+            "stream array "
             f"'{self._pipeline.array.name}' ({self._pipeline.array.n_input_channels} channels); audio on "
-            f"'{self._audio.topic_name}', tracks on '{self._pose_pub.topic_name}'"
+            f"'{self._audio.topic_name}', tracks on '{self._pose_pub.topic_name}' (audio as {self._input.describe()})"
         )
 
     def _take_renamed(self, values: dict[str, Any]) -> None:
@@ -164,30 +189,62 @@ class TrackerNode(Node):
                 continue
             values[new] = renamed_value(old, value, values[new])
             self.get_logger().warning(f"parameter '{old}' is deprecated: it was renamed '{new}'; using its value")
+            if PARAMETERS[new].read_only:  # rclpy cannot set a read-only parameter once declared: used, not set
+                continue
             result = self.set_parameters([Parameter(new, value=values[new])])[0]
             if not result.successful:
                 raise ConfigError(f"parameter '{old}' (deprecated, now '{new}') = {value!r}: {result.reason}")
 
     # ---- callbacks (conversion only) -------------------------------------------------------
-    def _on_audio(self, raw: bytes, receipt_ns: int) -> None:
-        """One serialized audio message, in the worker thread: read stamp, frame and payload from
-        the CDR bytes (:func:`read_audio_cdr`, half the cost of a Python message), then process it,
-        or hold it while no format is known. ``receipt_ns``: ROS time the batch was taken."""
+    def _on_audio(self, raw: bytes, receipt_ns: int, msg_type: Any) -> None:
+        """One serialized audio message (of class ``msg_type``), in the worker thread: read stamp, frame
+        and payload from the CDR bytes (:mod:`sst_ros.audio.stacks`, half the cost of a Python message),
+        take the format a self-describing message carries, then process it, or hold it while no
+        format is known. ``receipt_ns``: ROS time the batch was taken."""
         received = time.perf_counter_ns()
         try:
-            stamp_ns, frame_id, data = read_audio_cdr(raw)
+            chunk = self._input.decode(raw, msg_type)
         except SstError as err:
             self._stats.drop("cdr")
             self.get_logger().error(f"undecodable audio message skipped: {err}", throttle_duration_sec=2.0)
             return
-        item = _Audio(received, stamp_ns, receipt_ns, data, frame_id)
+        if self._not_pcm is not None:
+            self._stats.drop("format")
+            self.get_logger().error(f"dropping audio: {self._not_pcm}", throttle_duration_sec=2.0)
+            return
+        if chunk.self_describing:
+            self._take_message_format(chunk)
+        item = _Audio(received, chunk.stamp_ns, receipt_ns, chunk.payload, chunk.frame_id)
         if self._pipeline.audio_format is None and not self._format_refused:
             self._hold(item)
         else:
             self._process(item, measure_latency=True)
 
-    def _on_info(self, msg: AudioInfo) -> None:
+    def _on_info(self, msg: Any) -> None:
+        """A ros-drivers ``AudioInfo``: refuse compressed audio (MP3), else take its format."""
+        try:
+            check_coding_format(msg.coding_format)
+        except SstError as err:
+            if self._not_pcm != str(err):
+                self.get_logger().error(f"refusing the audio stream described by AudioInfo: {err}")
+            self._not_pcm = str(err)
+            return
+        if self._not_pcm is not None:
+            self._not_pcm = None
+            self.get_logger().info(f"AudioInfo describes raw PCM ({msg.coding_format!r}) again: audio is tracked")
         self._set_format(AudioFormat(int(msg.channels), int(msg.sample_rate), str(msg.sample_format)), "AudioInfo")
+
+    def _take_message_format(self, chunk: AudioChunk) -> None:
+        """The format an mgonzs13 ``AudioStamped`` carries: applied when it differs from the last message's."""
+        fmt = AudioFormat(int(chunk.channels or 0), int(chunk.rate_hz or 0), str(chunk.sample_format))
+        if fmt != self._message_format:
+            self._message_format = fmt
+            self._set_format(fmt, f"the {short_type(self._input.type_name)} messages")
+
+    def _check_audio_type(self) -> None:
+        """Timer: read the type the audio topic's publishers use (e.g. plain AudioData; problems logged)."""
+        if self._input.poll():
+            self._audio.retype(self._input.msg_class)
 
     def _set_format(self, fmt: AudioFormat, source: str) -> None:
         with self._lock:
@@ -275,7 +332,7 @@ class TrackerNode(Node):
             for raw in raws:
                 if self._stopping:
                     return
-                self._on_audio(raw, receipt_ns)
+                self._on_audio(raw, receipt_ns, self._audio.msg_type)
             self._let_audio_gather()
 
     def _let_audio_gather(self) -> None:
@@ -298,7 +355,7 @@ class TrackerNode(Node):
             self._stats.drop("no_format")
             self.get_logger().error(
                 f"dropping audio: no audio format yet after {len(self._held)} messages; publish AudioInfo on "
-                f"'{self._info_sub.topic_name}' or set the channels, sample_rate and sample_format parameters",
+                f"'{self._info_topic}' or set the channels, sample_rate and sample_format parameters",
                 throttle_duration_sec=1.0,
             )
         else:
@@ -320,6 +377,7 @@ class TrackerNode(Node):
                 self._publish(report.frames, item.frame_id)
                 if measure_latency:
                     self._stats.latency((time.perf_counter_ns() - item.received_ns) / 1e6)
+            self._diag.on_audio(item.receipt_ns, item.stamp_ns, item.frame_id, report)
         except Exception as err:  # noqa: BLE001 - keep the node alive, say what failed
             self.get_logger().error(
                 f"audio message at t={s_from_ns(item.stamp_ns):.3f} s failed: {type(err).__name__}: {err}",

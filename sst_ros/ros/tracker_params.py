@@ -14,7 +14,7 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from sst_ros.errors import ConfigError
-from sst_ros.ros.params import ParamSpec
+from sst_ros.ros.params import DIAGNOSTICS_PARAMETERS, ParamSpec
 from sst_ros.tracking.pipeline import PipelineConfig
 from sst_ros.tracking.types import PeakConfig, TrackerConfig
 
@@ -55,9 +55,12 @@ _TUNABLES: dict[str, tuple[str, float, float]] = {
 }
 
 PARAMETERS: dict[str, ParamSpec] = {
-    "model": ParamSpec("", "checkpoint file; empty = the shipped default model"),
+    "model": ParamSpec(
+        "", "model file: a .pt checkpoint (needs torch) or an .onnx export (`sst export --onnx`, needs onnxruntime "
+        "only); empty = the shipped default model (.pt)",
+    ),  # fmt: skip
     "array": ParamSpec("", "array config (name or YAML path) of the incoming stream; empty = the model's geometry"),
-    "audio_topic": ParamSpec("audio", "audio_common_msgs/AudioDataStamped input topic"),
+    "audio_topic": ParamSpec("audio", "audio input: AudioDataStamped, AudioStamped or AudioData (the installed stack)"),
     "info_topic": ParamSpec("audio_info", "audio_common_msgs/AudioInfo topic (transient local)"),
     "poses_topic": ParamSpec("tracks", "geometry_msgs/PoseArray output, one pose per track"),
     "markers_topic": ParamSpec("track_markers", "visualization_msgs/MarkerArray output for rviz"),
@@ -70,8 +73,12 @@ PARAMETERS: dict[str, ParamSpec] = {
     "pose_radius_m": ParamSpec(0.0, "pose position = unit vector to the source times this, metres", False, 0.0, 100.0),
     "marker_length_m": ParamSpec(0.6, "rviz arrow length at activity 1, metres", False, 0.01, 100.0),
     "queue_size": ParamSpec(20, "audio messages kept while the model runs (subscription depth)", True, 1, 10000),
-    "torch_threads": ParamSpec(1, "CPU threads for the model", True, 1, 64),
+    "model_threads": ParamSpec(
+        1, "CPU threads for the model (onnxruntime's intra-op threads for an .onnx model, torch's for a .pt)",
+        True, 1, 64,
+    ),  # fmt: skip
     "stats_period_s": ParamSpec(10.0, "log latency and dropped audio this often, s (0 = never)", True, 0.0, 3600.0),
+    **DIAGNOSTICS_PARAMETERS,
 }
 
 #: Deprecated parameter name -> its new name (the tracking configuration's field name).
@@ -81,6 +88,7 @@ RENAMED: dict[str, str] = {
     "birth_frames": "birth_hits",
     "coast_frames": "coast_misses",
     "death_frames": "death_misses",
+    "torch_threads": "model_threads",  # the model may run with onnxruntime, not torch
 }
 
 

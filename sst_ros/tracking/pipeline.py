@@ -41,8 +41,8 @@ from sst_ros.tracking.spectra import track_frame
 from sst_ros.tracking.tracker import MultiTracker
 from sst_ros.tracking.types import Peak, PeakConfig, Track, TrackerConfig
 
-if TYPE_CHECKING:  # torch: imported only when a pipeline is built
-    from sst_ros.model.checkpoint import LoadedModel
+if TYPE_CHECKING:
+    from sst_ros.model.runtime import TrackerModel
 
 __all__ = ["AudioFormat", "ChunkReport", "PipelineConfig", "TrackFrame", "TrackingPipeline"]
 
@@ -145,18 +145,18 @@ class TrackingPipeline:
     """Audio messages in, tracks per 100 ms frame out; state carried across messages.
 
     Args:
-        loaded: a ``sst_ros.model.checkpoint.LoadedModel`` (model, array, feature and model config).
-            Raises ``ModelError`` when ``array`` differs from the model's geometry.
+        loaded: the model (``sst_ros.model.runtime.load_model``: a PyTorch checkpoint or an ONNX
+            export, one interface). Raises ``ModelError`` when ``array`` differs from the model's geometry.
         array: geometry of the *incoming* stream (channel order, input channel count); its
             microphone positions must be the model's. None = the model's own geometry.
         config: run-time tunables (see :meth:`set_config`).
     """
 
     def __init__(
-        self, loaded: LoadedModel, array: MicArray | None = None, config: PipelineConfig | None = None
+        self, loaded: TrackerModel, array: MicArray | None = None, config: PipelineConfig | None = None
     ) -> None:
-        # torch: imported only when a pipeline is built
-        from sst_ros.model.checkpoint import check_array_matches
+        # the feature and model code: imported when a pipeline is built (the node's --help stays light)
+        from sst_ros.model.runtime import check_array_matches
         from sst_ros.model.stream import StreamingTracker
 
         self._loaded = loaded
@@ -406,9 +406,9 @@ class TrackingPipeline:
         return frames, n_bad
 
 
-def _azimuth_grid(loaded: LoadedModel) -> AzimuthGrid:
+def _azimuth_grid(loaded: TrackerModel) -> AzimuthGrid:
     """The azimuth grid of a loaded model's spectrum."""
     grid = getattr(getattr(loaded, "model_cfg", None), "grid", None)
     if not isinstance(grid, AzimuthGrid):
-        raise ModelError("the loaded model has no azimuth grid; load it with sst_ros.model.checkpoint.load_checkpoint")
+        raise ModelError("the loaded model has no azimuth grid; load it with sst_ros.model.runtime.load_model")
     return grid

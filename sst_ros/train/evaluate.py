@@ -139,7 +139,7 @@ class EvalPlan:
     Attributes:
         clipset: the clip set (its ``array`` selects the microphones of every WAV).
         clips: the clips to evaluate, in order.
-        loaded: the model (``LoadedModel``) or None for baselines only.
+        loaded: the model (a ``TrackerModel``: checkpoint or ONNX export) or None for baselines only.
         array: geometry of the microphone audio the methods get.
         baseline_cfg: baseline settings (on the model's azimuth grid when one is evaluated).
         runners: baseline name -> instance, in evaluation order.
@@ -180,7 +180,7 @@ class EvalPlan:
         if method == MODEL_METHOD and self.loaded is not None:
             grid = self.loaded.model_cfg.grid
             if not isinstance(grid, AzimuthGrid):
-                raise ModelError("the loaded model has no azimuth grid; load it with load_checkpoint")
+                raise ModelError("the loaded model has no azimuth grid; load it with load_model")
             return grid
         return AzimuthGrid.circular_from_centers(pred.bin_centers_deg)
 
@@ -196,6 +196,7 @@ def plan_evaluation(
     max_clips: int | None,
     multi_source: bool | None = None,
     max_sources: int | None = None,
+    threads: int | None = None,
 ) -> EvalPlan:
     """Load and check the clip set, the model and the baselines (see :func:`evaluate`)."""
     clips_path = Path(clipset_dir)
@@ -207,9 +208,9 @@ def plan_evaluation(
     given = load_array(array) if isinstance(array, (str, os.PathLike)) else array
     loaded = None
     if use_model:
-        from sst_ros.model.checkpoint import check_array_matches, load_checkpoint
+        from sst_ros.model.runtime import check_array_matches, load_model
 
-        loaded = load_checkpoint(model_path)
+        loaded = load_model(model_path, threads=threads)
     clipset = ClipSet(clips_path, array=given)
     clips = list(clipset.clips)[: max_clips if max_clips else None]
     if not clips:
@@ -228,7 +229,7 @@ def plan_evaluation(
     cfg = baseline_cfg or BaselineConfig()
     if loaded is not None:
         try:
-            cfg = cfg.with_grid(loaded.model.bin_centers_deg())
+            cfg = cfg.with_grid(loaded.model_cfg.grid.bin_centers_deg())
         except ConfigError:
             # A linear array's model grid covers only the identifiable half plane: the
             # baselines keep a full-circle grid and the metrics fold both into that range.
@@ -465,10 +466,11 @@ def build_report(
     if plan.multi_source:
         report["multi_source"] = _multi_source_report(plan, clip_reports)
     if plan.loaded is not None:
-        from sst_ros.model.checkpoint import default_model_path
+        from sst_ros.model.runtime import default_model_path
 
         report["model"] = {
             "path": str(model_path) if model_path is not None else str(default_model_path()),
+            "backend": plan.loaded.backend,
             "provenance": plan.loaded.provenance,
         }
     return report
@@ -524,11 +526,13 @@ def evaluate(
     progress: bool = False,
     multi_source: bool | None = None,
     max_sources: int | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model and the baselines on a labelled clip set and write the report.
 
     Args:
-        model_path: checkpoint path; None = the shipped default model.
+        model_path: model file (a ``*.pt`` checkpoint, or an ``*.onnx`` export run without torch;
+            :func:`sst_ros.model.runtime.load_model`); None = the shipped default model.
         clipset_dir: folder of ``<clip>.wav`` + ``<clip>.csv`` (optional ``array.yaml``).
         out_dir: folder for report.json, report.md, prediction CSVs and plots (created).
         baselines: baseline names (registry keys) or a comma-separated string; empty for none.
@@ -544,6 +548,7 @@ def evaluate(
             the module docstring); default: when any clip has multi-source labels.
         max_sources: peaks per frame (the tracker's ``max_peaks``) for the track scores;
             default :data:`DEFAULT_MAX_SOURCES`.
+        threads: CPU threads for the model (its backend's default when None).
     Returns:
         The report dictionary (also written as ``report.json``).
     Raises:
@@ -552,7 +557,7 @@ def evaluate(
     """
     plan = plan_evaluation(
         model_path, clipset_dir, baselines, use_model=use_model, array=array, baseline_cfg=baseline_cfg,
-        max_clips=max_clips, multi_source=multi_source, max_sources=max_sources,
+        max_clips=max_clips, multi_source=multi_source, max_sources=max_sources, threads=threads,
     )  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "rate): a multi-source section in the reports, <clip>.tracks.csv files and plots/<clip>.tracks.png."
         ),
     )
-    p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
+    p.add_argument(
+        "--model", default=None,
+        help="model: a checkpoint (.pt, needs torch) or an ONNX export (.onnx, `sst export --onnx`, needs "
+        "onnxruntime only); default: the shipped default model",
+    )  # fmt: skip
     p.add_argument("--no-model", action="store_true", help="evaluate the baselines only")
     p.add_argument("--clips", required=True, help="labelled clip-set folder")
     p.add_argument(
@@ -65,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-clips", type=int, default=None, help="evaluate only the first N clips")
     p.add_argument("--max-plots", type=int, default=None, help="write at most N per-clip plots (default: all)")
     p.add_argument("--no-plots", action="store_true", help="write no plots")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads for the model (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
     p.set_defaults(func=run)
     return p
 
@@ -76,10 +80,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_sources < 1:
         raise ConfigError(f"--max-sources must be >= 1, got {args.max_sources}")
-    if args.threads and not args.no_model:
-        import torch
-
-        torch.set_num_threads(args.threads)
     report = evaluate(
         args.model,
         args.clips,
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         progress=True,
         multi_source={"auto": None, "on": True, "off": False}[args.multi_source],
         max_sources=args.max_sources,
+        threads=None if args.no_model else args.threads,
     )
     out = Path(args.out)
     print(f"{'method':<12} {'MAE deg':>8} {'ACC5':>7} {'ACC10':>7} {'act F1':>7} {'frames':>7}")

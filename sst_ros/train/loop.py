@@ -76,7 +76,7 @@ def evaluate_clips(model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig) -
     with torch.inference_mode():
         for i in range(len(clips)):
             audio, _, labels = clips.load(i)
-            out = model(compute_features(audio, feature_cfg)[None])
+            out = model(torch.from_numpy(compute_features(audio, feature_cfg))[None])
             T = min(out.spectrum.shape[1], len(labels))
             pred = model.decode(out.spectrum[0, :T])
             true_az, active = labels.nearest_talker(pred)  # several talkers: the one nearest the estimate
@@ -268,7 +268,7 @@ class Trainer:
         for item in self.examples.pick(self.cfg.batch_size, self.rng):
             audio, _, labels = self.examples.crop(item, self.crop_frames, self.rng)
             audio, labels = random_augment(audio, labels, self.symmetries, self.cfg.gain_db_range, self.rng)
-            feats.append(compute_features(audio, self.feature_cfg))
+            feats.append(torch.from_numpy(compute_features(audio, self.feature_cfg)))
             az, active = labels.talker_tracks()  # (T, S): one bump per active talker
             targets.append(torch.from_numpy(self.model_cfg.grid.targets(az, active)))
             acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))

@@ -10,6 +10,9 @@ ids, birth and death hysteresis) and the CSV has the columns
 ``time_s,track_id,azimuth_deg,elevation_deg,activity``: one row per reported track per frame,
 sorted by time then id; a frame without a track has no row. ``activity`` is the track's
 smoothed peak height in [0, 1].
+
+The model is a PyTorch checkpoint (``*.pt``) or an ONNX export (``*.onnx``, ``sst export
+--onnx``), which runs without torch (:func:`sst_ros.model.runtime.load_model`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def predict_wav(
     array: MicArray | str | None = None,
     baseline: str | None = None,
     max_sources: int = 1,
+    threads: int | None = None,
 ) -> Path:
     """Predict azimuth per output frame for one WAV file and write the prediction CSV.
 
@@ -63,13 +67,15 @@ def predict_wav(
     Args:
         wav: multichannel WAV (any sample rate; the model resamples).
         out_csv: CSV to write (folders are created).
-        model_path: checkpoint; None = the shipped default model. Ignored with ``baseline``.
+        model_path: model file (``*.pt`` checkpoint or ``*.onnx`` export); None = the shipped default
+            model. Ignored with ``baseline``.
         array: geometry of the WAV's channels (name, YAML path or MicArray); its microphones are
             selected by :meth:`MicArray.microphone_audio`. With a model its microphone positions
             must be the model's; default: the model's array.
         baseline: run this classical baseline instead of the model (array default: ReSpeaker 4-mic).
         max_sources: 1: one row per frame (the highest spectrum peak); N > 1: tracks of up to N
             sources, one row per track per frame (see the module docstring). Model only.
+        threads: CPU threads for the model; None = its backend's default.
     Returns:
         The CSV path.
     Raises:
@@ -106,10 +112,10 @@ def predict_wav(
             log.warning(nonfinite_message(f"WAV file {wav}", n_bad, mics.size))
         pred = runner.run(mics, fs, arr)
     else:
-        from sst_ros.model.checkpoint import check_array_matches, load_checkpoint
         from sst_ros.model.infer import predict_audio
+        from sst_ros.model.runtime import check_array_matches, load_model
 
-        loaded = load_checkpoint(model_path)
+        loaded = load_model(model_path, threads=threads)
         if arr is not None:
             check_array_matches(loaded, arr)
         pred = predict_audio(loaded, _microphones(arr or loaded.array, audio, wav), fs, source=f"WAV file {wav}")
@@ -143,7 +149,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "time_s,azimuth_deg,elevation_deg,activity per 100 ms frame (time = start of the frame)."
         ),
     )
-    p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
+    p.add_argument(
+        "--model", default=None,
+        help="model: a checkpoint (.pt, needs torch) or an ONNX export (.onnx, `sst export --onnx`, needs "
+        "onnxruntime only); default: the shipped default model",
+    )  # fmt: skip
     p.add_argument("--wav", required=True, help="multichannel WAV file")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument(
@@ -160,6 +170,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="1: one row per frame (the highest peak) [default]; N > 1: track up to N talkers and write "
         "time_s,track_id,azimuth_deg,elevation_deg,activity, one row per track per frame",
     )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
     p.set_defaults(func=run)
     return p
 
@@ -167,7 +178,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Write the CSV and print its path. Returns 0."""
     path = predict_wav(
-        args.wav, args.out, args.model, array=args.array, baseline=args.baseline, max_sources=args.max_sources
-    )
+        args.wav, args.out, args.model, array=args.array, baseline=args.baseline, max_sources=args.max_sources,
+        threads=args.threads,
+    )  # fmt: skip
     print(f"predictions: {path}")
     return 0

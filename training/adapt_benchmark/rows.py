@@ -15,6 +15,8 @@ Adaptive rows are :class:`~sst_ros.adapt.config.AdaptConfig` settings on one cod
   weights normalised per batch, no schedule, no clipping, no augmentation, no statistics stage).
 - ``iwan_paper``: IWAN as the paper describes it (``form="paper"``, bounded weights normalised
   over the synthetic pool), with the new optimisation, without the statistics stage.
+- ``iwan_direction``: ``iwan_paper`` with the weighting discriminator reading the decoded
+  direction and activity instead of the embeddings (``weight_input="direction"``, issue item 5).
 - ``product``: the shipped default of ``sst adapt`` (``AdaptConfig()``: IWAN paper form +
   statistics stage + label-free selection + do-no-harm guard).
 
@@ -49,6 +51,7 @@ ADAPTIVE_ROWS: dict[str, dict[str, Any]] = {
         "guard": False,
     },
     "iwan_paper": {"variant": "iwan", "form": "paper", **_NEW_OPTIMISATION},
+    "iwan_direction": {"variant": "iwan", "form": "paper", "weight_input": "direction", **_NEW_OPTIMISATION},
     "product": {},
 }
 

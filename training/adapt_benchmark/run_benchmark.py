@@ -93,8 +93,7 @@ def weight_diagnostics(trainer: IwanTrainer) -> dict[str, float]:
     from sst_ros.adapt.weights import importance_weights
 
     vb = trainer.val_batch
-    trainer.disc.eval()
-    d = trainer.disc.probability(trainer.fe_s.extract(vb.x), vb.lengths).numpy()
+    d = trainer.source_target_probability(vb).numpy()
     dirs = np.array([_direction(vb.azimuth_deg[i], vb.active[i]) for i in range(vb.size)])
     ok = np.isfinite(dirs)
     inside = np.abs(dirs[ok]) <= SECTOR_DEG

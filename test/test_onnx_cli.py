@@ -1,0 +1,109 @@
+"""``sst`` without torch: ``--help``, ``predict`` and ``evaluate`` with an ONNX model, clear errors.
+
+Each command runs in a subprocess whose ``PYTHONPATH`` starts with a folder that makes the
+training packages missing (torch, pyroomacoustics, matplotlib, tqdm: what a robot's plain
+install lacks); every attempt to import one is recorded, so "never imported" is checked, not
+assumed. ``sst evaluate`` needs pyroomacoustics (its baselines) and matplotlib (plots), so
+there only torch is hidden.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _onnx import FS, attempted, default_onnx, env_with_path_first, hide_packages, speech_wave
+from helpers import subprocess_env
+
+from sst_ros.audio.wav import write_wav
+from sst_ros.geometry import angular_distance_deg
+
+TRAINING_PACKAGES = ("torch", "pyroomacoustics", "matplotlib", "tqdm")
+
+
+def _sst(args: list[str], hidden: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sst_ros.cli", *args], env=env_with_path_first(subprocess_env(), hidden),
+        capture_output=True, text=True, timeout=300, cwd=cwd,
+    )  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict[str, float]]:
+    with path.open() as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return default_onnx(tmp_path_factory)
+
+
+def test_help_and_predict_run_without_the_training_packages(onnx_path: Path, tmp_path: Path) -> None:
+    attempts = tmp_path / "attempts.txt"
+    hidden = hide_packages(tmp_path / "hidden", TRAINING_PACKAGES, attempts)
+    wav = write_wav(tmp_path / "talker.wav", speech_wave(150.0, 3.0, seed=1), FS, "PCM_16")
+
+    help_out = _sst(["--help"], hidden, tmp_path)
+    assert help_out.returncode == 0, help_out.stderr
+    assert "predict" in help_out.stdout and "export" in help_out.stdout
+    assert "unavailable: needs torch (`pip install sst_ros[train]`)" in help_out.stdout  # adapt
+    attempts.unlink(missing_ok=True)  # --help looks at every subcommand; the runs below must import none
+
+    out = _sst(["predict", "--model", str(onnx_path), "--wav", str(wav), "--out", "onnx.csv", "--threads", "1"],
+               hidden, tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert attempted(attempts) == [], "sst predict with an ONNX model tried to import a training package"
+    # the torch path (this process) on the same WAV: the same CSV up to its last printed digit
+    from sst_ros.train.predict_cli import predict_wav
+
+    ref = _rows(predict_wav(wav, tmp_path / "torch.csv"))
+    got = _rows(tmp_path / "onnx.csv")
+    assert len(got) == len(ref) == 30
+    for g, r in zip(got, ref, strict=True):
+        assert g["time_s"] == r["time_s"]
+        assert float(angular_distance_deg(g["azimuth_deg"], r["azimuth_deg"])) <= 0.01 + 1e-9  # 2 decimals
+        assert abs(g["activity"] - r["activity"]) <= 1e-4 + 1e-9  # 4 decimals
+    active = [g["azimuth_deg"] for g in got if g["activity"] > 0.5]
+    assert len(active) > 15 and float(np.median(angular_distance_deg(np.array(active), 150.0))) < 10.0
+
+
+def test_commands_that_need_missing_packages_name_the_install(tmp_path: Path) -> None:
+    attempts = tmp_path / "attempts.txt"
+    hidden = hide_packages(tmp_path / "hidden", TRAINING_PACKAGES, attempts)
+    wav = write_wav(tmp_path / "talker.wav", speech_wave(0.0, 0.5), FS, "PCM_16")
+    cases = [
+        (["train", "--out", "run"], "sst train needs torch, which is not installed here; install it with "
+                                    "`pip install sst_ros[train]`"),
+        (["evaluate", "--clips", "c", "--out", "e"], "sst evaluate needs pyroomacoustics"),
+        (["export", "--onnx", "m.onnx"], "sst export needs torch, which is not installed here; install it with "
+                                         "`pip install sst_ros[export]`"),
+        (["predict", "--wav", str(wav), "--out", "p.csv"], "is a PyTorch checkpoint and torch is not installed"),
+    ]  # fmt: skip
+    for args, message in cases:
+        out = _sst(args, hidden, tmp_path)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "p.csv").exists()
+
+
+def test_evaluate_runs_an_onnx_model_without_torch(onnx_path: Path, tmp_path: Path) -> None:
+    from _model_synth import write_clipset
+
+    from sst_ros.geometry import load_array
+
+    clips = write_clipset(tmp_path / "clips", load_array("respeaker_usb_v2"), [30.0, -100.0], 20, seed=0)
+    attempts = tmp_path / "attempts.txt"
+    hidden = hide_packages(tmp_path / "hidden", ("torch",), attempts)
+    out = _sst(["evaluate", "--model", str(onnx_path), "--clips", str(clips), "--out", "eval", "--baselines",
+                "srp_phat", "--no-plots", "--threads", "1"], hidden, tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert attempted(attempts) == []
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["model"]["backend"] == "onnxruntime" and report["model"]["path"] == str(onnx_path)
+    assert report["model"]["provenance"]["source_checkpoint"]["sha256"]
+    assert report["methods"]["crnn"]["n_frames"] > 0

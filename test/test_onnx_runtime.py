@@ -1,0 +1,212 @@
+"""The ONNX Runtime backend against torch: same outputs, streaming in any chunks, metadata, errors.
+
+The shipped model is exported once (``export_onnx``, which checks itself against torch before it
+writes); these tests then compare the two backends through the code every caller uses
+(``load_model``, ``predict_audio``, ``StreamingTracker``) on speech from a known direction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _onnx import attempted, default_onnx, env_with_path_first, hide_packages, speech_wave
+from helpers import subprocess_env
+
+from sst_ros.errors import ConfigError, ModelError
+from sst_ros.geometry import angular_distance_deg
+from sst_ros.model.infer import predict_audio
+from sst_ros.model.onnx_format import METADATA_KEY, OnnxMetadata
+from sst_ros.model.runtime import default_model_path, load_model
+from sst_ros.model.stream import StreamingTracker
+
+TOL = 1e-4  # the export's promise: |onnx - torch| of spectrum and activity
+AZ_DEG = 60.0
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return default_onnx(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def models(onnx_path: Path):
+    return load_model(None, threads=1), load_model(onnx_path, threads=1)
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return speech_wave(AZ_DEG, 4.0)
+
+
+def _stream(model, audio: np.ndarray, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    tracker = StreamingTracker(model)
+    frames = [f for part in np.split(audio, cuts) for f in tracker.process(part)]
+    return np.stack([f.spectrum for f in frames]), np.array([f.activity for f in frames])
+
+
+def test_onnx_model_matches_torch_offline_and_streaming(models, speech: np.ndarray) -> None:
+    torch_model, onnx_model = models
+    assert (torch_model.backend, onnx_model.backend) == ("torch", "onnxruntime")
+    ref = predict_audio(torch_model, speech, 16000)
+    got = predict_audio(onnx_model, speech, 16000)
+    assert got.spectrum.shape == ref.spectrum.shape == (40, 72)
+    assert np.abs(got.spectrum - ref.spectrum).max() <= TOL
+    assert np.abs(got.activity - ref.activity).max() <= TOL
+    np.testing.assert_array_equal(got.time_s, ref.time_s)
+    # a real result, not two equal wrong ones: speech from 60 degrees is found there
+    active = ref.activity > 0.5
+    assert active.sum() > 20
+    assert np.median(angular_distance_deg(got.azimuth_deg[active], AZ_DEG)) < 10.0
+    # the node's way: 100 ms chunks through the streaming tracker, both backends
+    cuts = list(range(1600, speech.shape[0], 1600))
+    spec_t, act_t = _stream(torch_model, speech, cuts)
+    spec_o, act_o = _stream(onnx_model, speech, cuts)
+    assert np.abs(spec_o - spec_t).max() <= TOL and np.abs(act_o - act_t).max() <= TOL
+
+
+def test_onnx_streaming_is_chunk_invariant(models, speech: np.ndarray, rng: np.random.Generator) -> None:
+    _, onnx_model = models
+    offline = predict_audio(onnx_model, speech, 16000)
+    # uneven chunks: empty, single samples, less than a feature frame, several output frames
+    cuts = np.sort(np.concatenate([rng.choice(np.arange(1, speech.shape[0]), 25, replace=False), [500, 500, 501]]))
+    spec, act = _stream(onnx_model, speech, cuts.tolist())
+    assert spec.shape == offline.spectrum.shape
+    np.testing.assert_allclose(spec, offline.spectrum, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(act, offline.activity, rtol=0, atol=1e-5)
+    # reset starts a new stream: the same audio again gives the same frames
+    tracker = StreamingTracker(onnx_model)
+    first = tracker.process(speech[:8000])
+    tracker.reset()
+    again = tracker.process(speech[:8000])
+    assert [f.time_offset_s for f in again] == [f.time_offset_s for f in first]
+    np.testing.assert_array_equal(np.stack([f.spectrum for f in again]), np.stack([f.spectrum for f in first]))
+
+
+def test_metadata_round_trip_makes_the_export_self_contained(models, onnx_path: Path) -> None:
+    torch_model, onnx_model = models
+    assert onnx_model.array.name == torch_model.array.name
+    assert onnx_model.array.geometry_mismatch(torch_model.array) is None
+    assert onnx_model.array.channel_order == torch_model.array.channel_order
+    assert onnx_model.feature_cfg == torch_model.feature_cfg
+    assert onnx_model.model_cfg == torch_model.model_cfg
+    assert onnx_model.frame_s == pytest.approx(torch_model.frame_s) and onnx_model.label_frame_s == pytest.approx(0.1)
+    sha = hashlib.sha256(default_model_path().read_bytes()).hexdigest()
+    assert onnx_model.provenance["source_checkpoint"] == {"path": str(default_model_path()), "sha256": sha}
+    export = onnx_model.provenance["export"]
+    assert 0.0 <= export["max_abs_diff"] <= TOL and export["check_frames"] >= 50 and export["opset"] >= 17
+    for key, value in torch_model.provenance.items():  # the training provenance is carried over
+        assert onnx_model.provenance[key] == value, key
+    # the JSON entry parses back to the same metadata (and the same JSON)
+    meta = onnx_model.metadata
+    again = OnnxMetadata.from_json(meta.to_json(), "round trip")
+    assert again.to_json() == meta.to_json()
+    assert again.state == meta.state and again.feature_cfg == meta.feature_cfg
+    assert [s.shape for s in meta.state][-1] == (1, 1, torch_model.model_cfg.gru_hidden)
+    assert onnx_model.session.get_session_options().intra_op_num_threads == 1
+
+
+def _with_metadata(src: Path, dst: Path, edit) -> Path:
+    """A copy of the export whose metadata entry is ``edit(dict)`` (None: no entry)."""
+    import onnx
+
+    proto = onnx.load(str(src))
+    entry = next(p for p in proto.metadata_props if p.key == METADATA_KEY)
+    data = edit(json.loads(entry.value))
+    kept = [p for p in proto.metadata_props if p.key != METADATA_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    if data is not None:
+        proto.metadata_props.add(key=METADATA_KEY, value=json.dumps(data))
+    onnx.save(proto, str(dst))
+    return dst
+
+
+_SQUARE_5CM = [[0.05, 0.0, 0.0], [0.0, 0.05, 0.0], [-0.05, 0.0, 0.0], [0.0, -0.05, 0.0]]
+
+
+def _set(data: dict, path: tuple[str, ...], value: object) -> dict:
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: None, "not an sst_ros export"),
+        (lambda d: _set(d, ("version",), 99), "newer than this sst_ros"),
+        (lambda d: _set(d, ("io", "frames_per_call"), 4), "4 feature frames per call"),
+        (lambda d: _set(d, ("feature_config", "mic_positions_m"), _SQUARE_5CM), "not those of array"),
+        (lambda d: _set(d, ("io", "state"), d["io"]["state"][:-1]), "not those its metadata describes"),
+        (lambda d: {k: v for k, v in d.items() if k != "model_config"}, "incomplete or invalid"),
+    ],
+    ids=["no-entry", "newer-version", "frames-per-call", "feature-geometry", "missing-state", "no-model-config"],
+)
+def test_bad_metadata_is_refused_by_name(onnx_path: Path, tmp_path: Path, edit, message: str) -> None:
+    bad = _with_metadata(onnx_path, tmp_path / "bad.onnx", edit)
+    with pytest.raises(ModelError, match=message) as info:
+        load_model(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_bad_files_and_inputs_are_refused(models, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "missing.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07not a protobuf at all" * 10)
+    with pytest.raises(ModelError, match="not a valid ONNX model"):
+        load_model(garbage)
+    with pytest.raises(ConfigError, match="threads must be >= 1"):
+        load_model(garbage, threads=0)
+    _, onnx_model = models
+    with pytest.raises(ModelError, match=r"expects features \(P=19, F=128, t\)"):
+        onnx_model.step(np.zeros((8, 256, 5), np.float32))
+    with pytest.raises(ModelError, match="3 channels"):
+        StreamingTracker(onnx_model).process(np.zeros((1600, 3), np.float32))
+
+
+def test_missing_backends_name_the_fix(onnx_path: Path, tmp_path: Path) -> None:
+    """A robot without torch given a .pt, and a machine without onnxruntime given a .onnx: each
+    error names the fix (a subprocess, so the packages are truly absent there)."""
+    attempts = tmp_path / "attempts.txt"
+    hidden = hide_packages(tmp_path / "hidden", ("torch", "onnxruntime"), attempts)
+    script = (
+        "import sys\n"
+        "from sst_ros.errors import ModelError\n"
+        "from sst_ros.model.runtime import load_model\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        load_model(path)\n"
+        "    except ModelError as err:\n"
+        "        print('ERROR', err)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(default_model_path()), str(onnx_path)],
+        env=env_with_path_first(subprocess_env(), hidden), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    pt_error, onnx_error = out.stdout.strip().split("\n")
+    assert "is a PyTorch checkpoint and torch is not installed" in pt_error
+    assert "sst export --onnx" in pt_error and "pip install sst_ros[train]" in pt_error
+    assert "needs onnxruntime" in onnx_error and "pip install sst_ros[onnx]" in onnx_error
+    assert attempted(attempts) == ["torch", "onnxruntime"]
+
+
+def test_export_refuses_a_graph_that_disagrees(tiny_model: Path, tmp_path: Path) -> None:
+    """The export's check is real: with a tolerance below float rounding, nothing is written."""
+    from sst_ros.model.onnx_export import export_onnx
+
+    out = tmp_path / "tiny.onnx"
+    with pytest.raises(ModelError, match=r"disagrees with torch by up to .* tolerance 0; .* was not written"):
+        export_onnx(tiny_model, out, tolerance=0.0)
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ModelError, match="must end in .onnx"):
+        export_onnx(tiny_model, tmp_path / "tiny.pt")
