@@ -15,12 +15,13 @@ RUNTIME = [
     "zstandard>=0.19",  # zstd-compressed MCAP chunks when a crashed bag is recovered
 ]
 ONNX = ["onnxruntime>=1.16"]
+BASELINES_AND_PLOTS = ["pyroomacoustics>=0.7", "matplotlib>=3.6"]  # `sst evaluate`'s classical baselines, its plots
+EVAL = [*ONNX, *BASELINES_AND_PLOTS]
 TRAIN = [
     # 2.13.0 CPU is installed first by the set-up; this range must admit it so pip
     # never pulls a CUDA build.
     "torch>=2.2",
-    "pyroomacoustics>=0.7",
-    "matplotlib>=3.6",
+    *BASELINES_AND_PLOTS,
     "tqdm>=4.60",
 ]
 EXPORT = ["torch>=2.2", "onnx>=1.16", "onnxscript>=0.5", *ONNX]  # torch's exporter needs onnx and onnxscript
@@ -30,7 +31,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["models/*.pt", "py.typed"]},
+    package_data={PACKAGE: ["models/*.pt", "models/*.onnx", "py.typed"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -41,10 +42,12 @@ setup(
     ],
     python_requires=">=3.10",
     # A plain install is the robot's runtime, without torch: the tracker node, record_target and
-    # `sst predict`, running an ONNX model with the `onnx` extra (README: robot install).
+    # `sst predict`, running an ONNX model with the `onnx` extra (by default the shipped
+    # models/default.onnx, the export of models/default.pt).
     install_requires=RUNTIME,
     extras_require={
         "onnx": ONNX,  # run .onnx models (`sst export --onnx`): the robot install, `pip install sst_ros[onnx]`
+        "eval": EVAL,  # `sst evaluate` of an .onnx model with baselines and plots, still without torch
         "train": TRAIN,  # simulate, train, adapt, evaluate with plots and baselines, run .pt checkpoints
         "export": EXPORT,  # `sst export --onnx`
         "dev": sorted(set(TRAIN + EXPORT)) + DEV_TOOLS,  # scripts/setup.sh: everything, plus the test tools

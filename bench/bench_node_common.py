@@ -69,7 +69,7 @@ def model_path(arg: str | None) -> str:
     """The model to benchmark: ``--model`` or the shipped default (exits with a message if missing)."""
     if arg:
         return arg
-    from sst_ros.model.checkpoint import default_model_path
+    from sst_ros.model.runtime import default_model_path
 
     p = default_model_path()
     if not p.is_file():

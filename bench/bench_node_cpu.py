@@ -8,7 +8,7 @@ from /proc before and after a measurement window that starts after a warm-up. Al
 idle CPU (no audio) of the node, e.g. executor and DDS housekeeping. With several
 ``--chunk-ms`` values, a fresh tracker is measured for each and the ratio to the last is printed.
 
-    python bench/bench_node_cpu.py [--model PATH] [--duration 60] [--torch-threads 1] [--chunk-ms 10 100]
+    python bench/bench_node_cpu.py [--model PATH] [--duration 60] [--model-threads 1] [--chunk-ms 10 100]
 
 Exit code 0 when every streaming CPU use <= 25 % of one core and every ratio <= 1.5.
 """
@@ -28,7 +28,7 @@ WARMUP_S = 5.0
 def measure(args, chunk_ms: float) -> float:
     """CPU of a fresh tracker streaming ``chunk_ms`` messages in real time, % of one core."""
     chunk = int(round(chunk_ms * FS / 1000))
-    with rig("cpu", args.model, {"torch_threads": args.torch_threads}) as (tracker, feeder, log):
+    with rig("cpu", args.model, {"model_threads": args.model_threads}) as (tracker, feeder, log):
         feeder.wait_for_tracker(tracker)
         c0, t0 = cpu_seconds(tracker.pid), time.monotonic()
         time.sleep(5.0)
@@ -52,14 +52,14 @@ def measure(args, chunk_ms: float) -> float:
     busy = 100 * (c_b - c_a) / (t_b - t_a)
     print(f"[bench] tracker idle (no audio): {idle:.1f} % of one core")
     print(f"[bench] tracker streaming {chunk_ms:g} ms messages in real time: {busy:.1f} % of one core over "
-          f"{t_b - t_a:.1f} s (torch_threads={args.torch_threads}); log {log}")  # fmt: skip
+          f"{t_b - t_a:.1f} s (model_threads={args.model_threads}); log {log}")  # fmt: skip
     return busy
 
 
 def main() -> int:
     ap = arg_parser(__doc__)
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds of real-time audio [60]")
-    ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--model-threads", type=int, default=1, help="the node's model_threads [1]")
     ap.add_argument("--chunk-ms", type=float, nargs="+", default=[100.0], help="message lengths, ms [100]")
     args = ap.parse_args()
     busy = {ms: measure(args, ms) for ms in args.chunk_ms}

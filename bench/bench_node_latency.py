@@ -27,9 +27,9 @@ GOAL_P99_MS = 20.0
 def main() -> int:
     ap = arg_parser(__doc__)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of real-time audio [60]")
-    ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--model-threads", type=int, default=1, help="the node's model_threads [1]")
     args = ap.parse_args()
-    with rig("latency", args.model, {"torch_threads": args.torch_threads, "stats_period_s": 10.0}) as (
+    with rig("latency", args.model, {"model_threads": args.model_threads, "stats_period_s": 10.0}) as (
         tracker, feeder, log,
     ):  # fmt: skip
         feeder.wait_for_tracker(tracker)

@@ -5,11 +5,13 @@ which adds its parser and sets ``func`` (called with the parsed namespace, retur
 code). Modules are imported lazily so ``sst --help`` stays fast and the science
 subcommands never import rclpy.
 
-A plain install runs models without torch (``pip install sst_ros[onnx]``: ``sst predict`` and
-``sst evaluate`` with an ``.onnx`` model); the training side needs extras. A subcommand whose
-module needs a package that is not installed (:data:`OPTIONAL_PACKAGES`) is listed as
-unavailable and, when run, fails with the install that fixes it, as does a command that meets
-one later.
+Without torch, ``pip install sst_ros[onnx]`` runs ``sst predict`` with an ``.onnx`` model (or
+the shipped default's export), and ``pip install sst_ros[eval]`` adds ``sst evaluate`` of one
+with the classical baselines and plots; simulating, training, adapting and exporting need
+torch (``[train]``, ``[export]``). A subcommand whose module needs a package that is not
+installed (:data:`OPTIONAL_PACKAGES`) is listed as unavailable and, when run, fails with the
+install that fixes it (:data:`COMMAND_INSTALL` first), as does a command that meets one later,
+naming the option that runs it without that package where there is one (:data:`RUNS_WITHOUT`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 
 from sst_ros.errors import SstError
 
-__all__ = ["OPTIONAL_PACKAGES", "main"]
+__all__ = ["COMMAND_INSTALL", "OPTIONAL_PACKAGES", "RUNS_WITHOUT", "main"]
 
 # subcommand -> module that defines register(subparsers)
 SUBCOMMANDS: dict[str, str] = {
@@ -47,7 +49,17 @@ OPTIONAL_PACKAGES: dict[str, str] = {
     "rclpy": "a ROS 2 installation (source its setup file)",
 }
 #: Subcommand -> the install that gives it everything it needs (wins over the package's own).
-COMMAND_INSTALL: dict[str, str] = {"export": "`pip install sst_ros[export]`"}
+COMMAND_INSTALL: dict[str, str] = {
+    "export": "`pip install sst_ros[export]`",
+    # torch-free: baselines (pyroomacoustics) and plots (matplotlib); a .pt model's torch is named by load_model
+    "evaluate": "`pip install sst_ros[eval]`",
+    "predict": "`pip install sst_ros[eval]`",  # --baseline needs pyroomacoustics
+}
+#: (subcommand, package) -> the option that runs the subcommand without the package.
+RUNS_WITHOUT: dict[tuple[str, str], str] = {
+    ("evaluate", "pyroomacoustics"): "--baselines none",
+    ("evaluate", "matplotlib"): "--no-plots",
+}
 
 
 def _missing_optional(err: ImportError) -> str | None:
@@ -61,7 +73,10 @@ def _install(command: str, package: str) -> str:
 
 
 def _needs_message(command: str, package: str) -> str:
-    return f"sst {command} needs {package}, which is not installed here; install it with {_install(command, package)}"
+    install = _install(command, package)
+    message = f"sst {command} needs {package}, which is not installed here; install it with {install}"
+    option = RUNS_WITHOUT.get((command, package))
+    return message if option is None else f"{message}, or run it without {package}: {option}"
 
 
 def _add_unavailable(sub: argparse._SubParsersAction, name: str, package: str) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "DataError",
     "ModelError",
     "SstError",
+    "UnsupportedFormatError",
 ]
 
 
@@ -27,6 +28,10 @@ class ConfigError(SstError, ValueError):
 
 class AudioFormatError(SstError, ValueError):
     """Audio cannot be decoded or does not match what is expected (format, channels, rate)."""
+
+
+class UnsupportedFormatError(AudioFormatError):
+    """Audio in an encoding sst_ros does not read (MP3, PortAudio paInt24): the capture node must send another."""
 
 
 class BagError(SstError):

@@ -71,7 +71,8 @@ def spin_until(node: Any, predicate: Callable[[], Any], timeout_s: float, what: 
 
 def cdr_audio_info(channels: int, rate_hz: int, sample_format: str) -> bytes:
     """A serialized ``AudioInfo`` (rosbags typestore, no rclpy), as recorded in bags."""
-    from sst_ros.data.bag import AUDIO_INFO_TYPE, audio_typestore
+    from sst_ros.audio.stacks import AUDIO_INFO_TYPE
+    from sst_ros.data.bag import audio_typestore
 
     store = audio_typestore()
     msg = store.types[AUDIO_INFO_TYPE](
@@ -85,7 +86,8 @@ def cdr_audio(samples: Any, sample_format: str, stamp_ns: int, frame_id: str = "
     import numpy as np
 
     from sst_ros.audio.pcm import encode_pcm
-    from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, audio_typestore
+    from sst_ros.audio.stacks import AUDIO_DATA_STAMPED_TYPE
+    from sst_ros.data.bag import audio_typestore
 
     store = audio_typestore()
     t = store.types

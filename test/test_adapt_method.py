@@ -195,6 +195,9 @@ def test_consistency_terms_reach_fe_t_and_are_off_by_default(trainer_parts: dict
     loss = tr._consistency(h_t, tgt, tcrops)
     loss.backward()
     assert float(loss) > 0
+    # h_t padded to a longer synthetic batch (the joint extraction) gives the same loss
+    padded = torch.cat([h_t, h_t[:, :3]], dim=1)
+    assert float(tr._consistency(padded, tgt, tcrops)) == pytest.approx(float(loss), rel=1e-5)
     grads = [p.grad for p in tr.model_t.parameters() if p.grad is not None]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
     assert np.isfinite(tr.train_step()["consistency"])

@@ -10,8 +10,9 @@ import torch
 import yaml
 
 from sst_ros.adapt.batches import pad_batch
+from sst_ros.audio.stacks import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE
 from sst_ros.audio.wav import write_wav
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, audio_typestore, find_bags
+from sst_ros.data.bag import audio_typestore, find_bags
 from sst_ros.data.target_set import find_recordings, load_target_set
 from sst_ros.errors import BagError, DataError
 from sst_ros.geometry import MicArray, load_array

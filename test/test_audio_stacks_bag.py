@@ -2,7 +2,8 @@
 
 mgonzs13 ``AudioStamped`` bags need no info topic; the typestore is chosen per bag, from the
 bag's own definitions or, without them, from the audio topic's type name; plain ros-drivers
-``AudioData`` reads with its record times as stamps.
+``AudioData`` reads with its record times as stamps, which the recorder sets to each message's
+receipt.
 """
 
 from __future__ import annotations
@@ -154,6 +155,42 @@ def test_plain_audio_data_reads_with_record_times(tmp_path) -> None:
     (got,) = read_bag_audio(tmp_path / "bag")
     np.testing.assert_array_equal(got.samples * 32768, x)
     assert got.message_stamps_ns.tolist() == [1000, 1001] and got.stack == ROS_DRIVERS
+
+
+@pytest.mark.ros  # a recorder node in this process (nothing is published: its callbacks are called)
+def test_recorder_writes_held_and_pre_roll_plain_audio_at_receipt(tmp_path, rclpy_context) -> None:
+    """Plain AudioData held before its AudioInfo, and the gate's pre-roll, are written late: each is
+    recorded at its own receipt (a reader's only time for it), the AudioInfo before them."""
+    from rclpy.parameter import Parameter
+
+    from sst_ros.ros.record_target import TargetRecorder
+
+    params = {"topics": ["/t/audio"], "out": str(tmp_path / "bag"), "array": "", "gate": True,
+              "gate_hangover_s": 0.0, "gate_preroll_s": 0.3, "status_period_s": 0.0, "no_publisher_warn_s": 0.0,
+              "diagnostics_period_s": 0.0}  # fmt: skip
+    rec = TargetRecorder(context=rclpy_context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    try:
+        rec._subscriber.types["/t/audio"] = AUDIO_DATA_TYPE  # what the graph would say of a plain publisher
+        store = audio_typestore(ROS_DRIVERS)
+        rng = np.random.default_rng(3)
+        loud, quiet = _int16(rng, 1600, 2) // 4, np.zeros((1600, 2), np.int16)
+        t0 = rec.get_clock().now().nanoseconds - 10 * 10**9
+        receipts = [t0 + k * 100_000_000 for k in range(6)]
+        for k, (x, t) in enumerate(zip([loud, loud, loud, quiet, quiet, loud], receipts, strict=True)):
+            if k == 3:
+                rec._on_info("/t/audio_info", cdr_audio_info(2, FS, "S16LE"))  # releases the 3 held
+            msg = store.types[AUDIO_DATA_TYPE](data=np.frombuffer(x.astype("<i2").tobytes(), np.uint8))
+            rec._on_audio("/t/audio", bytes(store.serialize_cdr(msg, AUDIO_DATA_TYPE)), t)
+        assert rec._topics["/t/audio"].messages == 6  # the 2 quiet ones came back as pre-roll
+        assert rec._topics["/t/audio"].received == 6  # the 3 held ones are counted once, not again on release
+    finally:
+        rec.close()
+        rec.destroy_node()
+    (got,) = read_bag_audio(tmp_path / "bag")
+    assert got.message_stamps_ns.tolist() == receipts and got.samples.shape[0] == 6 * 1600
+    with AnyReader([tmp_path / "bag"]) as reader:
+        (info,) = [t for c, t, _ in reader.messages() if c.msgtype == AUDIO_INFO_TYPE]
+    assert info == t0
 
 
 def test_mp3_audio_info_in_a_bag_is_refused(tmp_path) -> None:

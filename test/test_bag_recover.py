@@ -19,7 +19,8 @@ from helpers import REPO_ROOT, subprocess_env
 from helpers import cdr_audio as _audio
 from helpers import cdr_audio_info as _info
 
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, count_bag_messages, read_bag_audio
+from sst_ros.audio.stacks import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE
+from sst_ros.data.bag import count_bag_messages, read_bag_audio
 from sst_ros.data.bag_recover import needs_recovery, recover_bag
 from sst_ros.data.bag_writer import BagWriter
 from sst_ros.data.target_set import load_target_set

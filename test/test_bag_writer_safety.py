@@ -11,8 +11,9 @@ import pytest
 from helpers import cdr_audio as _audio
 from helpers import cdr_audio_info as _info
 
+from sst_ros.audio.stacks import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE
 from sst_ros.data import bag_writer
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, read_bag_audio
+from sst_ros.data.bag import read_bag_audio
 from sst_ros.data.bag_writer import BagWriter, SplitBagWriter
 from sst_ros.errors import BagError
 

@@ -7,7 +7,8 @@ import pytest
 from helpers import cdr_audio as _audio
 from helpers import cdr_audio_info as _info
 
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, find_bags, read_bag_audio
+from sst_ros.audio.stacks import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE
+from sst_ros.data.bag import find_bags, read_bag_audio
 from sst_ros.data.bag_writer import BagWriter, SplitBagWriter
 from sst_ros.errors import BagError
 from sst_ros.geometry import load_array

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from _tracker_dds import TRACKER_MODULE, NodeProcess, Probe, wait_for
 
+from sst_ros.audio.stacks import ROS_DRIVERS, STACKS
 from sst_ros.ros.diagnostics import DiagnosticsLog, level_of, values_of
 from sst_ros.ros.health import Level
 from sst_ros.ros.probe import TrackProbe
@@ -195,11 +196,43 @@ def test_diagnostics_period_zero_publishes_nothing(rclpy_context, period_s: floa
     node = Node("diag_period", context=rclpy_context)
     try:
         pipeline = SimpleNamespace(audio_format=None, clock=None)
-        diag = TrackerDiagnostics(node, LatencyStats(), pipeline, None, period_s, "/audio")
+        diag = TrackerDiagnostics(node, LatencyStats(), pipeline, None, period_s, "/audio", STACKS[ROS_DRIVERS])
         assert node.count_publishers(DIAGNOSTICS_TOPIC) == publishers
         diag.on_audio(1, 1, "m", SimpleNamespace(n_samples=160, dropped=None))  # no format: nothing to measure
     finally:
         node.destroy_node()
+
+
+def test_failing_health_evaluation_is_an_error_status_and_the_node_lives(rclpy_context, monkeypatch) -> None:
+    """An exception in the status timer would leave executor.spin and end the node: it is an ERROR status
+    instead (once a period, not every check), and the next good evaluation is published at once."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from sst_ros.ros.diagnostics import DiagnosticsPublisher
+
+    checks = []
+
+    def evaluate(now_s: float) -> list:
+        checks.append(now_s)
+        if len(checks) <= 3:
+            raise ZeroDivisionError("division by zero")  # a bug in the health code
+        return []
+
+    node = Node("diag_fail", context=rclpy_context)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    try:
+        pub = DiagnosticsPublisher(node, "test", lambda: "hw", evaluate, lambda faults: [("fault", "none")], 1.0)
+        sent: list[tuple[Level, str]] = []
+        monkeypatch.setattr(pub, "publish", lambda level, message, values: sent.append((level, message)))
+        deadline = time.monotonic() + 10.0
+        while not any(level == Level.OK for level, _ in sent) and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)  # the exception left here before
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+    assert sent == [(Level.ERROR, "diagnostics failed: ZeroDivisionError: division by zero"), (Level.OK, "ok")]
 
 
 # ---- recorder --------------------------------------------------------------------------------

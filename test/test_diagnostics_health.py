@@ -2,8 +2,9 @@
 
 The early rate check must flag a stream declared at 16 kHz and sent at 48 kHz (and the reverse)
 within 1.1 s of receipts, and never flag the stamping faults the clock model absorbs (jitter,
-bursts, loss, batched receipts, a backlog at start, a fast replay). The fault tests drive the
-evaluators with synthetic counters and times: each level change happens at its threshold.
+bursts, loss, batched receipts, a backlog at start, a fast replay); streams of 1 s messages are
+measured too. The fault tests drive the evaluators with synthetic counters and times: each
+level change happens at its threshold, and the fixes are named in the terms of the audio stack.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from sst_ros.audio.clock import RateCheck, StreamClock
 from sst_ros.audio.rate_watch import MIN_SPAN_S, RateWatch
+from sst_ros.audio.stacks import MGONZS13, ROS_DRIVERS, STACKS, AudioStack
 from sst_ros.ros.health import (
     Events,
     Fault,
@@ -35,6 +37,7 @@ from sst_ros.timebase import NS_PER_S as NS
 
 T0 = 1_700_000_000 * NS
 CFG = HealthConfig()
+RD, MG = STACKS[ROS_DRIVERS], STACKS[MGONZS13]
 
 # (receipt ns, stamp ns, frames) per message
 Messages = list[tuple[int, int, int]]
@@ -55,7 +58,7 @@ def first_mismatch_s(msgs: Messages, declared: int) -> float | None:
     watch = RateWatch()
     estimated = False
     for r, s, n in msgs:
-        watch.push(r, s, n)
+        watch.push(r, s, n, declared)
         est = watch.estimate(declared)
         estimated |= est is not None
         if est is not None and est.mismatch:
@@ -128,13 +131,13 @@ def test_rate_watch_estimate_and_restart_after_a_pause() -> None:
     watch = RateWatch()
     msgs = realtime(2.0, 16000, 160)
     for m in msgs:
-        watch.push(*m)
+        watch.push(*m, 16000)
     est = watch.estimate(16000)
     assert est is not None and not est.mismatch
     assert est.receipt_hz == pytest.approx(16000, rel=0.02) and est.stamp_hz == pytest.approx(16000, rel=0.01)
     assert watch.estimate(0) is None  # no declared rate
     last_r, last_s, _ = msgs[-1]
-    watch.push(last_r + int(0.6 * NS), last_s + int(0.6 * NS), 160)  # a pause: a new stream
+    watch.push(last_r + int(0.6 * NS), last_s + int(0.6 * NS), 160, 16000)  # a pause: a new stream
     assert watch.estimate(16000) is None
 
 
@@ -170,23 +173,33 @@ def test_summary_names_the_worst_fault() -> None:
 class Feed:
     """Drives a TrackerHealth like the node does: real-time 10 ms messages, counters growing with them."""
 
-    def __init__(self, declared: int = 16000) -> None:
-        self.h = TrackerHealth("/audio", 0.0)
+    def __init__(self, declared: int = 16000, stack: AudioStack = RD) -> None:
+        self.h = TrackerHealth("/audio", 0.0, stack)
         self.declared = declared
         self.stats = StatsSnapshot()
         self.t = 0.0
         self.sent = 0
 
-    def stream(self, seconds: float, sent_fs: int = 16000, n: int = 160, **counters: float) -> list[Fault]:
-        """Stream in real time, evaluating every 0.1 s; the faults of the last evaluation."""
+    def stream(
+        self, seconds: float, sent_fs: int = 16000, n: int = 160, dropped: str | None = None, **counters: float
+    ) -> list[Fault]:
+        """Stream in real time, evaluating every 0.1 s; the faults of the last evaluation.
+
+        ``dropped``: every message is dropped for this reason before processing (as the node does).
+        """
         faults: list[Fault] = []
         for _ in range(round(seconds / 0.1)):
             for _ in range(10):
                 receipt = T0 + int(self.t * NS) + 2_000_000
-                self.h.on_message(receipt, T0 + self.sent * n * NS // sent_fs, n, self.declared, None)
+                if dropped is None:
+                    self.h.on_message(receipt, T0 + self.sent * n * NS // sent_fs, n, self.declared, None)
                 self.sent += 1
                 self.t += n / sent_fs
-            self.stats = replace(self.stats, received=self.stats.received + 10)
+            if dropped is None:
+                self.stats = replace(self.stats, received=self.stats.received + 10, processed=self.stats.processed + 10)
+            else:
+                drops = {**self.stats.dropped, dropped: self.stats.dropped.get(dropped, 0) + 10}
+                self.stats = replace(self.stats, received=self.stats.received + 10, dropped=drops)
             faults = self.evaluate(**counters)
         return faults
 
@@ -224,7 +237,7 @@ def test_tracker_wrong_declared_rate_is_an_error_after_1_s_and_clears_on_a_new_f
 
 
 def test_tracker_clock_refusal_is_an_error_naming_the_measured_rate() -> None:
-    h = TrackerHealth("/audio", 0.0)
+    h = TrackerHealth("/audio", 0.0, RD)
     h.on_message(T0, T0, 160, 16000, "rate")
     check = RateCheck(16000, 48000.0, 48000.0, True)
     (f,) = h.evaluate(0.1, StatsSnapshot(received=1), 16000, check)
@@ -260,20 +273,103 @@ def test_tracker_gap_confirmed_after_a_silence_is_that_silence() -> None:
 
 
 def test_tracker_dropped_messages_by_reason() -> None:
-    h = TrackerHealth("/audio", 0.0)
+    h = TrackerHealth("/audio", 0.0, RD)
     dropped = {"error": 1, "duplicate": 5, "cdr": 2}
-    (err, warn) = h.evaluate(1.0, StatsSnapshot(received=8, dropped=dropped), 16000, None)
+    (err, warn) = h.evaluate(1.0, StatsSnapshot(received=18, processed=10, dropped=dropped), 16000, None)
     assert (err.level, err.key) == (Level.ERROR, "dropped:error")
     assert (warn.level, warn.key) == (Level.WARN, "dropped:cdr") and "cdr" in warn.message  # duplicates: harmless
 
 
 def test_tracker_audio_without_format_warns_then_errors_when_dropped() -> None:
-    h = TrackerHealth("/audio", 0.0)
+    h = TrackerHealth("/audio", 0.0, RD)
     assert h.evaluate(1.0, StatsSnapshot(received=5), 0, None) == []
     (f,) = h.evaluate(2.1, StatsSnapshot(received=10), 0, None)
     assert (f.level, f.key) == (Level.WARN, "format") and "AudioInfo" in f.message
     (f,) = h.evaluate(2.2, StatsSnapshot(received=11, dropped={"format": 1}), 0, None)
     assert (f.level, f.key) == (Level.ERROR, "format")
+
+
+def test_tracker_whole_stream_dropped_is_an_error_naming_the_stacks_fix() -> None:
+    """MP3 refused while a format is known (ros-drivers), paInt24 (mgonzs13): every message is
+    dropped; ERROR with the capture node's fix. Some messages dropped among processed ones: WARN."""
+    feed = Feed()
+    assert feed.stream(2.0) == []
+    (f,) = feed.stream(0.1, dropped="unsupported")  # processed grew 0.1 s ago: not yet the whole stream
+    assert (f.level, f.key) == (Level.WARN, "dropped:unsupported")
+    (f,) = feed.stream(CFG.event_hold_s, dropped="unsupported")
+    assert (f.level, f.key) == (Level.ERROR, "dropped:unsupported")
+    assert f.message == "all audio dropped (unsupported): start the capture node with format:=wave"
+    (f,) = feed.stream(0.2)  # format:=wave: processed again
+    assert f.level == Level.WARN
+    assert feed.stream(CFG.event_hold_s) == []
+    # mgonzs13 paInt24: no message is ever decoded, so no format is known either
+    mg = Feed(declared=0, stack=MG)
+    (f,) = mg.stream(2.0, dropped="unsupported")  # the format fault leaves the fix to this one
+    assert (f.level, f.key) == (Level.ERROR, "dropped:unsupported")
+    assert f.message.endswith("set the capture node's format:=8 (paInt16)") and "AudioInfo" not in f.message
+    # a stream partly undecodable stays a WARN; wholly undecodable: ERROR
+    feed = Feed()
+    feed.stream(1.0)
+    feed.stats = replace(feed.stats, dropped={"cdr": 1})
+    (f,) = feed.stream(0.1)
+    assert (f.level, f.message) == (Level.WARN, "audio messages dropped (cdr): see the log")
+    (f,) = feed.stream(CFG.event_hold_s + 0.1, dropped="cdr")
+    assert (f.level, f.message) == (Level.ERROR, "all audio dropped (cdr): see the log")
+
+
+def test_fixes_are_named_in_the_stacks_terms() -> None:
+    """With mgonzs13 there is no AudioInfo: the fixes name the capture node's parameters."""
+    for stack, rate_fix in ((RD, "fix AudioInfo.sample_rate"), (MG, "fix the capture node's rate parameter")):
+        feed = Feed(declared=16000, stack=stack)
+        (f,) = feed.stream(1.2, sent_fs=48000, n=480)
+        assert f.key == "rate" and rate_fix in f.message
+        h = TrackerHealth("/audio", 0.0, stack)
+        h.evaluate(1.0, StatsSnapshot(received=5), 0, None)
+        (f,) = h.evaluate(2.1, StatsSnapshot(received=10), 0, None)
+        assert f.key == "format" and f.message.endswith(stack.fixes.no_format)
+        (f,) = h.evaluate(2.2, StatsSnapshot(received=11, dropped={"format": 1}), 0, None)
+        assert f.level == Level.ERROR and stack.fixes.refused in f.message
+        rec = RecorderHealth(0.0, stack)
+        bad = replace(recorder_fig(1, 1000).topics[0], rate=RateCheck(16000, 48000.0, 48000.0, True))
+        (f,) = rec.evaluate(0.1, recorder_fig(1, 1000, topics=(bad,)))
+        assert f.key == "rate:/audio" and rate_fix in f.message
+    assert "AudioInfo" not in " ".join(vars(MG.fixes).values())
+    rec = RecorderHealth(0.0, MG)  # a recorder meeting paInt24: nothing recorded, an ERROR
+    paint24 = replace(recorder_fig(1, 1000).topics[0], unsupported=1)
+    (f,) = rec.evaluate(0.1, recorder_fig(1, 1000, topics=(paint24,)))
+    assert (f.level, f.key) == (Level.ERROR, "unsupported:/audio") and "format:=8 (paInt16)" in f.message
+
+
+def test_one_second_messages_are_measured_and_not_silence() -> None:
+    """1 s messages arrive 1 s apart: the rate is estimated (a wrong one flagged) and no silence flaps."""
+    for declared, ok in ((16000, True), (48000, False)):
+        watch = RateWatch()
+        msgs = realtime(8.0, 16000, 16000)
+        estimates = []
+        for r, st, n in msgs:
+            watch.push(r, st, n, declared)
+            estimates.append(watch.estimate(declared))
+        assert estimates[3] is None and estimates[4] is not None  # after 5 messages (4 s)
+        assert all(e is not None and e.mismatch != ok for e in estimates[4:])
+    h = TrackerHealth("/audio", 0.0, RD)
+    for k in range(80):  # evaluated every 0.1 s, a 1 s message every second
+        now = k * 0.1
+        if k % 10 == 0:
+            h.on_message(T0 + k * NS // 10, T0 + (k // 10) * NS, 16000, 16000, None)
+        assert h.evaluate(now, StatsSnapshot(received=k // 10 + 1, processed=k // 10 + 1), 16000, None) == [], now
+    assert h.rate is not None and not h.rate.mismatch
+    (f,) = h.evaluate(7.9 + 3.05, StatsSnapshot(received=8, processed=8), 16000, None)  # 3 message lengths
+    assert (f.level, f.key) == (Level.WARN, "silence")
+    assert silence_fault(10.0, 0.0, 7.1, CFG, "/a", message_s=1.0) is None
+    assert silence_fault(10.0, 0.0, 6.9, CFG, "/a", message_s=1.0) is not None
+    assert (f := silence_fault(10.0, 0.0, 2.9, CFG, "/a", message_s=1.0)) is not None and f.level == Level.ERROR
+    assert (f := silence_fault(10.0, 0.0, 3.1, CFG, "/a", message_s=1.0)) is not None and f.level == Level.WARN
+    rec = RecorderHealth(0.0, RD)
+    long_msgs = replace(recorder_fig(1, 1000).topics[0], message_s=1.0)
+    assert rec.evaluate(0.1, recorder_fig(1, 1000, topics=(long_msgs,))) == []
+    assert rec.evaluate(2.9, recorder_fig(1, 1000, topics=(long_msgs,))) == []  # between two messages
+    (f,) = rec.evaluate(3.2, recorder_fig(1, 1000, topics=(long_msgs,)))
+    assert f.key == "silence"
 
 
 def test_tracker_values_carry_every_figure() -> None:
@@ -292,7 +388,7 @@ def test_tracker_values_carry_every_figure() -> None:
     assert values["dropped messages"] == "1" and values["dropped by reason"] == "cdr 1"
     assert values["frames published"] == "12" and values["model"] == "/m/tiny.pt" and values["model backend"] == "torch"
     assert values["array"] == "respeaker_usb_v2 (4 channels)" and values["fault"] == "none"
-    empty = dict(TrackerHealth("/audio", 0.0).values(TrackerFigures(StatsSnapshot()), []))
+    empty = dict(TrackerHealth("/audio", 0.0, RD).values(TrackerFigures(StatsSnapshot()), []))
     assert empty["input rate measured (Hz)"] == "n/a" and empty["latency p99 (ms)"] == "n/a"
 
 
@@ -305,7 +401,7 @@ def recorder_fig(received: int, free_mb: float, **kw: object) -> RecorderFigures
 
 
 def test_recorder_disk_low_warns_then_full_errors() -> None:
-    h = RecorderHealth(0.0)
+    h = RecorderHealth(0.0, RD)
     assert h.evaluate(0.1, recorder_fig(1, 600)) == []
     (f,) = h.evaluate(0.2, recorder_fig(2, 400))
     assert (f.level, f.key) == (Level.WARN, "disk") and "400 MB free" in f.message
@@ -316,7 +412,7 @@ def test_recorder_disk_low_warns_then_full_errors() -> None:
 
 
 def test_recorder_silence_rate_mismatch_and_message_rate() -> None:
-    h = RecorderHealth(0.0)
+    h = RecorderHealth(0.0, RD)
     for k in range(1, 21):  # 10 messages per second for 2 s
         faults = h.evaluate(k * 0.1, recorder_fig(k, 1000))
     assert faults == [] and h.message_rate_hz == pytest.approx(10, rel=0.1)

@@ -11,17 +11,11 @@ import torch
 from sst_ros.errors import ModelError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
-from sst_ros.model.checkpoint import (
-    LoadedModel,
-    check_array_matches,
-    check_audio_matches,
-    default_model_path,
-    load_checkpoint,
-    save_checkpoint,
-)
+from sst_ros.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from sst_ros.model.crnn import CRNN, ModelConfig
 from sst_ros.model.features import FeatureConfig
 from sst_ros.model.infer import predict_audio
+from sst_ros.model.runtime import check_array_matches, check_audio_matches, default_model_path
 
 
 @pytest.fixture

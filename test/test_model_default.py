@@ -7,8 +7,9 @@ import pytest
 from _model_synth import make_clip, plane_wave, speech_signal
 
 from sst_ros.geometry import angular_distance_deg, load_array
-from sst_ros.model.checkpoint import check_array_matches, default_model_path, load_checkpoint
+from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.infer import predict_audio
+from sst_ros.model.runtime import check_array_matches, default_model_path
 from sst_ros.model.stream import StreamingTracker
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from sst_ros.model.stream import StreamingTracker
 
 TOL = 1e-4  # the export's promise: |onnx - torch| of spectrum and activity
 AZ_DEG = 60.0
+REEXPORT = "sst export --onnx sst_ros/models/default.pt sst_ros/models/default.onnx"  # from the repository root
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +81,13 @@ def test_onnx_streaming_is_chunk_invariant(models, speech: np.ndarray, rng: np.r
     assert spec.shape == offline.spectrum.shape
     np.testing.assert_allclose(spec, offline.spectrum, rtol=0, atol=1e-5)
     np.testing.assert_allclose(act, offline.activity, rtol=0, atol=1e-5)
-    # reset starts a new stream: the same audio again gives the same frames
+    # reset starts a new stream: the same audio again gives the same frames. 7000 samples end inside an
+    # output frame, so the state holds pending feature frames that reset must drop too.
     tracker = StreamingTracker(onnx_model)
-    first = tracker.process(speech[:8000])
+    first = tracker.process(speech[:7000])
+    assert tracker._state.pending.shape[-1] > 0
     tracker.reset()
-    again = tracker.process(speech[:8000])
+    again = tracker.process(speech[:7000])
     assert [f.time_offset_s for f in again] == [f.time_offset_s for f in first]
     np.testing.assert_array_equal(np.stack([f.spectrum for f in again]), np.stack([f.spectrum for f in first]))
 
@@ -109,6 +113,40 @@ def test_metadata_round_trip_makes_the_export_self_contained(models, onnx_path: 
     assert again.state == meta.state and again.feature_cfg == meta.feature_cfg
     assert [s.shape for s in meta.state][-1] == (1, 1, torch_model.model_cfg.gru_hidden)
     assert onnx_model.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_shipped_default_onnx_is_the_export_of_default_pt(speech: np.ndarray) -> None:
+    """default.onnx ships beside default.pt: its metadata names default.pt's SHA-256 (a retrained
+    default.pt without a re-export fails here) and it gives default.pt's outputs."""
+    shipped_path = default_model_path(onnx=True)
+    assert shipped_path.is_file(), f"{shipped_path} is missing; make it with `{REEXPORT}`"
+    assert shipped_path.stat().st_size < 5_000_000
+    shipped = load_model(shipped_path, threads=1)
+    sha = hashlib.sha256(default_model_path().read_bytes()).hexdigest()
+    recorded = shipped.provenance["source_checkpoint"]["sha256"]
+    assert recorded == sha, (
+        f"{shipped_path} is the export of another checkpoint (sha256 {recorded[:16]}...) than the shipped "
+        f"default.pt ({sha[:16]}...): re-export it with `{REEXPORT}` and commit both"
+    )
+    clip = speech[: 2 * 16000]
+    ref = predict_audio(load_model(default_model_path(), threads=1), clip, 16000)
+    got = predict_audio(shipped, clip, 16000)
+    assert got.spectrum.shape == ref.spectrum.shape == (20, 72)
+    assert np.abs(got.spectrum - ref.spectrum).max() <= TOL and np.abs(got.activity - ref.activity).max() <= TOL
+
+
+def test_default_model_is_the_checkpoint_with_torch_and_the_export_without(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sst_ros.model.runtime"):
+        assert (load_model(None, threads=1).path, caplog.messages) == (default_model_path(), [])
+        monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError, as when not installed
+        model = load_model(None, threads=1)
+    assert (model.backend, model.path) == ("onnxruntime", default_model_path(onnx=True))
+    (line,) = caplog.messages
+    assert line.startswith("torch is not installed (") and line.endswith(
+        f"): the default model is the shipped ONNX export {default_model_path(onnx=True)}"
+    )
 
 
 def _with_metadata(src: Path, dst: Path, edit) -> Path:

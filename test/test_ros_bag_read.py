@@ -9,13 +9,8 @@ from helpers import cdr_audio as _audio
 from helpers import cdr_audio_info as _info
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from sst_ros.data.bag import (
-    AUDIO_DATA_STAMPED_TYPE,
-    AUDIO_INFO_TYPE,
-    audio_typestore,
-    find_bags,
-    read_bag_audio,
-)
+from sst_ros.audio.stacks import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE
+from sst_ros.data.bag import audio_typestore, find_bags, read_bag_audio
 from sst_ros.errors import BagError
 from sst_ros.geometry import load_array
 

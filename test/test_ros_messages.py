@@ -9,7 +9,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 
 from sst_ros.audio.pcm import decode_pcm
-from sst_ros.data.bag import AUDIO_MSG_DEFINITIONS, audio_typestore, info_topic_for
+from sst_ros.audio.stacks import ROS_DRIVERS_DEFINITIONS, read_audio_data_stamped_cdr
+from sst_ros.data.bag import audio_typestore, info_topic_for
 from sst_ros.errors import AudioFormatError
 from sst_ros.ros.messages import (
     audio_info_msg,
@@ -68,7 +69,7 @@ def test_qos_choices() -> None:
 
 
 def test_vendored_definitions_match_third_party() -> None:
-    for name, text in AUDIO_MSG_DEFINITIONS.items():
+    for name, text in ROS_DRIVERS_DEFINITIONS.items():
         path = REPO_ROOT / "third_party" / "audio_common_msgs" / "msg" / f"{name.rsplit('/', 1)[1]}.msg"
         assert path.read_text().strip() == text.strip(), path
 
@@ -123,18 +124,18 @@ def test_pose_points_at_the_track_azimuth(azimuth_deg) -> None:
 
 
 @pytest.mark.parametrize("frame_id", ["", "m", "mic", "mic_array", "a_longer_frame_name/with/slashes"])
-def test_read_audio_cdr_equals_rclpy_deserialization(frame_id: str) -> None:
+def test_read_audio_data_stamped_cdr_equals_rclpy_deserialization(frame_id: str) -> None:
     from audio_common_msgs.msg import AudioDataStamped
 
-    from sst_ros.ros.messages import audio_msg, read_audio_cdr, stamp_to_ns
+    from sst_ros.ros.messages import audio_msg, stamp_to_ns
 
     x = np.random.default_rng(0).uniform(-0.5, 0.5, (37, 3)).astype(np.float32)
     raw = serialize_message(audio_msg(x, "S16LE", 1_234_567_890_123, frame_id))
     msg = deserialize_message(raw, AudioDataStamped)
-    stamp, fid, data = read_audio_cdr(raw)
+    stamp, fid, data = read_audio_data_stamped_cdr(raw)
     assert stamp == stamp_to_ns(msg.header.stamp) and fid == frame_id
     assert bytes(data) == bytes(msg.audio.data)
     with pytest.raises(AudioFormatError, match="cut short"):
-        read_audio_cdr(raw[:-10])
+        read_audio_data_stamped_cdr(raw[:-10])
     with pytest.raises(AudioFormatError, match="encapsulation"):
-        read_audio_cdr(b"\x00\x07" + raw[2:])
+        read_audio_data_stamped_cdr(b"\x00\x07" + raw[2:])

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from helpers import NodeProcess, wait_for
 
+from sst_ros.audio.stacks import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE
 from sst_ros.audio.wav import read_wav, write_wav
-from sst_ros.data.bag import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, find_bags, read_bag_audio
+from sst_ros.data.bag import find_bags, read_bag_audio
 
 pytestmark = pytest.mark.ros
 

@@ -34,7 +34,7 @@ def _model_path() -> Path:
     env = os.environ.get("SST_E2E_MODEL")
     if env:
         return Path(env)
-    from sst_ros.model.checkpoint import default_model_path
+    from sst_ros.model.runtime import default_model_path
 
     return default_model_path()
 

@@ -89,7 +89,7 @@ def test_waits_for_format_then_publishes_audio_time_stamps(rig) -> None:
 
     def send_and_check() -> bool:  # no AudioInfo yet: held (resent until discovery completes)
         probe.send_audio(early, "S16LE", early_stamp)
-        return "holding it until AudioInfo" in tracker.output()
+        return "audio arrives before its format: holding it" in tracker.output()
 
     wait_for(send_and_check, 30, "the tracker to hold audio that arrives before its format", poll_s=0.2)
     assert probe.n_poses() == 0

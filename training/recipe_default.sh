@@ -23,3 +23,5 @@ sst train --config training/configs/default.yaml --array respeaker_usb_v2 \
 
 # 3. Ship the best checkpoint (lowest validation MAE; no optimiser state, about 1.3 MB).
 cp "$RUN/best.pt" sst_ros/models/default.pt
+# its ONNX export, the default where torch is not installed (test_onnx_runtime checks it matches)
+sst export --onnx sst_ros/models/default.pt sst_ros/models/default.onnx

@@ -34,3 +34,5 @@ sst train --config training/configs/multi_finetune.yaml --array respeaker_usb_v2
 # 3. Ship the best checkpoint (lowest single-talker validation MAE; in the shipped run it was
 #    the last one, step 2500), without optimiser state.
 cp "$RUN/best.pt" sst_ros/models/default.pt
+# its ONNX export, the default where torch is not installed (test_onnx_runtime checks it matches)
+sst export --onnx sst_ros/models/default.pt sst_ros/models/default.onnx

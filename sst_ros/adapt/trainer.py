@@ -291,7 +291,9 @@ class IwanTrainer:
             sym, src = self._equivariant[int(rng.integers(len(self._equivariant)))]
             sym_batch = symmetric_batch(tgt, tcrops, sym, self.feature_cfg, self.fpo)
             spectrum_sym, _ = self.model_t.head(self.model_t.extract(sym_batch.x))
-            loss = loss + cfg.equivariance_weight * equivariance_loss(spectrum, spectrum_sym, src, active)
+            t = spectrum_sym.shape[1]  # h_t may be padded further (to the synthetic batch): frames beyond are padding
+            eq = equivariance_loss(spectrum[:, :t], spectrum_sym, src, active[:, :t])
+            loss = loss + cfg.equivariance_weight * eq
         return loss
 
     def _d_input(self, net: CRNN, h: torch.Tensor) -> torch.Tensor:

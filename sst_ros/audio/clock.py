@@ -234,9 +234,12 @@ class StreamClock(Generic[T]):
 
     @property
     def drift_ppm(self) -> float | None:
-        """How much faster the stamps advance than the declared rate, parts per million (the last
-        rate check's long-span estimate; None before :data:`RATE_WINDOW_S` of stamps). Its
-        resolution is the stamp jitter over :data:`RATE_SPAN_S` (1 ms of jitter: about 500 ppm)."""
+        """Samples per second of stamps against the declared rate, minus one, parts per million (the
+        last rate check's long-span estimate; None before :data:`RATE_WINDOW_S` of stamps).
+        Positive: more samples arrive per stamp-second than declared (the stamps advance slower
+        than the sample count at the declared rate; the capture clock runs fast against the
+        stamping clock). Its resolution is the stamp jitter over :data:`RATE_SPAN_S` (1 ms of
+        jitter: about 500 ppm)."""
         rate = self.last_rate
         return None if rate is None else (rate.span_hz / rate.declared_hz - 1.0) * 1e6
 

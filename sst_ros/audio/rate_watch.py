@@ -20,8 +20,10 @@ direction:
 Jitter, bursts and lost audio each move at most one of the three, so they raise no alarm; a
 declared 16 kHz stream sent at 48 kHz moves all three by a factor of 3. A rate error within the
 tolerance (44.1 kHz declared as 48 kHz: 9 %) is left to the clock. A pause in the receipts
-longer than :data:`PAUSE_S` or a backward step of the stamps starts the measurement anew.
-Zero stamps are replaced by the receipt time.
+longer than :data:`PAUSE_S` and :data:`PAUSE_MESSAGES` times the previous message's duration
+(at the declared rate), or a backward step of the stamps, starts the measurement anew. The
+window keeps at least :data:`MIN_MESSAGES` messages, so streams of long messages (0.5-1 s)
+are measured too, after that many. Zero stamps are replaced by the receipt time.
 
 Times are integer nanoseconds; pure: no I/O, no ROS.
 """
@@ -36,16 +38,18 @@ import numpy as np
 
 from sst_ros.timebase import NS_PER_S
 
-__all__ = ["MIN_SPAN_S", "PAUSE_S", "TOLERANCE", "WINDOW_S", "RateEstimate", "RateWatch"]
+__all__ = ["MIN_SPAN_S", "PAUSE_MESSAGES", "PAUSE_S", "TOLERANCE", "WINDOW_S", "RateEstimate", "RateWatch"]
 
 MIN_SPAN_S = 1.0
 """Receipt time (seconds) the window must span before the rate is estimated."""
 WINDOW_S = 2.0
-"""Receipt time (seconds) of the messages kept in the window."""
+"""Receipt time (seconds) of the messages kept in the window (at least :data:`MIN_MESSAGES` are kept)."""
 TOLERANCE = 0.25
 """Relative rate error beyond which an estimate disagrees with the declared rate."""
 PAUSE_S = 0.5
-"""A pause between receipts longer than this (seconds) restarts the measurement (a new stream)."""
+"""A pause between receipts longer than this (seconds) restarts the measurement (a new stream)..."""
+PAUSE_MESSAGES = 3.0
+"""... if it is also longer than this many durations of the previous message (1 s messages arrive 1 s apart)."""
 BACKWARD_S = 0.1
 """A stamp this far (seconds) behind the previous one restarts the measurement (a restart, a loop)."""
 MIN_MESSAGES = 5
@@ -101,16 +105,19 @@ class RateWatch:
         self._pts: collections.deque[tuple[int, int, int, int]] = collections.deque()  # receipt, stamp, index, n
         self._index = 0
 
-    def push(self, receipt_ns: int, stamp_ns: int, n_frames: int) -> None:
-        """One message of ``n_frames`` frames stamped ``stamp_ns`` (0 = none), received at ``receipt_ns``."""
+    def push(self, receipt_ns: int, stamp_ns: int, n_frames: int, declared_hz: float) -> None:
+        """One message of ``n_frames`` frames stamped ``stamp_ns`` (0 = none), received at ``receipt_ns``
+        (ns); ``declared_hz``: the stream's declared rate, Hz (0: unknown), for the message durations."""
         receipt, stamp = int(receipt_ns), int(stamp_ns) or int(receipt_ns)
         if self._pts:
-            last_receipt, last_stamp = self._pts[-1][0], self._pts[-1][1]
-            if receipt - last_receipt > PAUSE_S * NS_PER_S or stamp < last_stamp - BACKWARD_S * NS_PER_S:
+            last_receipt, last_stamp, _, last_n = self._pts[-1]
+            last_s = last_n / declared_hz if declared_hz > 0 else 0.0
+            pause_ns = max(PAUSE_S, PAUSE_MESSAGES * last_s) * NS_PER_S
+            if receipt - last_receipt > pause_ns or stamp < last_stamp - BACKWARD_S * NS_PER_S:
                 self.reset()
         self._pts.append((receipt, stamp, self._index, int(n_frames)))
         self._index += int(n_frames)
-        while self._pts and receipt - self._pts[0][0] > self.window_ns:
+        while len(self._pts) > MIN_MESSAGES and receipt - self._pts[0][0] > self.window_ns:
             self._pts.popleft()
 
     def estimate(self, declared_hz: float) -> RateEstimate | None:

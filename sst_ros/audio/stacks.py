@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sst_ros.audio.pcm import normalize_format
-from sst_ros.errors import AudioFormatError, ConfigError
+from sst_ros.audio.pcm import bytes_per_sample, normalize_format
+from sst_ros.errors import AudioFormatError, ConfigError, UnsupportedFormatError
 from sst_ros.timebase import NS_PER_S
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "STACKS",
     "AudioChunk",
     "AudioStack",
+    "Fixes",
     "StampAt",
     "check_coding_format",
     "portaudio_code",
@@ -126,8 +127,13 @@ PORTAUDIO_FORMATS: dict[int, tuple[str, str, str, str]] = {
     32: ("paUInt8", "uint8_data", "u1", "F32LE"),
 }
 _PORTAUDIO_OTHER = {4: "paInt24", 0x10000: "paCustomFormat", 0x80000000: "paNonInterleaved"}
-_ARRAYS = (("float32_data", 4), ("int32_data", 4), ("int16_data", 2), ("int8_data", 1), ("uint8_data", 1))
-_PCM_TO_PORTAUDIO = {"F32LE": 1, "S32LE": 2, "S16LE": 8}
+_ARRAYS = (("float32_data", 4), ("int32_data", 4), ("int16_data", 2), ("int8_data", 1), ("uint8_data", 1))  # CDR order
+#: PCM format -> the PortAudio code whose array holds exactly that format (8-bit arrays are converted: not sendable).
+_PCM_TO_PORTAUDIO = {
+    pcm: code
+    for code, (_name, _array, dtype, pcm) in PORTAUDIO_FORMATS.items()
+    if np.dtype(dtype).itemsize == bytes_per_sample(pcm)
+}
 
 NO_STACK_ERROR = (
     "no audio_common_msgs is installed: neither ros-drivers/audio_common (AudioDataStamped + AudioInfo) nor "
@@ -138,6 +144,24 @@ NO_STACK_ERROR = (
     "builds the ros-drivers one into .ros_ws/ (activated by `source activate.sh`) and the mgonzs13 one into "
     ".ros_ws_mgonzs13/"
 )
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """What the user changes, with one stack, for each stream problem (the one place of these texts,
+    for the nodes' logs and ``/diagnostics``).
+
+    Attributes:
+        no_format: audio arrives but no format describes it.
+        refused: the format that was declared was refused (why: in the log).
+        rate: the declared sample rate contradicts the audio.
+        unsupported: the audio is in an encoding sst_ros does not read (:class:`UnsupportedFormatError`).
+    """
+
+    no_format: str
+    refused: str
+    rate: str
+    unsupported: str
 
 
 class StampAt(enum.Enum):
@@ -188,6 +212,7 @@ class AudioStack:
         audio_types: message types accepted on an audio topic, preferred first.
         definitions: upstream ``.msg`` text per type name (for bags and typestores).
         stamp_at: where the header stamp of its capture node sits in the chunk.
+        fixes: the fix of each stream problem, in this stack's terms.
         decoders: type name -> reader of the CDR bytes of that type.
     """
 
@@ -198,6 +223,7 @@ class AudioStack:
     audio_types: tuple[str, ...]
     definitions: Mapping[str, str]
     stamp_at: StampAt
+    fixes: Fixes
     decoders: Mapping[str, Callable[[bytes | memoryview, AudioStack], AudioChunk]] = field(repr=False)
 
     def first_sample_ns(self, stamp_ns: int, n_frames: int, rate_hz: int) -> int:
@@ -301,7 +327,7 @@ def portaudio_code(sample_format: str) -> int:
     if fmt not in _PCM_TO_PORTAUDIO:
         raise AudioFormatError(
             f"sample format {fmt} cannot be sent as mgonzs13 AudioStamped (its AudioData has float32, int32, "
-            "int16, int8 and uint8 arrays only); use S16LE, S32LE or F32LE"
+            f"int16, int8 and uint8 arrays only); use {', '.join(sorted(_PCM_TO_PORTAUDIO))}"
         )
     return _PCM_TO_PORTAUDIO[fmt]
 
@@ -322,7 +348,8 @@ def read_audio_stamped_cdr(raw: bytes | memoryview, stack: AudioStack | None = N
         little-endian 16/32-bit data; converted to ``F32LE`` for 8-bit data), format, channels, rate.
     Raises:
         AudioFormatError: cut short, an unknown encapsulation, an unsupported PortAudio format
-            code (e.g. paInt24), data in another array than the format names (or in several),
+            code (e.g. paInt24: :class:`UnsupportedFormatError`), data in another array than the
+            format names (or in several),
             non-positive channels or rate, or a sample count that is not a multiple of the channels.
     """
     stack = stack or STACKS[MGONZS13]
@@ -346,7 +373,7 @@ def read_audio_stamped_cdr(raw: bytes | memoryview, stack: AudioStack | None = N
     known = PORTAUDIO_FORMATS.get(code)
     if known is None:
         supported = ", ".join(f"{c} ({v[0]})" for c, v in PORTAUDIO_FORMATS.items())
-        raise AudioFormatError(
+        raise UnsupportedFormatError(
             f"AudioStamped info.format {code} ({_format_name(code)}) is not supported (mgonzs13's AudioData has no "
             f"array for it); set the capture node's format parameter to one of {supported}, e.g. format:=8"
         )
@@ -398,6 +425,12 @@ STACKS: dict[str, AudioStack] = {
         audio_types=(AUDIO_DATA_STAMPED_TYPE, AUDIO_DATA_TYPE),
         definitions=ROS_DRIVERS_DEFINITIONS,
         stamp_at=StampAt.FIRST_SAMPLE,
+        fixes=Fixes(
+            no_format="publish AudioInfo or set the tracker's channels, sample_rate and sample_format parameters",
+            refused="AudioInfo or the tracker's format parameters refused: see the log",
+            rate="fix AudioInfo.sample_rate (or the tracker's sample_rate parameter)",
+            unsupported="start the capture node with format:=wave",
+        ),
         decoders={AUDIO_DATA_STAMPED_TYPE: _ros_drivers_stamped, AUDIO_DATA_TYPE: _ros_drivers_plain},
     ),
     MGONZS13: AudioStack(
@@ -408,6 +441,12 @@ STACKS: dict[str, AudioStack] = {
         audio_types=(AUDIO_STAMPED_TYPE,),
         definitions=MGONZS13_DEFINITIONS,
         stamp_at=StampAt.FIRST_SAMPLE,  # see the module docstring
+        fixes=Fixes(  # every message describes itself: the capture node's parameters declare the format
+            no_format="check the capture node's format, channels and rate parameters (see the log)",
+            refused="the AudioStamped messages' format refused: see the log",
+            rate="fix the capture node's rate parameter",
+            unsupported=f"set the capture node's format:=8 ({PORTAUDIO_FORMATS[8][0]})",
+        ),
         decoders={AUDIO_STAMPED_TYPE: read_audio_stamped_cdr},
     ),
 }
@@ -430,11 +469,11 @@ def check_coding_format(coding_format: str) -> None:
     """Refuse a ros-drivers ``AudioInfo.coding_format`` that is not raw PCM (compared without case).
 
     Raises:
-        AudioFormatError: e.g. ``mp3`` (audio_capture's default), naming the fix ``format:=wave``.
+        UnsupportedFormatError: e.g. ``mp3`` (audio_capture's default), naming the fix ``format:=wave``.
     """
     coding = str(coding_format).strip().lower()
     if coding not in PCM_CODING_FORMATS:
-        raise AudioFormatError(
+        raise UnsupportedFormatError(
             f"AudioInfo coding_format {coding_format!r} is not raw PCM (compressed audio cannot be tracked or "
             "recorded for training); start audio_capture with format:=wave (its default is mp3)"
         )

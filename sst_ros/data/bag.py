@@ -35,7 +35,6 @@ from sst_ros.audio.stacks import (
     AUDIO_TYPE,
     MGONZS13,
     ROS_DRIVERS,
-    ROS_DRIVERS_DEFINITIONS,
     STACKS,
     AudioStack,
     check_coding_format,
@@ -46,10 +45,6 @@ from sst_ros.errors import AudioFormatError, BagError, ConfigError
 from sst_ros.geometry import MicArray, load_array
 
 __all__ = [
-    "AUDIO_DATA_STAMPED_TYPE",
-    "AUDIO_INFO_TYPE",
-    "AUDIO_MSG_DEFINITIONS",
-    "AUDIO_STAMPED_TYPE",
     "AUDIO_TOPIC_TYPES",
     "BAG_STORAGE_SUFFIXES",
     "BagAudio",
@@ -64,9 +59,6 @@ __all__ = [
     "read_bag_audio",
     "walk_bag_tree",
 ]
-
-#: The ros-drivers definitions (kept under their old name; both stacks: :mod:`sst_ros.audio.stacks`).
-AUDIO_MSG_DEFINITIONS: dict[str, str] = ROS_DRIVERS_DEFINITIONS
 
 #: Message types of audio topics in either stack (stream descriptions excluded).
 AUDIO_TOPIC_TYPES: frozenset[str] = frozenset(t for s in STACKS.values() for t in s.audio_types)

@@ -32,15 +32,9 @@ import numpy as np
 
 from sst_ros.audio.finite import finite_audio
 from sst_ros.audio.resample import resample
+from sst_ros.audio.stacks import AUDIO_INFO_TYPE
 from sst_ros.audio.wav import read_wav
-from sst_ros.data.bag import (
-    AUDIO_INFO_TYPE,
-    AUDIO_TOPIC_TYPES,
-    BAG_STORAGE_SUFFIXES,
-    bag_message_types,
-    is_bag_dir,
-    walk_bag_tree,
-)
+from sst_ros.data.bag import AUDIO_TOPIC_TYPES, BAG_STORAGE_SUFFIXES, bag_message_types, is_bag_dir, walk_bag_tree
 from sst_ros.data.clipset import ARRAY_FILE
 from sst_ros.errors import AudioFormatError, BagError, DataError
 from sst_ros.geometry import MicArray

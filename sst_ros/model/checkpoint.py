@@ -38,20 +38,12 @@ from sst_ros.errors import ConfigError, ModelError, SstError
 from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN, ModelConfig, StreamState
 from sst_ros.model.features import FeatureConfig
-from sst_ros.model.runtime import (  # torch-free; re-exported here for the callers that load checkpoints
-    check_array_matches,
-    check_audio_matches,
-    check_feature_geometry,
-    default_model_path,
-)
+from sst_ros.model.runtime import check_feature_geometry, default_model_path
 from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
     "CHECKPOINT_VERSION",
     "LoadedModel",
-    "check_array_matches",
-    "check_audio_matches",
-    "default_model_path",
     "load_checkpoint",
     "load_torch_file",
     "save_checkpoint",

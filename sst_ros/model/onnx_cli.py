@@ -1,31 +1,36 @@
 """``sst export --onnx [MODEL.pt] OUT.onnx``: a checkpoint as an ONNX file robots run without torch.
 
-The file runs with ``pip install sst_ros[onnx]`` alone wherever a model is given: the tracker
-node's ``model`` parameter, ``sst predict --model``, ``sst evaluate --model``. Exporting needs
-torch and the exporter (``pip install sst_ros[export]``). Importing this module stays light
-(``sst --help``); the exporter is imported when the command runs.
+The file runs without torch wherever a model is given: the tracker node's ``model`` parameter
+and ``sst predict --model`` with ``pip install sst_ros[onnx]``, ``sst evaluate --model`` with
+``pip install sst_ros[eval]`` (its baselines need pyroomacoustics, its plots matplotlib). The
+package ships ``sst_ros/models/default.onnx``, the export of ``default.pt``, which is the
+default model where torch is not installed. Exporting needs torch and the exporter (``pip
+install sst_ros[export]``); importing this module imports neither (``sst --help``), the
+exporter is imported when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["register", "run"]
+from sst_ros.model.onnx_format import DEFAULT_TOLERANCE  # torch-free, unlike onnx_export
 
-DEFAULT_TOLERANCE = 1e-4  # sst_ros.model.onnx_export.DEFAULT_TOLERANCE (not imported: it imports torch)
+__all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``export`` subcommand to the ``sst`` parser."""
     p = subparsers.add_parser(
         "export",
-        help="export a checkpoint to ONNX (runs without torch: pip install sst_ros[onnx])",
+        help="export a checkpoint to ONNX, which runs without torch (pip install sst_ros[onnx])",
         description=(
             "Export a checkpoint's streaming step (one 100 ms output frame per call, the GRU and convolution "
             "state as explicit inputs and outputs) to ONNX, with the geometry, feature and network configuration, "
             "provenance and the checkpoint's SHA-256 in the file's metadata. The graph is checked against torch on "
             "a test signal first; a file that disagrees by more than --tolerance is not written. Give the file as "
-            "the model to the tracker node, `sst predict` or `sst evaluate`."
+            "the model to the tracker node or `sst predict` (needs `pip install sst_ros[onnx]`, no torch) or to "
+            "`sst evaluate` (`pip install sst_ros[eval]`: adds pyroomacoustics for the baselines and matplotlib for "
+            "the plots)."
         ),
     )
     p.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the one format)")

@@ -40,12 +40,11 @@ from sst_ros.errors import ModelError
 from sst_ros.model.checkpoint import LoadedModel, load_checkpoint
 from sst_ros.model.crnn import CRNN, StreamState
 from sst_ros.model.features import compute_features
-from sst_ros.model.onnx_format import METADATA_KEY, OnnxMetadata, StateTensor
+from sst_ros.model.onnx_format import DEFAULT_TOLERANCE, METADATA_KEY, OnnxMetadata, StateTensor
 from sst_ros.model.onnx_runtime import OnnxModel, onnx_model_from_bytes
-from sst_ros.model.runtime import default_model_path
+from sst_ros.model.runtime import ONNX_SUFFIX, default_model_path
 
 __all__ = [
-    "DEFAULT_TOLERANCE",
     "OPSET",
     "ExportResult",
     "StepDifference",
@@ -54,9 +53,6 @@ __all__ = [
     "step_difference",
 ]
 
-DEFAULT_TOLERANCE = 1e-4
-"""Largest accepted |onnx - torch| of the outputs (spectrum, activity: in [0, 1]); of the carried state,
-relative to its largest magnitude (at least 1)."""
 OPSET = 18  # ONNX Runtime >= 1.14 runs it
 CHECK_SECONDS = 6.0  # length of the export check's test signal, s
 CHECK_CHUNKS = (1, 3, 5, 7, 2, 11, 4)  # feature frames per call in the check, cycled: remainders of every size
@@ -310,8 +306,8 @@ def export_onnx(
             (nothing is written then).
     """
     out = Path(out_path)
-    if out.suffix.lower() != ".onnx":
-        raise ModelError(f"the ONNX file must end in .onnx (the runtime picks the backend by it), got {out}")
+    if out.suffix.lower() != ONNX_SUFFIX:
+        raise ModelError(f"the ONNX file must end in {ONNX_SUFFIX} (the runtime picks the backend by it), got {out}")
     _require_exporter()
     source = Path(model_path) if model_path is not None else default_model_path()
     loaded = load_checkpoint(source)

@@ -27,12 +27,15 @@ from sst_ros.model.config import ModelConfig
 from sst_ros.model.features import FeatureConfig
 from sst_ros.model.runtime import check_feature_geometry
 
-__all__ = ["METADATA_KEY", "ONNX_FORMAT", "ONNX_FORMAT_VERSION", "OnnxMetadata", "StateTensor"]
+__all__ = ["DEFAULT_TOLERANCE", "METADATA_KEY", "ONNX_FORMAT", "ONNX_FORMAT_VERSION", "OnnxMetadata", "StateTensor"]
 
 METADATA_KEY = "sst_ros"
 """Key of the JSON entry in the ONNX model's ``metadata_props``."""
 ONNX_FORMAT = "sst_ros.crnn.onnx"
 ONNX_FORMAT_VERSION = 1
+DEFAULT_TOLERANCE = 1e-4
+"""Largest accepted |onnx - torch| of an export's outputs (spectrum, activity: in [0, 1], unitless) and of
+its carried state, relative to that state's largest magnitude (at least 1); ``sst export --onnx`` checks it."""
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,15 @@ and one streaming :meth:`TrackerModel.step`. Everything that runs a model (strea
 evaluate``) uses only that, through :func:`load_model`, which picks the backend from the file
 name. This module imports neither torch nor onnxruntime: :func:`load_model` imports the one the
 file needs, and names the fix when it is missing.
+
+The package ships the default model twice: ``sst_ros/models/default.pt`` and its export
+``default.onnx`` (:func:`default_model_path`). Without a path, :func:`load_model` loads the
+checkpoint where torch is installed and the export where it is not (a robot's install).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +48,8 @@ __all__ = [
 
 ONNX_SUFFIX = ".onnx"
 """File name ending of an ONNX export; every other model file is read as a PyTorch checkpoint."""
+
+log = logging.getLogger(__name__)
 
 
 class TrackerModel(Protocol):
@@ -90,9 +97,10 @@ class TrackerModel(Protocol):
         ...
 
 
-def default_model_path() -> Path:
-    """Path of the shipped default model (``sst_ros/models/default.pt``, a PyTorch checkpoint)."""
-    return Path(__file__).resolve().parent.parent / "models" / "default.pt"
+def default_model_path(onnx: bool = False) -> Path:
+    """Path of the shipped default model: the PyTorch checkpoint ``sst_ros/models/default.pt``, or with
+    ``onnx`` its ONNX export ``default.onnx`` (``sst export --onnx``; runs without torch)."""
+    return Path(__file__).resolve().parent.parent / "models" / ("default" + (ONNX_SUFFIX if onnx else ".pt"))
 
 
 def load_model(path: str | os.PathLike[str] | None = None, *, threads: int | None = None) -> TrackerModel:
@@ -100,7 +108,8 @@ def load_model(path: str | os.PathLike[str] | None = None, *, threads: int | Non
 
     Args:
         path: ``*.onnx`` (an ``sst export --onnx`` file: ONNX Runtime) or a PyTorch checkpoint
-            (any other name, e.g. ``*.pt``); None = the shipped default checkpoint.
+            (any other name, e.g. ``*.pt``); None = the shipped default model: the checkpoint where
+            torch is installed, else its ONNX export (logged).
         threads: CPU threads for the network: ONNX Runtime's intra-op threads of this model's
             session, or torch's process-wide ``torch.set_num_threads``. None = the backend's
             default (all cores).
@@ -114,7 +123,7 @@ def load_model(path: str | os.PathLike[str] | None = None, *, threads: int | Non
     """
     if threads is not None and int(threads) < 1:
         raise ConfigError(f"model threads must be >= 1, got {threads}")
-    p = Path(path) if path is not None else default_model_path()
+    p = Path(path) if path is not None else _default_model()
     if p.suffix.lower() == ONNX_SUFFIX:
         from sst_ros.model.onnx_runtime import load_onnx
 
@@ -125,6 +134,17 @@ def load_model(path: str | os.PathLike[str] | None = None, *, threads: int | Non
     from sst_ros.model.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
+
+
+def _default_model() -> Path:
+    """The shipped default.pt where torch imports, else its export default.onnx (one log line says so)."""
+    try:
+        import torch  # noqa: F401  # imported, not looked up: a torch that fails to import must pick the export
+    except ImportError as err:
+        onnx = default_model_path(onnx=True)
+        log.info("torch is not installed (%s): the default model is the shipped ONNX export %s", err, onnx)
+        return onnx
+    return default_model_path()
 
 
 def _import_torch(checkpoint: Path) -> Any:

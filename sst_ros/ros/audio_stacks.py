@@ -32,6 +32,7 @@ from sst_ros.audio.stacks import (
     AUDIO_DATA_TYPE,
     MGONZS13,
     NO_STACK_ERROR,
+    PORTAUDIO_FORMATS,
     ROS_DRIVERS,
     STACKS,
     AudioChunk,
@@ -274,8 +275,8 @@ def stamped_audio_msg(
     msg = message_class(stack.stamped_type)()
     msg.header.stamp = ns_to_stamp(stamp_ns)
     msg.header.frame_id = str(frame_id)
-    array_name, typecode = {1: ("float32_data", "f"), 2: ("int32_data", "i"), 8: ("int16_data", "h")}[code]
-    values = array.array(typecode)
+    _name, array_name, dtype, _pcm = PORTAUDIO_FORMATS[code]
+    values = array.array(np.dtype(dtype).char)  # the array typecode of the dtype: f, i or h
     values.frombytes(encode_pcm(x, fmt))  # little-endian, as this machine (rclpy writes native order)
     setattr(msg.audio.audio_data, array_name, values)
     msg.audio.info.format = code

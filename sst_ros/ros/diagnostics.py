@@ -14,7 +14,8 @@ Timing: the health is evaluated every :data:`CHECK_PERIOD_S` (cheap: counters an
 window); a status goes out every ``diagnostics_period_s`` and at once when the level or the set
 of faults changes, so a fault appears within a check period of its detection. The recorder,
 which handles SIGINT itself, publishes a last status when it closes: STALE "stopped", or the
-ERROR that stopped it.
+ERROR that stopped it. An exception while the status is made is logged (throttled) and published
+as an ERROR ``"diagnostics failed: <error>"``; the node goes on.
 
 :class:`DiagnosticsLog` records the statuses on a node of the caller (tests, benchmarks).
 """
@@ -33,6 +34,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.duration import Duration
 from rclpy.node import Node
 
+from sst_ros.audio.stacks import AudioStack
 from sst_ros.errors import SstError
 from sst_ros.ros.health import (
     Fault,
@@ -68,6 +70,8 @@ CHECK_PERIOD_S = 0.1
 """The health is evaluated this often, seconds; a change of level or faults is published at once."""
 FINAL_ACK_S = 0.5
 """A node's last status waits this long for the subscribers' acknowledgement, seconds."""
+FAILED_LOG_S = 30.0
+"""A failing health evaluation is logged at most this often, seconds."""
 OFFSETS_KEPT = 50
 """Clock offsets (messages) behind the median shown."""
 
@@ -123,6 +127,7 @@ class DiagnosticsPublisher:
         self._pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, DIAGNOSTICS_QOS)
         self._last_key: tuple[Level, tuple[str, ...]] | None = None
         self._last_at = -float("inf")
+        self._failed_at = -float("inf")  # when the last "diagnostics failed" status went out
         self._done = False
         self._timer = node.create_timer(min(CHECK_PERIOD_S, self.period_s), self._tick)
 
@@ -130,11 +135,27 @@ class DiagnosticsPublisher:
         if self._done:
             return
         now = time.monotonic()
-        faults = self._evaluate(now)
-        key = (worst(faults), tuple(sorted(f.key for f in faults)))
-        if key != self._last_key or now - self._last_at >= self.period_s - 1e-3:
-            self._last_key, self._last_at = key, now
-            self.publish(key[0], summary(faults), self._values(faults))
+        try:
+            faults = self._evaluate(now)
+            key = (worst(faults), tuple(sorted(f.key for f in faults)))
+            if key != self._last_key or now - self._last_at >= self.period_s - 1e-3:
+                self._last_key, self._last_at = key, now
+                self.publish(key[0], summary(faults), self._values(faults))
+        except Exception as err:  # noqa: BLE001 - raised in a timer, it would leave executor.spin and end the node
+            self._failed(now, err)
+
+    def _failed(self, now: float, err: Exception) -> None:
+        """The status could not be made: log (throttled) and publish an ERROR saying so (once a period)."""
+        text = f"diagnostics failed: {type(err).__name__}: {err}"
+        self._node.get_logger().error(text, throttle_duration_sec=FAILED_LOG_S)
+        self._last_key = None  # the next good status goes out at once
+        if now - self._failed_at < self.period_s - 1e-3:
+            return
+        self._failed_at = now
+        try:
+            self.publish(Level.ERROR, text, [("fault", f"ERROR: {text}")])
+        except Exception:  # noqa: BLE001, S110 - publishing failed too: the log line says it
+            pass
 
     def publish(self, level: Level, message: str, values: list[tuple[str, str]]) -> None:
         """Publish one status now."""
@@ -173,15 +194,15 @@ class TrackerDiagnostics:
     Args:
         node: the tracker. stats: its counters. pipeline: its ``TrackingPipeline``.
         loaded: the loaded model (path, backend). period_s: ``diagnostics_period_s`` (0: off).
-        audio_topic: the resolved audio topic. frame_id: the ``frame_id`` parameter ("" = the
-            audio header's).
+        audio_topic: the resolved audio topic. stack: the audio stack read (its terms name the
+            fixes). frame_id: the ``frame_id`` parameter ("" = the audio header's).
     """
 
     TASK = "audio tracking"
 
     def __init__(
         self, node: Node, stats: LatencyStats, pipeline: Any, loaded: Any, period_s: float, audio_topic: str,
-        frame_id: str = "",
+        stack: AudioStack, frame_id: str = "",
     ) -> None:  # fmt: skip
         self._stats = stats
         self._pipeline = pipeline
@@ -191,7 +212,7 @@ class TrackerDiagnostics:
         self._model = str(getattr(loaded, "path", "") or "")
         self._backend = _backend(loaded)
         self._offsets: collections.deque[float] = collections.deque(maxlen=OFFSETS_KEPT)
-        self.health = TrackerHealth(audio_topic, time.monotonic())
+        self.health = TrackerHealth(audio_topic, time.monotonic(), stack)
         self.enabled = period_s > 0
         self._pub = (
             DiagnosticsPublisher(node, self.TASK, self._hardware_id, self._evaluate, self._values, period_s)
@@ -248,14 +269,15 @@ def _existing(path: Path) -> Path:
 class RecorderDiagnostics:
     """The recorder node's health on ``/diagnostics`` (task ``"audio recording"``).
 
-    Reads the node's state (``writer``, ``cfg``, ``bad_messages``) and its per-topic states;
+    Reads the node's state (``writer``, ``cfg``, ``bad_messages``, ``stack``) and its per-topic states;
     the node calls :meth:`fatal` when a write error stops the recording and :meth:`close` when
     it closes.
 
     Args:
         node: the ``TargetRecorder``. topics: its per-topic states (audio topic -> state with
-            ``received``, ``messages``, ``n_gaps``, ``nonfinite``, ``fields``, ``pending``,
-            ``clock``, ``info_topic``). info_bad: info topic -> why its AudioInfo was rejected.
+            ``received``, ``messages``, ``n_gaps``, ``nonfinite``, ``unsupported``, ``fields``,
+            ``pending``, ``clock``, ``info_topic``, ``last_frames``). info_bad: info topic -> why its
+            AudioInfo was rejected.
     """
 
     TASK = "audio recording"
@@ -265,7 +287,7 @@ class RecorderDiagnostics:
         self._topics = topics
         self._info_bad = info_bad
         self._error = ""
-        self.health = RecorderHealth(time.monotonic())
+        self.health = RecorderHealth(time.monotonic(), node.stack)
         period_s = float(node.get_parameter("diagnostics_period_s").value)
         self._pub = (
             DiagnosticsPublisher(node, self.TASK, self._hardware_id, self._evaluate, self._values, period_s)
@@ -289,6 +311,7 @@ class RecorderDiagnostics:
                 topic=name, received=st.received, messages=st.messages, gaps=st.n_gaps, nonfinite=st.nonfinite,
                 declared_hz=int(st.fields[1]) if st.fields else 0, info_error=self._info_bad.get(st.info_topic, ""),
                 pending=len(st.pending), rate=st.clock.last_rate if st.clock is not None else None,
+                message_s=st.last_frames / st.fields[1] if st.fields else 0.0, unsupported=st.unsupported,
             )
             for name, st in self._topics.items()
         )  # fmt: skip

@@ -7,13 +7,20 @@ message; the worst fault is the status (:func:`summary`). Two kinds:
 
 - **State faults**, true while a condition holds: no audio (:func:`silence_fault`: after
   having received some, WARN after ``silence_warn_s`` and ERROR after ``silence_error_s``
-  without a message; none since start: WARN after ``startup_grace_s``, ERROR
+  without a message, both later by as much as ``silence_messages`` message lengths exceed
+  ``silence_warn_s``; none since start: WARN after ``startup_grace_s``, ERROR
   ``silence_error_s`` later), a declared sample rate that the audio contradicts (ERROR), no
   accepted audio format (WARN, ERROR while audio is dropped for it), a full disk or a stopped
   recording (ERROR).
 - **Event faults**, from counters that grew (:class:`Events`): audio lost before the node,
-  stream gaps, non-finite samples, clipping, dropped messages. Each holds its level for
-  ``event_hold_s`` after the counter last grew, then clears by itself.
+  stream gaps, non-finite samples, clipping, dropped messages (WARN; ERROR when messages
+  arrived but none was processed within ``event_hold_s``: the whole stream is dropped), audio
+  in an encoding that is not read (ERROR). Each holds its level for ``event_hold_s`` after the
+  counter last grew, then clears by itself.
+
+Where a fault has a fix, it is named in the terms of the node's audio stack
+(:attr:`sst_ros.audio.stacks.AudioStack.fixes`: ``AudioInfo`` with ros-drivers, the capture
+node's parameters with mgonzs13).
 
 Times are seconds of a monotonic clock; rates Hz; sizes bytes inside, MB in values.
 """
@@ -28,9 +35,11 @@ from enum import IntEnum
 
 from sst_ros.audio.clock import RateCheck
 from sst_ros.audio.rate_watch import RateEstimate, RateWatch
+from sst_ros.audio.stacks import AudioStack
 from sst_ros.ros.stats import StatsSnapshot
 
 __all__ = [
+    "UNSUPPORTED",
     "Events",
     "Fault",
     "HealthConfig",
@@ -79,6 +88,8 @@ class HealthConfig:
     Attributes:
         silence_warn_s: no audio message for this long after some arrived: WARN, seconds.
         silence_error_s: ... for this long: ERROR, seconds.
+        silence_messages: ... nor for this many lengths of the last message (long messages
+            leave long quiet times between them): both thresholds move out by the excess.
         startup_grace_s: no audio at all this long after start: WARN (ERROR ``silence_error_s``
             later), seconds.
         event_hold_s: an event fault (lost audio, gap, clipping, ...) stays this long after the
@@ -92,6 +103,7 @@ class HealthConfig:
 
     silence_warn_s: float = 1.0
     silence_error_s: float = 5.0
+    silence_messages: float = 3.0
     startup_grace_s: float = 5.0
     event_hold_s: float = 3.0
     no_format_s: float = 1.0
@@ -169,12 +181,15 @@ class Pauses:
         return resumed is not None and event_s is not None and 0.0 <= event_s - resumed <= within_s
 
 
-def silence_fault(now_s: float, started_s: float, last_s: float | None, cfg: HealthConfig, what: str) -> Fault | None:
+def silence_fault(
+    now_s: float, started_s: float, last_s: float | None, cfg: HealthConfig, what: str, message_s: float = 0.0
+) -> Fault | None:
     """The no-audio fault of a stream, or None.
 
     Args:
         now_s: now. started_s: when the node started listening. last_s: when a message last
             arrived (None: never), seconds. cfg: thresholds. what: the topic, for the message.
+        message_s: audio in the last message, seconds (0: unknown).
     """
     if last_s is None:
         waited = now_s - started_s
@@ -183,9 +198,10 @@ def silence_fault(now_s: float, started_s: float, last_s: float | None, cfg: Hea
         level = Level.ERROR if waited > cfg.startup_grace_s + cfg.silence_error_s else Level.WARN
         return Fault(level, "silence", f"no audio received on {what} since start ({waited:.0f} s)")
     quiet = now_s - last_s
-    if quiet <= cfg.silence_warn_s:
+    longer = max(cfg.silence_messages * message_s - cfg.silence_warn_s, 0.0)  # 1 s messages: 1 s between them
+    if quiet <= cfg.silence_warn_s + longer:
         return None
-    level = Level.ERROR if quiet > cfg.silence_error_s else Level.WARN
+    level = Level.ERROR if quiet > cfg.silence_error_s + longer else Level.WARN
     return Fault(level, "silence", f"no audio on {what} for {quiet:.1f} s")
 
 
@@ -206,6 +222,8 @@ _TRACKER_EVENTS: dict[str, tuple[Level, str]] = {
     "dropped:error": (Level.ERROR, "processing audio failed (see the log)"),
 }
 _IGNORED_DROPS = ("dropped:duplicate", "dropped:rate")  # resends are harmless; the rate is a state fault
+UNSUPPORTED = "unsupported"
+"""The drop reason of audio in an encoding that is not read (:class:`~sst_ros.errors.UnsupportedFormatError`)."""
 
 
 @dataclass(frozen=True)
@@ -238,11 +256,13 @@ class TrackerHealth:
     periodic evaluation (:meth:`evaluate`) from the node's counters.
 
     Args:
-        topic: the audio topic, for messages. now_s: start time, seconds. cfg: thresholds.
+        topic: the audio topic, for messages. now_s: start time, seconds.
+        stack: the audio stack read (the fixes are named in its terms). cfg: thresholds.
     """
 
-    def __init__(self, topic: str, now_s: float, cfg: HealthConfig | None = None) -> None:
+    def __init__(self, topic: str, now_s: float, stack: AudioStack, cfg: HealthConfig | None = None) -> None:
         self.topic = topic
+        self.stack = stack
         self.cfg = cfg or HealthConfig()
         self._started = now_s
         self._lock = threading.Lock()
@@ -252,6 +272,7 @@ class TrackerHealth:
         self._events = Events()
         self._pauses = Pauses()
         self._unformatted_since: float | None = None
+        self._message_s = 0.0  # audio in the last message, seconds (0: unknown)
         self.rate: RateEstimate | None = None  # the last early rate estimate (for the values)
 
     def on_message(self, receipt_ns: int, stamp_ns: int, n_frames: int, declared_hz: int, dropped: str | None) -> None:
@@ -263,8 +284,10 @@ class TrackerHealth:
                 self._watch.reset()
                 self._declared = declared_hz
             self._refusing = dropped == "rate"
+            if n_frames > 0 and declared_hz > 0:
+                self._message_s = n_frames / declared_hz
             if n_frames > 0 and dropped != "duplicate":
-                self._watch.push(receipt_ns, stamp_ns, n_frames)
+                self._watch.push(receipt_ns, stamp_ns, n_frames, declared_hz)
 
     def evaluate(
         self, now_s: float, stats: StatsSnapshot, declared_hz: int, clock_rate: RateCheck | None
@@ -276,12 +299,13 @@ class TrackerHealth:
                 accepted format's rate (0: none). clock_rate: the clock model's last rate check.
         """
         self._events.note(now_s, stats.counters())
-        silence = silence_fault(now_s, self._started, self._events.last("received"), self.cfg, self.topic)
-        self._pauses.note("", now_s, silence is not None)
+        last = self._events.last("received")
         with self._lock:  # a silent stream has no rate now: what was measured before the pause is stale
+            silence = silence_fault(now_s, self._started, last, self.cfg, self.topic, self._message_s)
             current = declared_hz == self._declared and silence is None
             self.rate = self._watch.estimate(declared_hz) if current else None
             refusing = self._refusing and declared_hz > 0 and silence is None
+        self._pauses.note("", now_s, silence is not None)
         faults = [silence]
         faults.append(self._format_fault(now_s, stats, declared_hz))
         faults.append(self._rate_fault(declared_hz, refusing, clock_rate))
@@ -292,14 +316,16 @@ class TrackerHealth:
         if declared_hz or not stats.received:
             self._unformatted_since = None
             return None
+        fixes = self.stack.fixes
         if self._events.recent(now_s, self.cfg.event_hold_s, "dropped:format"):
-            return Fault(Level.ERROR, "format", "audio dropped: no accepted format (AudioInfo refused? see the log)")
+            return Fault(Level.ERROR, "format", f"audio dropped: no accepted format ({fixes.refused})")
+        if self._events.recent(now_s, self.cfg.event_hold_s, f"dropped:{UNSUPPORTED}"):
+            return None  # its event fault names the fix
         if self._unformatted_since is None:
             self._unformatted_since = now_s
         if now_s - self._unformatted_since <= self.cfg.no_format_s:
             return None
-        return Fault(Level.WARN, "format", "audio arrives but its format is unknown: publish AudioInfo or set the "
-                     "channels/sample_rate/sample_format parameters")  # fmt: skip
+        return Fault(Level.WARN, "format", f"audio arrives but its format is unknown: {fixes.no_format}")
 
     def _rate_fault(self, declared_hz: int, refusing: bool, clock_rate: RateCheck | None) -> Fault | None:
         est = self.rate
@@ -311,11 +337,13 @@ class TrackerHealth:
             return None
         refused = " (stream refused)" if refusing else ""
         return Fault(Level.ERROR, "rate", f"sample rate mismatch: declared {declared_hz} Hz, the audio arrives as "
-                     f"{measured}{refused}: fix AudioInfo.sample_rate or the sample_rate parameter")  # fmt: skip
+                     f"{measured}{refused}: {self.stack.fixes.rate}")  # fmt: skip
 
     def _event_faults(self, now_s: float, declared_hz: int) -> list[Fault | None]:
+        recent = self._events.recent(now_s, self.cfg.event_hold_s)
+        none_processed = "received" in recent and "processed" not in recent  # the whole stream is dropped
         out: list[Fault | None] = []
-        for key in self._events.recent(now_s, self.cfg.event_hold_s):
+        for key in recent:
             if key == "gaps" and self._pauses.explains("", self._events.last(key), self.cfg.resume_gap_s):
                 continue
             if key in _TRACKER_EVENTS:
@@ -324,8 +352,17 @@ class TrackerHealth:
             elif key.startswith("dropped:") and key not in _IGNORED_DROPS:
                 if key == "dropped:format" and not declared_hz:
                     continue  # said by the format fault
-                out.append(Fault(Level.WARN, key, f"audio messages dropped ({key.split(':', 1)[1]}; see the log)"))
+                out.append(self._drop_fault(key, none_processed))
         return out
+
+    def _drop_fault(self, key: str, none_processed: bool) -> Fault:
+        """Messages dropped for the reason of ``key`` (``dropped:<reason>``): ERROR when none got through."""
+        reason = key.split(":", 1)[1]
+        fixes = self.stack.fixes
+        fix = {UNSUPPORTED: fixes.unsupported, "no_format": fixes.no_format}.get(reason, "see the log")
+        if none_processed:
+            return Fault(Level.ERROR, key, f"all audio dropped ({reason}): {fix}")
+        return Fault(Level.WARN, key, f"audio messages dropped ({reason}): {fix}")
 
     def values(self, fig: TrackerFigures, faults: list[Fault]) -> list[tuple[str, str]]:
         """The status values (key, text), units in the keys."""
@@ -369,7 +406,9 @@ class TopicFigures:
         topic: name. received: messages received. messages: messages written. gaps: confirmed
         gaps. nonfinite: NaN/Inf samples. declared_hz: rate of its AudioInfo (0: none yet).
         info_error: why its AudioInfo was rejected ("" when valid). pending: messages held
-        waiting for an AudioInfo. rate: its clock model's last rate check.
+        waiting for an AudioInfo. rate: its clock model's last rate check. message_s: audio in
+        its last message, seconds (0: unknown). unsupported: messages in an encoding that is not
+        read (not recorded).
     """
 
     topic: str
@@ -381,6 +420,8 @@ class TopicFigures:
     info_error: str = ""
     pending: int = 0
     rate: RateCheck | None = None
+    message_s: float = 0.0
+    unsupported: int = 0
 
 
 @dataclass(frozen=True)
@@ -407,13 +448,15 @@ class RecorderHealth:
     """Health of the recorder node, evaluated from its counters (:meth:`evaluate`).
 
     Args:
-        now_s: start time, seconds. cfg: thresholds.
+        now_s: start time, seconds. stack: the audio stack recorded (the fixes are named in its
+            terms). cfg: thresholds.
     """
 
     RATE_WINDOW_S = 2.0
     """Message rate: averaged over this much time, seconds."""
 
-    def __init__(self, now_s: float, cfg: HealthConfig | None = None) -> None:
+    def __init__(self, now_s: float, stack: AudioStack, cfg: HealthConfig | None = None) -> None:
+        self.stack = stack
         self.cfg = cfg or HealthConfig()
         self._started = now_s
         self._events = Events()
@@ -426,7 +469,7 @@ class RecorderHealth:
         counters: dict[str, float] = {"bad": fig.bad_messages}
         for t in fig.topics:
             counters |= {f"received:{t.topic}": t.received, f"gaps:{t.topic}": t.gaps}
-            counters[f"nonfinite:{t.topic}"] = t.nonfinite
+            counters |= {f"nonfinite:{t.topic}": t.nonfinite, f"{UNSUPPORTED}:{t.topic}": t.unsupported}
         self._events.note(now_s, counters)
         self._update_rate(now_s, sum(t.received for t in fig.topics))
         faults: list[Fault | None] = []
@@ -461,7 +504,7 @@ class RecorderHealth:
     def _topic_faults(self, now_s: float, t: TopicFigures) -> list[Fault | None]:
         hold = self.cfg.event_hold_s
         last = self._events.last(f"received:{t.topic}")
-        silence = silence_fault(now_s, self._started, last, self.cfg, t.topic)
+        silence = silence_fault(now_s, self._started, last, self.cfg, t.topic, t.message_s)
         self._pauses.note(t.topic, now_s, silence is not None)
         out: list[Fault | None] = [silence]
         if t.info_error:
@@ -469,10 +512,13 @@ class RecorderHealth:
                              f"{t.info_error}"))  # fmt: skip
         elif t.pending and not t.declared_hz:
             out.append(Fault(Level.WARN, f"info:{t.topic}", f"audio on {t.topic} held: no AudioInfo yet"))
+        if self._events.recent(now_s, hold, f"{UNSUPPORTED}:{t.topic}"):
+            out.append(Fault(Level.ERROR, f"{UNSUPPORTED}:{t.topic}", f"audio on {t.topic} not recorded: its "
+                             f"encoding is not read: {self.stack.fixes.unsupported}"))  # fmt: skip
         if t.rate is not None and t.rate.mismatch:
             out.append(Fault(Level.ERROR, f"rate:{t.topic}", f"sample rate mismatch on {t.topic}: declared "
-                             f"{t.declared_hz} Hz, stamps advance as {t.rate.measured_hz:.0f} Hz: fix "
-                             "AudioInfo.sample_rate"))  # fmt: skip
+                             f"{t.declared_hz} Hz, stamps advance as {t.rate.measured_hz:.0f} Hz: "
+                             f"{self.stack.fixes.rate}"))  # fmt: skip
         gap_at = self._events.last(f"gaps:{t.topic}")
         if self._events.recent(now_s, hold, f"gaps:{t.topic}") and not self._pauses.explains(
             t.topic, gap_at, self.cfg.resume_gap_s

@@ -22,7 +22,7 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from sst_ros.audio.pcm import bytes_per_sample, encode_pcm, normalize_format
-from sst_ros.audio.stacks import check_coding_format, read_audio_data_stamped_cdr
+from sst_ros.audio.stacks import check_coding_format
 from sst_ros.errors import AudioFormatError
 from sst_ros.geometry import az_el_from_quaternion, quaternion_from_az_el
 from sst_ros.timebase import NS_PER_S, ns_from_stamp
@@ -43,7 +43,6 @@ __all__ = [
     "ns_to_stamp",
     "pose_azimuth_deg",
     "poses_msg",
-    "read_audio_cdr",
     "stamp_to_ns",
 ]
 
@@ -72,18 +71,6 @@ def ns_to_stamp(ns: int) -> Time:
     if ns < 0:
         raise AudioFormatError(f"a ROS stamp cannot be negative, got {ns} ns")
     return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
-
-
-def read_audio_cdr(raw: bytes) -> tuple[int, str, memoryview]:
-    """Stamp (ns), frame_id and payload (a view) of a serialized ros-drivers ``AudioDataStamped``.
-
-    The fast path of the tracker and the recorder: see
-    :func:`sst_ros.audio.stacks.read_audio_data_stamped_cdr` (this is that function).
-
-    Raises:
-        AudioFormatError: an unknown encapsulation or a message cut short.
-    """
-    return read_audio_data_stamped_cdr(raw)
 
 
 def audio_msg(samples: np.ndarray, sample_format: str, stamp_ns: int, frame_id: str) -> AudioDataStamped:

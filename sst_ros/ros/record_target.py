@@ -17,6 +17,10 @@ discovered, with the type they use and QoS adapted to theirs (like ``ros2 bag re
   ``gate_threshold_db`` dBFS, plus ``gate_hangover_s`` after and ``gate_preroll_s`` before.
 - Splitting (``split_duration_s``, ``split_size_mb``): the recording continues in sibling
   bags ``<out>_001``, ``<out>_002``, ... each with its ``AudioInfo`` and ``array.yaml``.
+- Record times: each audio message is recorded at its receipt (ROS time), also when it is
+  written later (held before its ``AudioInfo``, or as the gate's pre-roll); the ``AudioInfo``
+  that releases held audio is recorded at the first held message's receipt. Plain
+  ``AudioData`` has no other time: a bag reader takes the record time as its stamp.
 - Bad input (payload not a whole number of frames, unknown format, empty message): logged,
   counted, skipped; the node keeps recording. A changed ``AudioInfo`` starts a new split so
   one bag never mixes formats.
@@ -66,11 +70,11 @@ from sst_ros.audio.clock import StreamClock
 from sst_ros.audio.finite import finite_audio
 from sst_ros.audio.gate import EnergyGate, GateConfig
 from sst_ros.audio.pcm import decode_pcm
-from sst_ros.audio.stacks import AUDIO_DATA_TYPE, AudioChunk
-from sst_ros.data.bag import AUDIO_INFO_TYPE, AUDIO_TOPIC_TYPES, find_bags, info_topic_for
+from sst_ros.audio.stacks import AUDIO_DATA_TYPE, AUDIO_INFO_TYPE, AudioChunk
+from sst_ros.data.bag import AUDIO_TOPIC_TYPES, find_bags, info_topic_for
 from sst_ros.data.bag_recover import needs_recovery, recover_bag
 from sst_ros.data.bag_writer import FLUSH_PERIOD_S, SplitBagWriter
-from sst_ros.errors import BagError, ConfigError, SstError
+from sst_ros.errors import BagError, ConfigError, SstError, UnsupportedFormatError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.ros.audio_stacks import PLAIN_AUDIO_WARNING, graph_audio_type, installed_stack, message_class, short_type
 from sst_ros.ros.diagnostics import RecorderDiagnostics
@@ -172,7 +176,7 @@ class _TopicState:
     fields: tuple[int, int, str] | None = None  # (channels, rate Hz, format) from AudioInfo
     clock: StreamClock[None] | None = None  # the stream's clock model: gaps and a wrong declared rate
     rate_warned: bool = False
-    gate: EnergyGate[tuple[bytes, int]] | None = None  # items: (CDR bytes, frames)
+    gate: EnergyGate[tuple[bytes, int, int]] | None = None  # items: (CDR bytes, frames, receipt ns)
     # (message, receipt time ns) held until the stream's AudioInfo arrives
     pending: collections.deque[tuple[bytes, int]] = field(
         default_factory=lambda: collections.deque(maxlen=_MAX_PENDING)
@@ -181,16 +185,18 @@ class _TopicState:
     frames: int = 0
     n_gaps: int = 0
     nonfinite: int = 0  # NaN/Inf samples received (recorded unchanged)
+    unsupported: int = 0  # messages in an encoding that is not read (paInt24): not recorded
+    last_frames: int = 0  # frames of the last decoded message (its length scales the silence threshold)
     received: int = 0  # messages received (before any check)
     no_publisher_warned_at: float | None = None  # monotonic time of the last "nobody publishes" warning, s
     type_name: str | None = None  # message type recorded (a change starts a new split)
 
 
 class TargetRecorder(Node):
-    """Node recording audio topics + AudioInfo into rosbag2 MCAP bags."""
+    """Node recording audio topics + AudioInfo into rosbag2 MCAP bags (``kwargs``: of rclpy's ``Node``)."""
 
-    def __init__(self, node_name: str = "record_target") -> None:
-        super().__init__(node_name)
+    def __init__(self, node_name: str = "record_target", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
         self.cfg = RecordConfig.from_parameters(declare_parameters(self, PARAMETERS))
         self.stack = installed_stack()  # ConfigError (exit 2) when no audio_common_msgs is installed
         self._plain_warned: set[str] = set()  # topics warned about carrying plain AudioData
@@ -275,13 +281,13 @@ class TargetRecorder(Node):
         log.info(f"saved {', '.join(str(p) for p in counts)} ({self._summary()}; read back: "
                  f"{sum(counts.values())} messages)")  # fmt: skip
 
-    def _write(self, topic: str, msgtype: str, raw: bytes, latched: bool = False) -> bool:
-        """Write one message (the writer opens the next split when one is due); False if not written."""
+    def _write(self, topic: str, msgtype: str, raw: bytes, record_ns: int, latched: bool = False) -> bool:
+        """Write one message recorded at ``record_ns`` (ROS time, ns; the writer opens the next split when one
+        is due); False if not written."""
         if self.stopped:
             return False
         try:
-            now = self.get_clock().now().nanoseconds
-            self.writer.write(topic, msgtype, now, raw, self._subscriber.offered.get(topic, ()), latched=latched)
+            self.writer.write(topic, msgtype, record_ns, raw, self._subscriber.offered.get(topic, ()), latched=latched)
         except BagError as err:
             self._fatal(err)
             return False
@@ -372,8 +378,9 @@ class TargetRecorder(Node):
             )
             self.writer.latch(topic, AUDIO_INFO_TYPE, raw, self._subscriber.offered.get(topic, ()))
             self._roll_over()  # the next split starts with all current AudioInfo
-        else:
-            self._write(topic, AUDIO_INFO_TYPE, raw, latched=True)
+        else:  # before the audio it releases: a reader in record order meets the format first
+            held = [r for st in self._topics.values() if st.info_topic == topic for _, r in st.pending]
+            self._write(topic, AUDIO_INFO_TYPE, raw, min([self.get_clock().now().nanoseconds, *held]), latched=True)
         for st in self._topics.values():
             if st.info_topic == topic:
                 self._start_stream(st, fields)
@@ -390,16 +397,17 @@ class TargetRecorder(Node):
         pending = list(st.pending)
         st.pending.clear()
         for p_raw, p_receipt in pending:
-            self._on_audio(st.topic, p_raw, p_receipt)
+            self._on_audio(st.topic, p_raw, p_receipt, replayed=True)
 
-    def _on_audio(self, topic: str, raw: bytes, receipt_ns: int | None = None) -> None:
-        """One serialized audio message (``receipt_ns``: when it arrived, for held messages replayed later)."""
+    def _on_audio(self, topic: str, raw: bytes, receipt_ns: int | None = None, replayed: bool = False) -> None:
+        """One serialized audio message (``receipt_ns``: when it arrived, for held messages replayed later;
+        ``replayed``: a held message, already counted as received)."""
         if receipt_ns is None:
             receipt_ns = self.get_clock().now().nanoseconds
         if self.stopped:
             return
         st = self._topics[topic]
-        st.received += 1
+        st.received += 0 if replayed else 1
         read = self._read(st, raw)
         if read is None:
             return
@@ -419,11 +427,12 @@ class TargetRecorder(Node):
             self._error(f"nan:{topic}", f"{n_bad} NaN/Inf samples in a message on {topic} (stamp {stamp} ns), "
                         f"{st.nonfinite} so far; recorded unchanged: the publisher sends invalid audio (check the "
                         "driver); sst adapt sets them to 0", bad_message=False)  # fmt: skip
-        n = samples.shape[0]
+        n = st.last_frames = samples.shape[0]
         self._check_time(st, stamp, n, receipt_ns)
-        items = st.gate.push(samples, stamp, (bytes(raw), n)) if st.gate is not None else [(raw, n)]
-        for item_raw, item_frames in items:
-            if self._write(st.topic, type_name, item_raw):
+        item = (bytes(raw), n, receipt_ns)
+        items = st.gate.push(samples, stamp, item) if st.gate is not None else [item]
+        for item_raw, item_frames, item_receipt in items:  # held or pre-roll audio: written late, at its receipt
+            if self._write(st.topic, type_name, item_raw, item_receipt):  # (plain AudioData has no other time)
                 st.messages += 1
                 st.frames += item_frames
 
@@ -436,7 +445,11 @@ class TargetRecorder(Node):
         type_name = self._subscriber.types.get(topic, self.stack.stamped_type)
         try:
             chunk = self.stack.decode(type_name, raw)
-        except SstError as err:  # undecodable bytes from a foreign publisher, an unsupported format
+        except UnsupportedFormatError as err:  # every message, until the capture node is changed: an ERROR status
+            st.unsupported += 1
+            self._error(f"cdr:{topic}", f"message on {topic} not recorded: {err}")
+            return None
+        except SstError as err:  # undecodable bytes from a foreign publisher
             self._error(f"cdr:{topic}", f"undecodable message on {topic} skipped: {err}")
             return None
         if type_name == AUDIO_DATA_TYPE and topic not in self._plain_warned:
@@ -491,9 +504,9 @@ class TargetRecorder(Node):
         if rate is not None and rate.mismatch and not st.rate_warned:
             st.rate_warned = True
             self.get_logger().error(
-                f"{st.topic}: AudioInfo declares {st.fields[1]} Hz but the stamps advance as {rate.measured_hz:.0f} Hz "
-                "of audio; the messages are recorded unchanged, but sst adapt would read them at the declared rate: "
-                "fix the capture node's AudioInfo.sample_rate and record again"
+                f"{st.topic}: the declared rate is {st.fields[1]} Hz but the stamps advance as {rate.measured_hz:.0f} "
+                "Hz of audio; the messages are recorded unchanged, but sst adapt would read them at the declared "
+                f"rate: {self.stack.fixes.rate}, and record again"
             )
 
     def _hold(self, st: _TopicState, raw: bytes, receipt_ns: int) -> None:

@@ -66,10 +66,11 @@ from visualization_msgs.msg import MarkerArray
 
 from sst_ros.audio.pcm import bytes_per_sample
 from sst_ros.audio.stacks import AUDIO_INFO_TYPE, AudioChunk, check_coding_format
-from sst_ros.errors import ConfigError, SstError
+from sst_ros.errors import ConfigError, SstError, UnsupportedFormatError
 from sst_ros.geometry import load_array
 from sst_ros.ros.audio_stacks import AudioTopic, message_class, short_type
 from sst_ros.ros.diagnostics import TrackerDiagnostics
+from sst_ros.ros.health import UNSUPPORTED
 from sst_ros.ros.messages import markers_msg, ns_to_stamp, poses_msg
 from sst_ros.ros.params import declare_parameters, node_session
 from sst_ros.ros.qos import AUDIO_INFO_QOS, AUDIO_QOS, TRACK_QOS
@@ -163,7 +164,7 @@ class TrackerNode(Node):
             self._set_format(fmt, "parameters")
         self._diag = TrackerDiagnostics(  # health on /diagnostics (before the worker: it reports to it)
             self, self._stats, self._pipeline, loaded, float(p["diagnostics_period_s"]), self._audio.topic_name,
-            str(p["frame_id"]),
+            self._input.stack, str(p["frame_id"]),
         )  # fmt: skip
         self._worker = threading.Thread(target=self._work, name="sst_tracker_worker", daemon=True)
         self._worker.start()
@@ -204,13 +205,15 @@ class TrackerNode(Node):
         received = time.perf_counter_ns()
         try:
             chunk = self._input.decode(raw, msg_type)
+        except UnsupportedFormatError as err:  # e.g. mgonzs13 paInt24: every message, until the capture node changes
+            self._drop_unsupported(str(err))
+            return
         except SstError as err:
             self._stats.drop("cdr")
             self.get_logger().error(f"undecodable audio message skipped: {err}", throttle_duration_sec=2.0)
             return
         if self._not_pcm is not None:
-            self._stats.drop("format")
-            self.get_logger().error(f"dropping audio: {self._not_pcm}", throttle_duration_sec=2.0)
+            self._drop_unsupported(self._not_pcm)
             return
         if chunk.self_describing:
             self._take_message_format(chunk)
@@ -219,6 +222,11 @@ class TrackerNode(Node):
             self._hold(item)
         else:
             self._process(item, measure_latency=True)
+
+    def _drop_unsupported(self, why: str) -> None:
+        """Drop a message whose encoding is not read (MP3, paInt24): counted for /diagnostics, logged (throttled)."""
+        self._stats.drop(UNSUPPORTED)
+        self.get_logger().error(f"dropping audio: {why}", throttle_duration_sec=2.0)
 
     def _on_info(self, msg: Any) -> None:
         """A ros-drivers ``AudioInfo``: refuse compressed audio (MP3), else take its format."""
@@ -351,17 +359,17 @@ class TrackerNode(Node):
 
     def _hold(self, item: _Audio) -> None:
         """Keep audio that arrives before any format (up to ``queue_size`` messages)."""
+        fix = self._input.stack.fixes.no_format
+        info = f" (AudioInfo topic '{self._info_topic}')" if self._info_sub is not None else ""
         if len(self._held) == self._held.maxlen:
             self._stats.drop("no_format")
             self.get_logger().error(
-                f"dropping audio: no audio format yet after {len(self._held)} messages; publish AudioInfo on "
-                f"'{self._info_topic}' or set the channels, sample_rate and sample_format parameters",
+                f"dropping audio: no audio format yet after {len(self._held)} messages; {fix}{info}",
                 throttle_duration_sec=1.0,
             )
         else:
             self.get_logger().info(
-                "audio arrives before its format: holding it until AudioInfo (or the channels/sample_rate/"
-                "sample_format parameters) describe it",
+                f"audio arrives before its format: holding it until one is known ({fix}{info})",
                 throttle_duration_sec=5.0,
             )
         self._held.append(item)

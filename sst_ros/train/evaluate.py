@@ -418,7 +418,7 @@ def _write_clip_outputs(
 
 
 def build_report(
-    plan: EvalPlan, clip_reports: list[dict[str, Any]], scores: list[ClipScore], audio_s: float, model_path: Any
+    plan: EvalPlan, clip_reports: list[dict[str, Any]], scores: list[ClipScore], audio_s: float
 ) -> dict[str, Any]:
     """The report dictionary: pooled and across-clip metrics per method, settings, clips.
 
@@ -427,7 +427,6 @@ def build_report(
         clip_reports: per-clip entries (name, frames, metrics, files), in clip order.
         scores: the matching :class:`ClipScore` per clip.
         audio_s: total audio evaluated, seconds.
-        model_path: the checkpoint argument (None = the shipped default).
     """
     cfg = plan.baseline_cfg
     methods: dict[str, Any] = {}
@@ -466,10 +465,8 @@ def build_report(
     if plan.multi_source:
         report["multi_source"] = _multi_source_report(plan, clip_reports)
     if plan.loaded is not None:
-        from sst_ros.model.runtime import default_model_path
-
         report["model"] = {
-            "path": str(model_path) if model_path is not None else str(default_model_path()),
+            "path": str(plan.loaded.path),  # the file loaded: for the default, default.pt or default.onnx
             "backend": plan.loaded.backend,
             "provenance": plan.loaded.provenance,
         }
@@ -541,7 +538,7 @@ def evaluate(
             set's ``array.yaml``; default: the clip set's, else the model's.
         baseline_cfg: baseline settings; its azimuth grid is replaced by the model's bins when a
             model is evaluated, so every method uses the same grid.
-        plots: write one PNG per clip; max_plots: at most this many (first clips).
+        plots: write one PNG per clip (needs matplotlib); max_plots: at most this many (first clips).
         max_clips: evaluate only the first N clips.
         progress: log one line per clip.
         multi_source: also track every method and score the tracks against every talker (see
@@ -554,11 +551,14 @@ def evaluate(
     Raises:
         DataError: missing/empty clip set, channel counts or geometry that do not match.
         ModelError: missing/corrupt checkpoint, or clips that do not match the model.
+        ImportError: pyroomacoustics (the baselines) or matplotlib (plots) is not installed.
     """
     plan = plan_evaluation(
         model_path, clipset_dir, baselines, use_model=use_model, array=array, baseline_cfg=baseline_cfg,
         max_clips=max_clips, multi_source=multi_source, max_sources=max_sources, threads=threads,
     )  # fmt: skip
+    if plots and max_plots != 0:
+        import matplotlib  # noqa: F401  # missing, it fails here, not after the first clip's predictions
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     audio_s = 0.0
@@ -595,7 +595,7 @@ def evaluate(
             if plan.multi_source:
                 summary += "; track F1 " + ", ".join(f"{m} {entry['multi_source'][m]['f1']:.2f}" for m in preds)
             log.info("[%d/%d] %s: MAE deg %s", ci + 1, len(plan.clips), clip.name, summary)
-    report = build_report(plan, clip_reports, scores, audio_s, model_path)
+    report = build_report(plan, clip_reports, scores, audio_s)
     write_json(out / "report.json", report)
     (out / "report.md").write_text(format_markdown_report(report))
     return report

@@ -1,4 +1,9 @@
-"""``sst evaluate``: the model and the classical baselines side by side on a labelled clip set."""
+"""``sst evaluate``: the model and the classical baselines side by side on a labelled clip set.
+
+Without torch (``pip install sst_ros[eval]``: onnxruntime, pyroomacoustics, matplotlib) it
+evaluates an ONNX model (``--model X.onnx``, or the shipped default's export) with the baselines
+and plots; ``--baselines none`` needs no pyroomacoustics and ``--no-plots`` no matplotlib.
+"""
 
 from __future__ import annotations
 
@@ -28,20 +33,23 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "On a multi-source clip set (labels time_s,source_id,azimuth_deg,elevation_deg,active) every method's "
             "spectrum also goes through the same peak picking and tracker, and the tracks are scored against every "
             "talker (matched MAE, precision/recall/F1, identity switches per minute, OSPA, interferer-as-talker "
-            "rate): a multi-source section in the reports, <clip>.tracks.csv files and plots/<clip>.tracks.png."
+            "rate): a multi-source section in the reports, <clip>.tracks.csv files and plots/<clip>.tracks.png. "
+            "Without torch (`pip install sst_ros[eval]`) it evaluates an .onnx model; with --baselines none and "
+            "--no-plots it needs neither pyroomacoustics nor matplotlib (`pip install sst_ros[onnx]`)."
         ),
     )
     p.add_argument(
         "--model", default=None,
-        help="model: a checkpoint (.pt, needs torch) or an ONNX export (.onnx, `sst export --onnx`, needs "
-        "onnxruntime only); default: the shipped default model",
+        help="model: a checkpoint (.pt, needs torch) or an ONNX export (.onnx, `sst export --onnx`, runs without "
+        "torch: `pip install sst_ros[eval]`); default: the shipped default model (its .onnx export without torch)",
     )  # fmt: skip
     p.add_argument("--no-model", action="store_true", help="evaluate the baselines only")
     p.add_argument("--clips", required=True, help="labelled clip-set folder")
     p.add_argument(
         "--baselines",
         default=",".join(available_baselines()),
-        help=f"comma-separated baselines ({', '.join(available_baselines())}), 'all' or 'none' (default: %(default)s)",
+        help=f"comma-separated baselines ({', '.join(available_baselines())}), 'all' or 'none' (default: "
+        "%(default)s); they need pyroomacoustics",
     )
     p.add_argument("--out", required=True, help="output folder for the report, predictions and plots")
     p.add_argument(
@@ -68,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--max-clips", type=int, default=None, help="evaluate only the first N clips")
     p.add_argument("--max-plots", type=int, default=None, help="write at most N per-clip plots (default: all)")
-    p.add_argument("--no-plots", action="store_true", help="write no plots")
+    p.add_argument("--no-plots", action="store_true", help="write no plots (plots need matplotlib)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
     p.set_defaults(func=run)
     return p

@@ -17,6 +17,8 @@ Adaptive rows are :class:`~sst_ros.adapt.config.AdaptConfig` settings on one cod
   over the synthetic pool), with the new optimisation, without the statistics stage.
 - ``iwan_direction``: ``iwan_paper`` with the weighting discriminator reading the decoded
   direction and activity instead of the embeddings (``weight_input="direction"``, issue item 5).
+- ``iwan_equivariance``: ``iwan_paper`` with the symmetry-equivariance term on target clips
+  (``equivariance_weight=10``, issue item 7; note that the selection measures the same error).
 - ``product``: the shipped default of ``sst adapt`` (``AdaptConfig()``: IWAN paper form +
   statistics stage + label-free selection + do-no-harm guard).
 
@@ -52,6 +54,7 @@ ADAPTIVE_ROWS: dict[str, dict[str, Any]] = {
     },
     "iwan_paper": {"variant": "iwan", "form": "paper", **_NEW_OPTIMISATION},
     "iwan_direction": {"variant": "iwan", "form": "paper", "weight_input": "direction", **_NEW_OPTIMISATION},
+    "iwan_equivariance": {"variant": "iwan", "form": "paper", "equivariance_weight": 10.0, **_NEW_OPTIMISATION},
     "product": {},
 }
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pyroomacoustics.doa as pra_doa
-
 from sst_ros.train.baselines.pra import PyroomacousticsBaseline
 
 __all__ = ["Music"]
@@ -16,5 +14,5 @@ class Music(PyroomacousticsBaseline):
 
     name = "music"
     description = "MUSIC (pyroomacoustics.doa.MUSIC, no frequency normalisation)"
-    pra_class = pra_doa.MUSIC
+    pra_class = "MUSIC"
     pra_kwargs = {"frequency_normalization": False}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pyroomacoustics.doa as pra_doa
-
 from sst_ros.train.baselines.pra import PyroomacousticsBaseline
 
 __all__ = ["NormMusic"]
@@ -15,4 +13,4 @@ class NormMusic(PyroomacousticsBaseline):
 
     name = "normmusic"
     description = "NormMUSIC (pyroomacoustics.doa.NormMUSIC)"
-    pra_class = pra_doa.NormMUSIC
+    pra_class = "NormMUSIC"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pyroomacoustics.doa as pra_doa
-
 from sst_ros.train.baselines.pra import PyroomacousticsBaseline
 
 __all__ = ["SrpPhat"]
@@ -15,4 +13,4 @@ class SrpPhat(PyroomacousticsBaseline):
 
     name = "srp_phat"
     description = "SRP-PHAT (pyroomacoustics.doa.SRP)"
-    pra_class = pra_doa.SRP
+    pra_class = "SRP"
