@@ -21,51 +21,19 @@ Exit code 0 when every fault was named within 2 s.
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from bench_node_common import arg_parser, bench_env, model_path
 
 from sst_ros.ros.diagnostics import DiagnosticsLog, level_of
 from sst_ros.ros.health import Level
-from sst_ros.ros.probe import TRACKER_MODULE, NodeProcess, TrackProbe
-from sst_ros.timebase import NS_PER_S
+from sst_ros.ros.probe import TRACKER_MODULE, NodeProcess, RealtimeStreamer, TrackProbe
 
 GOAL_S = 2.0
 CHANNELS = 4
-
-
-class Stream:
-    """Real-time audio from a thread: ``n`` frames per message at ``fs`` Hz, stamped from the sample count."""
-
-    def __init__(self, probe: TrackProbe, fs: int, n: int) -> None:
-        self.probe, self.fs, self.n = probe, fs, n
-        self.x = (0.05 * np.random.default_rng(0).standard_normal((n, CHANNELS))).astype(np.float32)
-        self.first_s = self.last_s = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        t0, start_ns, k = time.monotonic(), time.time_ns(), 0
-        while not self._stop.is_set():
-            delay = t0 + k * self.n / self.fs - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self.probe.send_audio(self.x, "F32LE", start_ns + k * self.n * NS_PER_S // self.fs)
-            self.last_s = time.monotonic()
-            self.first_s = self.first_s or self.last_s
-            k += 1
-
-    def stop(self) -> float:
-        """Stop; returns when the last message was sent (monotonic s)."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return self.last_s
 
 
 def wait_status(log: DiagnosticsLog, pred: Callable[[Any], bool], t0: float, timeout_s: float = 15.0) -> float | None:
@@ -87,10 +55,10 @@ def rate_error(s: Any) -> bool:
     return level_of(s) == Level.ERROR and "sample rate" in s.message
 
 
-def streaming_ok(probe: TrackProbe, log: DiagnosticsLog, fs: int, n: int) -> Stream:
+def streaming_ok(probe: TrackProbe, log: DiagnosticsLog, fs: int, n: int) -> RealtimeStreamer:
     """Declare ``fs``, stream, and wait for an OK status."""
     probe.send_info(CHANNELS, fs, "F32LE")
-    stream = Stream(probe, fs, n)
+    stream = RealtimeStreamer(probe, fs, n, CHANNELS)
     if wait_status(log, ok, time.monotonic() + 0.5, 20.0) is None:
         stream.stop()
         raise SystemExit("no OK status while streaming good audio")
@@ -105,7 +73,7 @@ def trial(probe: TrackProbe, log: DiagnosticsLog) -> dict[str, tuple[float | Non
     named = wait_status(log, lambda s: "no audio" in s.message, t)
     out["silent input"] = (first and first - t, named and named - t)
 
-    stream = Stream(probe, 48000, 480)  # still declared 16 kHz: a new stream sent at 48 kHz
+    stream = RealtimeStreamer(probe, 48000, 480, CHANNELS)  # still declared 16 kHz: a new stream sent at 48 kHz
     while not stream.first_s:
         time.sleep(0.001)
     named = wait_status(log, rate_error, stream.first_s)

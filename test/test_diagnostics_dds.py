@@ -15,7 +15,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ from _tracker_dds import TRACKER_MODULE, NodeProcess, Probe, wait_for
 from sst_ros.audio.stacks import ROS_DRIVERS, STACKS
 from sst_ros.ros.diagnostics import DiagnosticsLog, level_of, values_of
 from sst_ros.ros.health import Level
-from sst_ros.ros.probe import TrackProbe
+from sst_ros.ros.probe import RealtimeStreamer, TrackProbe
 from sst_ros.timebase import NS_PER_S
 
 pytestmark = pytest.mark.ros
@@ -43,38 +42,6 @@ TRACKER_KEYS = {
 RECORDER_KEYS = {"message rate (msg/s)", "written (MB)", "free disk (MB)", "bag", "fault"}
 
 Entry = tuple[float, int, Any]  # arrival (monotonic s), header stamp ns, DiagnosticStatus
-
-
-class Streamer:
-    """Publishes 4-channel noise from a thread, paced in real time: ``n`` frames per message at
-    ``fs`` Hz, stamped from the sample count from ``start_ns`` (default: now)."""
-
-    def __init__(self, probe: Probe, fs: int = 16000, n: int = 160, start_ns: int | None = None) -> None:
-        self.probe, self.fs, self.n = probe, fs, n
-        self.start_ns = time.time_ns() if start_ns is None else start_ns
-        self.x = (0.05 * np.random.default_rng(0).standard_normal((n, 4))).astype(np.float32)
-        self.first_s = self.last_s = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        t0 = time.monotonic()
-        k = 0
-        while not self._stop.is_set():
-            delay = t0 + k * self.n / self.fs - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self.probe.send_audio(self.x, "F32LE", self.start_ns + k * self.n * NS_PER_S // self.fs)
-            self.last_s = time.monotonic()
-            self.first_s = self.first_s or self.last_s
-            k += 1
-
-    def stop(self) -> float:
-        """Stop; the time of the last message sent (monotonic s)."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return self.last_s
 
 
 def wait_status(log: DiagnosticsLog, pred: Callable[[Any], bool], t0: float, timeout_s: float, what: str) -> Entry:
@@ -108,11 +75,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path):
         assert code == 0, f"tracker exited with {code}:\n{tracker.output()}"
 
 
-def ok_stream(rig) -> Streamer:
+def ok_stream(rig) -> RealtimeStreamer:
     """16 kHz audio declared as such, streaming until a status says OK with frames published."""
     _tracker, probe, diag, _ = rig
     probe.send_info(4, 16000, "F32LE")
-    streamer = Streamer(probe)
+    streamer = RealtimeStreamer(probe)
     t0 = time.monotonic()
     wait_status(diag, lambda s: is_ok(s) and int(values_of(s)["frames published"]) > 0, t0, 15, "OK while streaming")
     return streamer
@@ -150,7 +117,8 @@ def test_tracker_silent_input_warns_within_2_s_and_recovers(rig) -> None:
     print(f"\n[diagnostics] audio stopped -> first non-OK status after {dt:.2f} s: {level_of(s).name} {s.message!r}")
     assert level_of(s) == Level.WARN and "no audio on /audio" in s.message, s.message
     assert dt <= FAULT_GOAL_S
-    streamer = Streamer(probe)  # audio resumes; its stamps jump over the pause (a gap: the silence, said already)
+    # audio resumes; its stamps jump over the pause (a gap: the silence, said already)
+    streamer = RealtimeStreamer(probe)
     try:
         t_ok, _, _ = wait_status(diag, is_ok, time.monotonic(), 10, "OK again after the audio resumed")
         print(f"[diagnostics] audio resumed -> OK after {t_ok - streamer.first_s:.2f} s")
@@ -165,7 +133,7 @@ def test_tracker_wrong_declared_rate_is_an_error_within_2_s(rig) -> None:
     _tracker, probe, diag, _ = rig
     probe.send_info(4, 16000, "F32LE")  # declared 16 kHz ...
     time.sleep(0.6)  # a pause: what follows is a new stream
-    streamer = Streamer(probe, fs=48000, n=480)  # ... sent and stamped at 48 kHz
+    streamer = RealtimeStreamer(probe, fs=48000, n=480)  # ... sent and stamped at 48 kHz
     try:
         wait_for(lambda: streamer.first_s, 5, "the first message sent")
         t, _, s = wait_status(diag, lambda s: level_of(s) == Level.ERROR and "sample rate" in s.message,

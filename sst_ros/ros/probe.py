@@ -31,10 +31,12 @@ from typing import Any
 import numpy as np
 
 from sst_ros.errors import SstError
+from sst_ros.timebase import NS_PER_S
 
 __all__ = [
     "TRACKER_MODULE",
     "NodeProcess",
+    "RealtimeStreamer",
     "TrackProbe",
     "isolated_env",
     "node_env",
@@ -386,3 +388,41 @@ class TrackProbe:
         self._executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+class RealtimeStreamer:
+    """Publishes noise through a :class:`TrackProbe` from a thread, paced in real time: ``n``
+    frames of ``channels`` channels per message at ``fs`` Hz (F32LE), stamped from the sample
+    count from ``start_ns`` (default: now). For the diagnostics tests and benchmark.
+
+    Attributes:
+        first_s, last_s: monotonic times of the first and the latest message sent, seconds (0: none yet).
+    """
+
+    def __init__(
+        self, probe: TrackProbe, fs: int = 16000, n: int = 160, channels: int = 4, start_ns: int | None = None
+    ) -> None:
+        self.probe, self.fs, self.n = probe, fs, n
+        self.start_ns = time.time_ns() if start_ns is None else start_ns
+        self.x = (0.05 * np.random.default_rng(0).standard_normal((n, channels))).astype(np.float32)
+        self.first_s = self.last_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        t0, k = time.monotonic(), 0
+        while not self._stop.is_set():
+            delay = t0 + k * self.n / self.fs - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.probe.send_audio(self.x, "F32LE", self.start_ns + k * self.n * NS_PER_S // self.fs)
+            self.last_s = time.monotonic()
+            self.first_s = self.first_s or self.last_s
+            k += 1
+
+    def stop(self) -> float:
+        """Stop; returns the monotonic time of the last message sent, seconds."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.last_s
