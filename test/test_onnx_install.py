@@ -60,7 +60,9 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout_s: float = 300)
 
 
 def _pip_install(venv: Path, requirement: str) -> subprocess.CompletedProcess[str]:
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    # --use-pep517 as the README: an older pip (Debian 12's 23.0) would otherwise run the legacy
+    # `setup.py install`, whose setup.cfg puts the commands in lib/sst_ros (for `ros2 run`), not bin/
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--use-pep517"]
     return _run([*pip, requirement], _clean_env(venv), venv.parent, 900)
 
 

@@ -182,17 +182,44 @@ def _set(data: dict, path: tuple[str, ...], value: object) -> dict:
         (lambda d: None, "not an sst_ros export"),
         (lambda d: _set(d, ("version",), 99), "newer than this sst_ros"),
         (lambda d: _set(d, ("io", "frames_per_call"), 4), "4 feature frames per call"),
+        (lambda d: _set(d, ("io", "block_frames"), 7), "block of 7 feature frames per call is not a multiple"),
         (lambda d: _set(d, ("feature_config", "mic_positions_m"), _SQUARE_5CM), "not those of array"),
         (lambda d: _set(d, ("io", "state"), d["io"]["state"][:-1]), "not those its metadata describes"),
         (lambda d: {k: v for k, v in d.items() if k != "model_config"}, "incomplete or invalid"),
     ],
-    ids=["no-entry", "newer-version", "frames-per-call", "feature-geometry", "missing-state", "no-model-config"],
-)
+    ids=[
+        "no-entry", "newer-version", "frames-per-call", "block-frames", "feature-geometry", "missing-state",
+        "no-model-config",
+    ],
+)  # fmt: skip
 def test_bad_metadata_is_refused_by_name(onnx_path: Path, tmp_path: Path, edit, message: str) -> None:
     bad = _with_metadata(onnx_path, tmp_path / "bad.onnx", edit)
     with pytest.raises(ModelError, match=message) as info:
         load_model(bad)
     assert str(bad) in str(info.value)
+
+
+def test_block_calls_equal_single_frame_calls_and_version_1_metadata_reads(
+    models, onnx_path: Path, tmp_path: Path, speech: np.ndarray
+) -> None:
+    """Offline, the graph runs blocks of output frames; metadata of version 1 (no ``block_frames``)
+    still loads and runs one output frame per call: the same outputs, and the same state after."""
+    from sst_ros.model.onnx_export import check_features
+
+    _, onnx_model = models
+    assert onnx_model.metadata.block_frames == 20 * onnx_model.metadata.frames_per_call
+    v1 = _with_metadata(onnx_path, tmp_path / "v1.onnx", lambda d: _set(d, ("version",), 1))
+    v1 = _with_metadata(v1, v1, lambda d: {**d, "io": {k: v for k, v in d["io"].items() if k != "block_frames"}})
+    single = load_model(v1, threads=1)
+    assert single.metadata.block_frames == 0
+    feats = check_features(onnx_model, seconds=5.1)  # 255 frames: 2 blocks, 11 single frames, a remainder
+    spec_b, act_b, st_b = onnx_model.step(feats)
+    spec_s, act_s, st_s = single.step(feats)
+    assert spec_b.shape == spec_s.shape == (51, 72)
+    assert np.abs(spec_b - spec_s).max() <= 1e-5 and np.abs(act_b - act_s).max() <= 1e-5
+    for a, b in zip(st_b.tensors, st_s.tensors, strict=True):
+        assert np.abs(a - b).max() <= 1e-5 * max(1.0, float(np.abs(a).max()))
+    np.testing.assert_array_equal(st_b.pending, st_s.pending)
 
 
 def test_bad_files_and_inputs_are_refused(models, tmp_path: Path) -> None:

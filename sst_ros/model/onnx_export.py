@@ -1,10 +1,12 @@
 """Export a checkpoint's streaming step to ONNX, checked against torch before it is written.
 
 The graph is :meth:`CRNN.step <sst_ros.model.crnn.CRNN.step>` itself, traced by PyTorch's
-``torch.export``-based ONNX exporter for one output frame per call (fixed shapes, see
-:mod:`sst_ros.model.onnx_format`): every convolution's history and the GRU hidden state are
-graph inputs and outputs. Fixed shapes suit the runtime (one call per 100 ms, as the node runs)
-and leave the time pooling without a remainder, so the graph has no shape-dependent branches.
+``torch.export``-based ONNX exporter twice, for one output frame and for a block of
+:data:`BLOCK_OUTPUT_FRAMES` per call (fixed shapes each, see :mod:`sst_ros.model.onnx_format`),
+the two joined by an ``If`` on the input's length into one graph: every convolution's history
+and the GRU hidden state are graph inputs and outputs. Fixed shapes suit the runtime (one call
+per 100 ms, as the node runs; a block per call offline) and leave the time pooling without a
+remainder, so neither trace has shape-dependent branches.
 
 Before writing, :func:`export_onnx` streams a deterministic test signal's features through the
 torch network and through the new graph with the ONNX runtime code itself
@@ -45,6 +47,7 @@ from sst_ros.model.onnx_runtime import OnnxModel, onnx_model_from_bytes
 from sst_ros.model.runtime import ONNX_SUFFIX, default_model_path
 
 __all__ = [
+    "BLOCK_OUTPUT_FRAMES",
     "OPSET",
     "ExportResult",
     "StepDifference",
@@ -55,7 +58,10 @@ __all__ = [
 
 OPSET = 18  # ONNX Runtime >= 1.14 runs it
 CHECK_SECONDS = 6.0  # length of the export check's test signal, s
-CHECK_CHUNKS = (1, 3, 5, 7, 2, 11, 4)  # feature frames per call in the check, cycled: remainders of every size
+CHECK_CHUNKS = (1, 3, 5, 7, 2, 11, 4, 263)  # feature frames per call in the check, cycled: remainders of every
+# size, and one chunk long enough for the block graph (at least BLOCK_OUTPUT_FRAMES whole output frames)
+BLOCK_OUTPUT_FRAMES = 20
+"""Output frames per call of the graph's block branch (offline: a whole clip in few calls; 20 x 100 ms)."""
 _CHATTY_LOGGERS = ("torch", "onnxscript", "onnx_ir")  # the exporter logs a line per graph rewrite
 
 log = logging.getLogger(__name__)
@@ -100,7 +106,7 @@ class StepDifference:
 
 
 class _StepGraph(nn.Module):
-    """``CRNN.step`` for one output frame with the carried state as flat tensors (what is exported)."""
+    """``CRNN.step`` for whole output frames with the carried state as flat tensors (what is exported)."""
 
     def __init__(self, model: CRNN) -> None:
         super().__init__()
@@ -135,11 +141,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _trace(loaded: LoadedModel, names: _Names) -> Any:
-    """The exported graph (an ``onnx.ModelProto``), torch's progress output kept out of the console."""
+def _trace(loaded: LoadedModel, names: _Names, n_out: int = 1) -> Any:
+    """The exported graph for ``n_out`` output frames per call (an ``onnx.ModelProto``), torch's
+    progress output kept out of the console."""
     model = loaded.model
     state = model.init_state(1)
-    x = torch.zeros(1, model.cfg.n_in_planes, model.cfg.n_freq, model.cfg.frames_per_output)
+    x = torch.zeros(1, model.cfg.n_in_planes, model.cfg.n_freq, model.cfg.frames_per_output * n_out)
     args = (x, tuple(state.conv), state.gru)
     quiet = io.StringIO()
     try:
@@ -157,6 +164,90 @@ def _trace(loaded: LoadedModel, names: _Names) -> Any:
     if program is None:  # only when given a file to write, which is not done here
         raise ModelError(f"exporting {loaded.path} to ONNX gave no program (torch {torch.__version__})")
     return program.model_proto
+
+
+def _two_graphs(single: Any, block: Any, names: _Names, block_frames: int) -> Any:
+    """One model that runs ``block`` when given ``block_frames`` feature frames, else ``single``.
+
+    Both traces become the branches of an ``If`` on the feature input's time length (each branch
+    keeps its own weights, so ONNX Runtime optimises it as the stand-alone graph); the feature
+    input's time dimension is left free. Every name inside a branch is prefixed, except the outer
+    inputs it reads, so the model stays single-assignment.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    outer = set(names.inputs)
+
+    def branch(model: Any, prefix: str) -> Any:
+        g = model.graph
+
+        def rename(name: str) -> str:
+            return name if (not name or name in outer) else prefix + name
+
+        nodes = []
+        for node in g.node:
+            n = onnx.NodeProto()
+            n.CopyFrom(node)
+            n.name = prefix + (node.name or node.op_type)
+            n.input[:] = [rename(v) for v in node.input]
+            n.output[:] = [rename(v) for v in node.output]
+            nodes.append(n)
+        outputs = []
+        for o in g.output:
+            if o.name in outer:  # an input passed straight through: a branch output needs its own name
+                nodes.append(helper.make_node("Identity", [o.name], [prefix + o.name], name=prefix + o.name))
+            v = onnx.ValueInfoProto()
+            v.CopyFrom(o)
+            v.name = prefix + o.name
+            outputs.append(v)
+        inits = []
+        for t in g.initializer:
+            c = onnx.TensorProto()
+            c.CopyFrom(t)
+            c.name = rename(t.name)
+            inits.append(c)
+        infos = []
+        for vi in g.value_info:
+            c = onnx.ValueInfoProto()
+            c.CopyFrom(vi)
+            c.name = rename(vi.name)
+            infos.append(c)
+        return helper.make_graph(nodes, prefix.rstrip("/"), [], outputs, inits, value_info=infos)
+
+    then_g, else_g = branch(block, "block/"), branch(single, "single/")
+    time_dim = "frames"
+    inputs = []
+    for i in single.graph.input:
+        v = onnx.ValueInfoProto()
+        v.CopyFrom(i)
+        if v.name == names.inputs[0]:
+            dim = v.type.tensor_type.shape.dim[3]
+            dim.Clear()
+            dim.dim_param = time_dim
+        inputs.append(v)
+    outputs = []
+    for o in single.graph.output:
+        v = onnx.ValueInfoProto()
+        v.CopyFrom(o)
+        if v.name in (names.outputs[0], names.outputs[1]):
+            dim = v.type.tensor_type.shape.dim[1]
+            dim.Clear()
+            dim.dim_param = "output_frames"
+        outputs.append(v)
+    nodes = [
+        helper.make_node("Shape", [names.inputs[0]], ["sst_frames"], start=3, end=4),
+        helper.make_node("Constant", [], ["sst_block_frames"],
+                         value=helper.make_tensor("sst_block_frames_value", TensorProto.INT64, [1], [block_frames])),
+        helper.make_node("Equal", ["sst_frames", "sst_block_frames"], ["sst_is_block_1"]),
+        helper.make_node("Squeeze", ["sst_is_block_1"], ["sst_is_block"]),
+        helper.make_node("If", ["sst_is_block"], list(names.outputs), then_branch=then_g, else_branch=else_g),
+    ]  # fmt: skip
+    graph = helper.make_graph(nodes, single.graph.name or "sst_ros_step", inputs, outputs)
+    merged = helper.make_model(graph, opset_imports=list(single.opset_import), ir_version=single.ir_version)
+    merged.producer_name, merged.producer_version = single.producer_name, single.producer_version
+    onnx.checker.check_model(merged)
+    return merged
 
 
 @contextlib.contextmanager
@@ -188,7 +279,7 @@ class _Names:
         return ["spectrum", "activity", *(f"conv_history_{i}_next" for i in range(self.n_conv)), "gru_hidden_next"]
 
 
-def _metadata(loaded: LoadedModel, names: _Names, sha256: str) -> OnnxMetadata:
+def _metadata(loaded: LoadedModel, names: _Names, sha256: str, block_frames: int) -> OnnxMetadata:
     state = loaded.model.init_state(1)
     shapes = [tuple(t.shape) for t in (*state.conv, state.gru)]
     return OnnxMetadata(
@@ -203,6 +294,7 @@ def _metadata(loaded: LoadedModel, names: _Names, sha256: str) -> OnnxMetadata:
         activity_output=names.outputs[1],
         state=tuple(StateTensor(i, o, s) for i, o, s in zip(names.inputs[1:], names.outputs[2:], shapes, strict=True)),
         frames_per_call=loaded.model_cfg.frames_per_output,
+        block_frames=block_frames,
         export={
             "torch": str(torch.__version__).split("+")[0],
             "opset": OPSET,
@@ -313,8 +405,9 @@ def export_onnx(
     loaded = load_checkpoint(source)
     t0 = time.perf_counter()
     names = _Names(n_conv=len(loaded.model.convs))
-    proto = _trace(loaded, names)
-    meta = _metadata(loaded, names, _sha256(source))
+    block_frames = loaded.model_cfg.frames_per_output * BLOCK_OUTPUT_FRAMES
+    proto = _two_graphs(_trace(loaded, names), _trace(loaded, names, BLOCK_OUTPUT_FRAMES), names, block_frames)
+    meta = _metadata(loaded, names, _sha256(source), block_frames)
     exported = onnx_model_from_bytes(_with_metadata(proto, meta), None, threads=1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one frame at a time: a thread pool only adds overhead (the node runs on one too)

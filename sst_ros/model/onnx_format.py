@@ -5,7 +5,11 @@ output frame: ``frames_per_call`` (= ``model_cfg.frames_per_output``, 5 x 20 ms)
 in, one frame's spectrum and activity out, with the carried network state as explicit inputs
 and outputs (every convolution's two past frames, the GRU hidden state). One whole output frame
 per call leaves no time-pooling remainder inside the graph; the runtime keeps the feature frames
-of an unfinished output frame itself (:mod:`sst_ros.model.onnx_runtime`).
+of an unfinished output frame itself (:mod:`sst_ros.model.onnx_runtime`). Since version 2 the
+same graph also takes ``block_frames`` feature frames (20 output frames) per call, with the same
+state: an ``If`` on the input's length picks the block trace or the one-frame trace, so a long
+input (an offline clip) needs a twentieth of the calls; the runtime uses blocks while at least
+that many frames are at hand and single frames for the rest.
 
 The model's ``metadata_props`` hold one entry, key :data:`METADATA_KEY`, whose value is the JSON
 of :class:`OnnxMetadata`: the array geometry, the feature and network configurations, the output
@@ -32,7 +36,9 @@ __all__ = ["DEFAULT_TOLERANCE", "METADATA_KEY", "ONNX_FORMAT", "ONNX_FORMAT_VERS
 METADATA_KEY = "sst_ros"
 """Key of the JSON entry in the ONNX model's ``metadata_props``."""
 ONNX_FORMAT = "sst_ros.crnn.onnx"
-ONNX_FORMAT_VERSION = 1
+ONNX_FORMAT_VERSION = 2
+"""2: the graph also takes ``block_frames`` feature frames per call (a block of output frames, for
+offline runs); version 1 files (one output frame per call only) are still read."""
 DEFAULT_TOLERANCE = 1e-4
 """Largest accepted |onnx - torch| of an export's outputs (spectrum, activity: in [0, 1], unitless) and of
 its carried state, relative to that state's largest magnitude (at least 1); ``sst export --onnx`` checks it."""
@@ -70,6 +76,9 @@ class OnnxMetadata:
         spectrum_output: name of the (1, 1, K) spectrum output. activity_output: the (1, 1) activity.
         state: the carried state tensors, in graph order.
         frames_per_call: feature frames per call (one output frame).
+        block_frames: the other feature-frame count the graph takes per call, a multiple of
+            ``frames_per_call`` (several whole output frames at once: fewer calls over a long
+            input); 0 = none (version 1 files).
     """
 
     array: MicArray
@@ -83,6 +92,7 @@ class OnnxMetadata:
     activity_output: str
     state: tuple[StateTensor, ...]
     frames_per_call: int
+    block_frames: int = 0
     export: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -103,6 +113,7 @@ class OnnxMetadata:
                     "spectrum": self.spectrum_output,
                     "activity": self.activity_output,
                     "frames_per_call": self.frames_per_call,
+                    "block_frames": self.block_frames,
                     "state": [{"input": s.input, "output": s.output, "shape": list(s.shape)} for s in self.state],
                 },
             },
@@ -151,6 +162,7 @@ class OnnxMetadata:
                     for s in io["state"]
                 ),
                 frames_per_call=int(io["frames_per_call"]),
+                block_frames=int(io.get("block_frames", 0)),
             )
         except (KeyError, TypeError, ValueError, ConfigError) as err:
             raise ModelError(
@@ -171,6 +183,12 @@ class OnnxMetadata:
             raise ModelError(
                 f"model file {origin} is inconsistent: {self.frames_per_call} feature frames per call, but the "
                 f"network makes one output frame of {self.model_cfg.frames_per_output}"
+            )
+        per_call = self.frames_per_call
+        if self.block_frames and (self.block_frames <= per_call or self.block_frames % per_call):
+            raise ModelError(
+                f"model file {origin} is inconsistent: a block of {self.block_frames} feature frames per call is not "
+                f"a multiple (> 1) of the {self.frames_per_call} frames of one output frame"
             )
         frame_s = self.feature_cfg.frame_s * self.model_cfg.frames_per_output
         if not math.isclose(self.label_frame_s, frame_s, rel_tol=1e-9):

@@ -3,9 +3,11 @@
 :func:`load_onnx` gives an :class:`OnnxModel`, a :class:`~sst_ros.model.runtime.TrackerModel`
 like the PyTorch ``LoadedModel``: the same features (numpy), the same streaming and offline code
 (:class:`~sst_ros.model.stream.StreamingTracker`, :func:`~sst_ros.model.infer.predict_audio`),
-the same node pipeline. The graph takes exactly one output frame's feature frames per call
-(:mod:`sst_ros.model.onnx_format`); :meth:`OnnxModel.step` keeps the frames of an unfinished
-output frame in its :class:`OnnxState`, so any chunking gives the same outputs, as with torch.
+the same node pipeline. The graph takes exactly one output frame's feature frames per call, or
+a block of ``block_frames`` (:mod:`sst_ros.model.onnx_format`); :meth:`OnnxModel.step` runs
+blocks while it has that many frames and single output frames for the rest, and keeps the frames
+of an unfinished output frame in its :class:`OnnxState`, so any chunking gives the same outputs,
+as with torch.
 
 Needs ``onnxruntime`` and numpy only (``pip install sst_ros[onnx]``); imports no torch.
 """
@@ -106,7 +108,8 @@ class OnnxModel:
 
     def step(self, features: np.ndarray, state: OnnxState | None = None) -> tuple[np.ndarray, np.ndarray, OnnxState]:
         """Streaming pass (:meth:`TrackerModel.step <sst_ros.model.runtime.TrackerModel.step>`): one
-        graph call per completed output frame.
+        graph call per block of ``block_frames`` feature frames while there are that many, then one
+        per completed output frame.
 
         Args:
             features: float32 (P, F, t_new) new feature frames.
@@ -122,20 +125,24 @@ class OnnxModel:
             raise ModelError(f"the ONNX model expects features (P={P}, F={F}, t), got {x.shape}")
         st = self.init_state() if state is None else state
         frames = np.concatenate([st.pending, x], axis=-1) if st.pending.shape[-1] else x
-        n = self.metadata.frames_per_call
+        meta = self.metadata
+        n = meta.frames_per_call
         n_out = frames.shape[-1] // n
         tensors = st.tensors
         spec = np.empty((n_out, self.model_cfg.grid.n_bins), dtype=np.float32)
         act = np.empty(n_out, dtype=np.float32)
         feeds: dict[str, np.ndarray] = {}
-        meta = self.metadata
-        for i in range(n_out):
-            feeds[meta.features_input] = np.ascontiguousarray(frames[None, :, :, i * n : (i + 1) * n])
+        block = meta.block_frames // n  # output frames per block call (0: no block graph)
+        i = 0
+        while i < n_out:
+            k = block if block and n_out - i >= block else 1
+            feeds[meta.features_input] = np.ascontiguousarray(frames[None, :, :, i * n : (i + k) * n])
             feeds.update((s.input, t) for s, t in zip(meta.state, tensors, strict=True))
             out = self.session.run(self._outputs, feeds)
-            spec[i] = out[0].reshape(-1)
-            act[i] = out[1].reshape(-1)[0]
+            spec[i : i + k] = out[0].reshape(k, -1)
+            act[i : i + k] = out[1].reshape(k)
             tensors = tuple(out[2:])
+            i += k
         pending = np.array(frames[..., n_out * n :], dtype=np.float32)  # a copy: the caller's array is not kept
         return spec, act, OnnxState(tensors=tensors, pending=pending)
 
@@ -214,9 +221,12 @@ def onnx_model_from_bytes(data: bytes, path: Path | None, *, threads: int | None
 def _check_graph(session: Any, meta: OnnxMetadata, origin: str) -> None:
     """The graph's inputs and outputs are the ones the metadata names, with its shapes."""
     planes = meta.feature_cfg.n_planes(meta.array.n_mics)
-    want_in = {meta.features_input: [1, planes, meta.model_cfg.n_freq, meta.frames_per_call]}
+    want_in: dict[str, list[Any]] = {meta.features_input: [1, planes, meta.model_cfg.n_freq, meta.frames_per_call]}
     want_in.update({s.input: list(s.shape) for s in meta.state})
     have_in = {i.name: list(i.shape) for i in session.get_inputs()}
+    feat = have_in.get(meta.features_input)
+    if feat is not None and len(feat) == 4 and isinstance(feat[3], str):
+        want_in[meta.features_input][3] = feat[3]  # a free time length (version 2): one output frame or a block
     have_out = {o.name for o in session.get_outputs()}
     want_out = {meta.spectrum_output, meta.activity_output, *(s.output for s in meta.state)}
     if have_in != want_in or not want_out <= have_out:
