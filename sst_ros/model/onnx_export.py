@@ -28,7 +28,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -201,18 +201,8 @@ def _two_graphs(single: Any, block: Any, names: _Names, block_frames: int) -> An
             v.CopyFrom(o)
             v.name = prefix + o.name
             outputs.append(v)
-        inits = []
-        for t in g.initializer:
-            c = onnx.TensorProto()
-            c.CopyFrom(t)
-            c.name = rename(t.name)
-            inits.append(c)
-        infos = []
-        for vi in g.value_info:
-            c = onnx.ValueInfoProto()
-            c.CopyFrom(vi)
-            c.name = rename(vi.name)
-            infos.append(c)
+        inits = [_renamed_copy(t, onnx.TensorProto(), rename) for t in g.initializer]
+        infos = [_renamed_copy(vi, onnx.ValueInfoProto(), rename) for vi in g.value_info]
         return helper.make_graph(nodes, prefix.rstrip("/"), [], outputs, inits, value_info=infos)
 
     then_g, else_g = branch(block, "block/"), branch(single, "single/")
@@ -430,3 +420,10 @@ def export_onnx(
     os.replace(tmp, out)
     log.debug("exported %s in %.1f s", out, time.perf_counter() - t0)
     return ExportResult(out, source, meta.source["sha256"], diff, len(data))
+
+
+def _renamed_copy(proto: Any, empty: Any, rename: Callable[[str], str]) -> Any:
+    """``empty`` (a new proto of ``proto``'s type) filled with a copy of ``proto`` under ``rename(proto.name)``."""
+    empty.CopyFrom(proto)
+    empty.name = rename(proto.name)
+    return empty
