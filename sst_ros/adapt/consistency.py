@@ -17,12 +17,10 @@ run's summary says so).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from sst_ros.geometry import wrap_deg
+from sst_ros.adapt.evaluation import spectrum_entropy
 from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.train.augment import Symmetry
 
@@ -34,26 +32,15 @@ def spectrum_bin_map(grid: AzimuthGrid, sym: Symmetry) -> np.ndarray | None:
 
     Returns ``src`` (K,) with ``new[..., k] = old[..., src[k]]`` (bin ``k`` of the symmetric
     audio's spectrum looks at the direction that ``sym`` maps onto bin ``k``'s centre), or None
-    when ``sym`` does not map the grid's bin centres onto bin centres.
+    when ``sym`` does not map the grid's bin centres onto bin centres (within 1e-6 degrees).
     """
-    centers = grid.bin_centers_deg()
-    back = np.asarray(wrap_deg(sym.sign * (centers - sym.offset_deg)))  # sym^-1 of each centre, degrees
-    src = np.empty(centers.size, dtype=np.int64)
-    for k, az in enumerate(back):
-        dist = np.abs(np.asarray(wrap_deg(centers - az)))
-        j = int(dist.argmin())
-        if dist[j] > 1e-6:
-            return None
-        src[k] = j
-    return src
+    return sym.grid_permutation(grid.bin_centers_deg(), 1e-6)
 
 
 def active_entropy(spectrum: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     """Mean normalised entropy (0..1) of ``spectrum`` (B, T, K) as a distribution over bins, on
     the ``active`` (B, T) bool frames; 0 (with a gradient path) when no frame is active."""
-    p = spectrum.clamp_min(1e-8)
-    p = p / p.sum(-1, keepdim=True)
-    ent = -(p * p.log()).sum(-1) / math.log(spectrum.shape[-1])
+    ent = spectrum_entropy(spectrum)
     return ent[active].mean() if bool(active.any()) else spectrum.sum() * 0.0
 
 

@@ -14,7 +14,7 @@ from sst_ros.model.crnn import CRNN
 from sst_ros.model.features import FeatureConfig
 from sst_ros.train.losses import TaskLoss
 
-__all__ = ["evaluate_oracle", "masked_entropy", "task_loss_per_clip"]
+__all__ = ["evaluate_oracle", "masked_entropy", "spectrum_entropy", "task_loss_per_clip"]
 
 
 def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: Batch, loss: TaskLoss) -> torch.Tensor:
@@ -47,12 +47,18 @@ def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: Batch, loss: TaskLos
     return (per_frame * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
-def masked_entropy(spec: torch.Tensor, lengths: torch.Tensor) -> float:
-    """Mean normalised entropy (0..1) of the spectrum (B, T, bins), as a distribution over bins,
-    over each clip's valid frames (``lengths`` (B,) frames)."""
+def spectrum_entropy(spec: torch.Tensor) -> torch.Tensor:
+    """Normalised entropy (0..1) of each frame's spectrum (B, T, bins) as a distribution over
+    the bins, (B, T); differentiable (the adaptation's entropy term trains on it)."""
     p = spec.clamp_min(1e-8)
     p = p / p.sum(-1, keepdim=True)
-    ent = -(p * p.log()).sum(-1) / math.log(spec.shape[-1])
+    return -(p * p.log()).sum(-1) / math.log(spec.shape[-1])
+
+
+def masked_entropy(spec: torch.Tensor, lengths: torch.Tensor) -> float:
+    """Mean :func:`spectrum_entropy` of the spectrum (B, T, bins) over each clip's valid frames
+    (``lengths`` (B,) frames); NaN without any."""
+    ent = spectrum_entropy(spec)
     mask = torch.arange(spec.shape[1])[None, :] < lengths[:, None]
     return float(ent[mask].mean()) if mask.any() else float("nan")
 

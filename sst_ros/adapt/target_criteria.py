@@ -82,12 +82,7 @@ def srp_azimuth_map(feature_cfg: FeatureConfig, sym: Symmetry) -> np.ndarray | N
         return None
     n = feature_cfg.srp_azimuths
     step = 360.0 / n
-    az = -180.0 + np.arange(n) * step
-    src = (np.asarray(wrap_deg(sym.sign * (az - sym.offset_deg))) + 180.0) / step
-    idx = np.round(src).astype(int) % n
-    if np.abs(src - np.round(src)).max() > 1e-6:
-        return None
-    return idx
+    return sym.grid_permutation(-180.0 + np.arange(n) * step, 1e-6 * step)  # within 1e-6 of a grid step
 
 
 def _symmetric_features(x: torch.Tensor, feature_cfg: FeatureConfig, src: np.ndarray) -> torch.Tensor:

@@ -46,6 +46,24 @@ class Symmetry:
         """Transformed azimuths, degrees wrapped to (-180, 180]."""
         return np.asarray(wrap_deg(self.sign * np.asarray(azimuth_deg, dtype=np.float64) + self.offset_deg))
 
+    def grid_permutation(self, centers_deg: np.ndarray, tol_deg: float) -> np.ndarray | None:
+        """How this map permutes an azimuth grid: ``src`` (K,) with ``new[..., k] = old[..., src[k]]``
+        for anything sampled on the grid (a spectrum, a steered response map), i.e. grid point
+        ``src[k]`` maps onto grid point ``k``. None when some grid point does not map onto another
+        within ``tol_deg`` degrees.
+
+        Args:
+            centers_deg: (K,) the grid's azimuths, degrees.
+            tol_deg: largest distance, degrees, of a mapped point from a grid point.
+        """
+        centers = np.asarray(centers_deg, dtype=np.float64)
+        back = np.asarray(wrap_deg(self.sign * (centers - self.offset_deg)))  # the inverse map of each point
+        dist = np.abs(np.asarray(wrap_deg(centers[None, :] - back[:, None])))  # (K, K)
+        src = dist.argmin(axis=1)
+        if dist[np.arange(centers.size), src].max(initial=0.0) > tol_deg:
+            return None
+        return src.astype(np.int64)
+
 
 def _transform(xy: np.ndarray, sign: int, offset_deg: float) -> np.ndarray:
     y = xy.copy()
