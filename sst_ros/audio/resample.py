@@ -15,7 +15,6 @@ from collections.abc import Callable
 from math import gcd
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
 
 from sst_ros.errors import AudioFormatError
 
@@ -50,6 +49,8 @@ def _half_len(up: int, down: int) -> int:
 
 def _lowpass(up: int, down: int) -> np.ndarray:
     """The anti-aliasing FIR at the upsampled rate, unit DC gain (both resamplers scale it by ``up``)."""
+    from scipy.signal import firwin  # here, not at the top: importing scipy.signal costs 75 MB of memory
+
     return firwin(2 * _half_len(up, down) + 1, 1.0 / max(up, down), window=("kaiser", _KAISER_BETA))
 
 
@@ -78,6 +79,8 @@ def resample(audio: np.ndarray, fs_in: int, fs_out: int, *, in_input_precision: 
         h = h.astype(x.dtype)  # as scipy does for its own design: the arithmetic stays in x's precision
     else:
         x = x.astype(np.float64)
+    from scipy.signal import resample_poly
+
     y = resample_poly(x, up, down, axis=0, window=h)
     return np.ascontiguousarray(y, dtype=np.float32)
 

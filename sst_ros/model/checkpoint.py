@@ -38,6 +38,7 @@ from sst_ros.errors import ConfigError, ModelError, SstError
 from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN, ModelConfig, StreamState
 from sst_ros.model.features import FeatureConfig
+from sst_ros.model.fused import FusedCRNN, FusedState
 from sst_ros.model.runtime import check_feature_geometry, default_model_path
 from sst_ros.timebase import OUTPUT_FRAME_S
 
@@ -193,10 +194,18 @@ class LoadedModel:
     ) -> tuple[np.ndarray, np.ndarray, StreamState]:
         """Streaming pass (:meth:`TrackerModel.step <sst_ros.model.runtime.TrackerModel.step>`):
         numpy (P, F, t_new) features in, numpy spectrum (T_out, K) and activity (T_out,) out;
-        the state is the network's :class:`~sst_ros.model.crnn.StreamState`."""
+        the state is the network's :class:`~sst_ros.model.crnn.StreamState`.
+
+        An eval-mode network runs in its inference form (:class:`~sst_ros.model.fused.FusedCRNN`:
+        BatchNorm folded, channels-last; equal to ``CRNN.step`` to float rounding), built when a
+        stream starts (``state`` None) and carried in the state."""
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None]
-        with torch.inference_mode():
-            out, state = self.model.step(x, state)
+        if self.model.training:  # batch statistics: only the network's own step has them
+            with torch.inference_mode():
+                out, state = self.model.step(x, state)
+        else:  # the inference form, built at the start of each stream (weights may change between streams)
+            engine = state.engine if isinstance(state, FusedState) and state.engine is not None else None
+            out, state = (engine or FusedCRNN(self.model)).step(x, state)
         return out.spectrum[0].numpy(), out.activity[0].numpy(), state
 
 

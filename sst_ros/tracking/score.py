@@ -10,7 +10,7 @@ Per scored frame, the active labelled talkers and the reported tracks are matche
 gate of ``gate_deg`` (30 degrees; a pair farther apart is never matched) as CLEAR-MOT does: a
 talker keeps the track it was last matched to while that track is reported within the gate,
 and the rest are matched by an optimal assignment (:func:`match_frame`,
-``scipy.optimize.linear_sum_assignment`` on the wrap-aware azimuth distance). Then, with the
+:func:`~sst_ros.tracking.assignment.gated_assignment` on the wrap-aware azimuth distance). Then, with the
 counts summed over frames (:class:`TrackScore`):
 
 - **matched MAE** (``mae_deg``): mean distance of the matched (talker, track) pairs, degrees;
@@ -45,10 +45,10 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from sst_ros.errors import ConfigError, DataError
 from sst_ros.geometry import angular_distance_deg, wrap_deg
+from sst_ros.tracking.assignment import gated_assignment, min_cost_assignment
 
 if TYPE_CHECKING:
     from sst_ros.data.clipset import Labels
@@ -71,7 +71,6 @@ __all__ = [
 GATE_DEG = 30.0
 OSPA_CUTOFF_DEG = 30.0
 OSPA_ORDER = 1.0
-_INFEASIBLE = 1e9
 
 
 class ReportedTrack(NamedTuple):
@@ -135,7 +134,7 @@ def match_frame(
     """Optimal one-to-one matching of true directions and estimates within a gate.
 
     Maximises the number of pairs within ``gate_deg`` (inclusive), then minimises their summed
-    wrap-aware distance (``linear_sum_assignment`` with infeasible pairs priced out).
+    wrap-aware distance (:func:`~sst_ros.tracking.assignment.gated_assignment`).
 
     Args:
         true_deg: (S,) true azimuths, degrees. est_deg: (N,) estimated azimuths, degrees.
@@ -148,8 +147,7 @@ def match_frame(
     if t.size == 0 or e.size == 0:
         return []
     d = _distances(t, e)
-    rows, cols = linear_sum_assignment(np.where(d <= gate_deg, d, _INFEASIBLE))
-    return [(int(i), int(j), float(d[i, j])) for i, j in zip(rows, cols, strict=True) if d[i, j] <= gate_deg]
+    return [(i, j, float(d[i, j])) for i, j in gated_assignment(d, gate_deg)]
 
 
 def ospa_distance(
@@ -167,7 +165,7 @@ def ospa_distance(
     if m == 0 or n == 0:
         return float(cutoff_deg)
     cost = np.minimum(_distances(t, e), cutoff_deg) ** order
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = min_cost_assignment(cost)
     total = float(cost[rows, cols].sum()) + cutoff_deg**order * abs(n - m)
     return float((total / max(m, n)) ** (1.0 / order))
 

@@ -28,15 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from sst_ros.geometry import angular_distance_deg, wrap_deg
+from sst_ros.tracking.assignment import gated_assignment
 from sst_ros.tracking.types import Peak, Track, TrackerConfig
 
 __all__ = ["MultiTracker"]
-
-_INFEASIBLE = 1e6
-
 
 @dataclass
 class _State:
@@ -180,9 +177,7 @@ class MultiTracker:
         )
         meas = np.array([peaks[p].azimuth_deg for p in free])
         dist = np.abs(np.asarray(wrap_deg(meas[None, :] - pred[:, None])))
-        cost = np.where(dist <= gate[:, None], dist, _INFEASIBLE)
-        rows, cols = linear_sum_assignment(cost)
-        return [(track_idx[r], free[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _INFEASIBLE]
+        return [(track_idx[r], free[c]) for r, c in gated_assignment(dist, gate)]
 
     def _hit(self, t: _State, peak: Peak) -> bool:
         """Update with a matched peak; True when this hit confirms a tentative track."""

@@ -84,7 +84,7 @@ def predict_wav(
         baseline.
     """
     from sst_ros.audio.finite import finite_audio, nonfinite_message
-    from sst_ros.audio.wav import read_wav, wav_truncation
+    from sst_ros.audio.wav import read_wav, wav_info, wav_truncation
     from sst_ros.train.report import write_predictions_csv
 
     wav = Path(wav)
@@ -92,8 +92,8 @@ def predict_wav(
         raise ConfigError(f"--max-sources must be >= 1, got {max_sources}")
     if max_sources > 1 and baseline:
         raise ConfigError("--max-sources above 1 tracks the model's spectrum; drop --baseline or --max-sources")
-    audio, fs = read_wav(wav)
-    if audio.shape[0] == 0:
+    info = wav_info(wav)
+    if info.n_frames == 0:
         raise AudioFormatError(
             f"WAV file {wav} holds no audio samples (a header without data); nothing to predict: re-copy or "
             "re-record it"
@@ -107,18 +107,25 @@ def predict_wav(
 
         runner = get_baseline(baseline)
         arr = arr or load_array(DEFAULT_BASELINE_ARRAY)
+        audio, fs = read_wav(wav)  # the classical baselines work on the whole recording
         mics, n_bad = finite_audio(_microphones(arr, audio, wav))
         if n_bad:
             log.warning(nonfinite_message(f"WAV file {wav}", n_bad, mics.size))
         pred = runner.run(mics, fs, arr)
     else:
-        from sst_ros.model.infer import predict_audio
+        from sst_ros.model.infer import predict_blocks
         from sst_ros.model.runtime import check_array_matches, load_model
 
         loaded = load_model(model_path, threads=threads)
         if arr is not None:
             check_array_matches(loaded, arr)
-        pred = predict_audio(loaded, _microphones(arr or loaded.array, audio, wav), fs, source=f"WAV file {wav}")
+        mic_array = arr or loaded.array
+
+        def read(a: int, b: int) -> np.ndarray:  # one block of the file: memory stays flat with its length
+            return _microphones(mic_array, read_wav(wav, a, b)[0], wav)
+
+        n = info.n_frames if truncated is None else min(info.n_frames, truncated.present_frames)
+        pred = predict_blocks(loaded, read, n, info.sample_rate_hz, source=f"WAV file {wav}")
         if max_sources > 1:
             return _write_model_tracks(out_csv, pred, loaded.model_cfg.grid, max_sources)
     return write_predictions_csv(out_csv, pred.time_s, pred.azimuth_deg, pred.elevation_deg, pred.activity)

@@ -19,6 +19,8 @@ Adaptive rows are :class:`~sst_ros.adapt.config.AdaptConfig` settings on one cod
   direction and activity instead of the embeddings (``weight_input="direction"``, issue item 5).
 - ``iwan_equivariance``: ``iwan_paper`` with the symmetry-equivariance term on target clips
   (``equivariance_weight=10``, issue item 7; note that the selection measures the same error).
+- ``iwan_gentle``: ``iwan_paper`` with a tenth of the adversarial loss (``adv_weight=0.1``): with
+  the multi-talker model every full-strength IWAN variant degraded after step 20.
 - ``product``: the shipped default of ``sst adapt`` (``AdaptConfig()``: IWAN paper form +
   statistics stage + label-free selection + do-no-harm guard).
 
@@ -55,6 +57,7 @@ ADAPTIVE_ROWS: dict[str, dict[str, Any]] = {
     "iwan_paper": {"variant": "iwan", "form": "paper", **_NEW_OPTIMISATION},
     "iwan_direction": {"variant": "iwan", "form": "paper", "weight_input": "direction", **_NEW_OPTIMISATION},
     "iwan_equivariance": {"variant": "iwan", "form": "paper", "equivariance_weight": 10.0, **_NEW_OPTIMISATION},
+    "iwan_gentle": {"variant": "iwan", "form": "paper", "adv_weight": 0.1, **_NEW_OPTIMISATION},
     "product": {},
 }
 

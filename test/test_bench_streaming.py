@@ -1,0 +1,94 @@
+"""``bench/bench_streaming.py``: a small run gives plausible figures; its ODAS config is right.
+
+The run uses every backend whose runtime is installed (torch, onnxruntime) on 4 s of simulated
+audio, one round, 1 s paced in real time; ODAS is not needed (the script then says how to get
+it). The config test checks the generated text alone: the array's microphone positions, the
+channel mapping and the sinks (tracks to a file, the rest blackholes), no ODAS binary.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from helpers import REPO_ROOT, subprocess_env
+
+from sst_ros.geometry import load_array
+from sst_ros.model.runtime import default_model_path
+
+SCRIPT = REPO_ROOT / "bench" / "bench_streaming.py"
+RUNTIMES = {"torch": "torch", "onnx": "onnxruntime"}
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_streaming", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _available() -> list[str]:
+    have = {"torch": default_model_path(), "onnx": default_model_path(onnx=True)}
+    return [b for b, mod in RUNTIMES.items() if importlib.util.find_spec(mod) is not None and have[b].is_file()]
+
+
+def test_small_run_prints_plausible_figures(tmp_path: Path) -> None:
+    backends = _available()
+    if not backends:
+        pytest.skip("neither torch nor onnxruntime (with its shipped model) is available")
+    out_json = tmp_path / "figures.json"
+    core = min(os.sched_getaffinity(0))
+    cmd = [
+        sys.executable, str(SCRIPT), "--seconds", "4", "--realtime-s", "1", "--rounds", "1",
+        "--backends", *backends, "--core", str(core), "--json", str(out_json),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout
+    assert "ODAS: not run" in text and "github.com/introlab/odas" in text
+    for b in backends:
+        row = re.search(rf"^sst {b}\s+(.*)$", text, re.MULTILINE)
+        assert row, f"no table row for {b}:\n{text}"
+        cells = row.group(1).split()
+        startup_cpu, startup_wall, rss, fast, rt, latency, peak = cells
+        assert 0 < float(startup_cpu) < 120 and 0 < float(startup_wall) < 120, cells
+        assert 0 < float(fast) < 5 and 0 < float(rt) < 5, cells
+        assert float(rss) > 10 and float(peak) >= float(rss) - 1, cells
+        p50, p99, lat_max = (float(v) for v in latency.split("/"))
+        assert 0 < p50 <= p99 <= lat_max, cells
+    figures = json.loads(out_json.read_text())
+    for b in backends:
+        summary = figures["ours"]["summary"][b]
+        assert 0 < summary["fast_cpu_per_audio_s"] < 5
+        assert summary["peak_rss_mib"] > 10
+        assert summary["frames"] > 0 and summary["dropped"] == 0
+        assert figures["ours"]["rounds"][b][0]["affinity"] == [core]
+    if "onnx" in backends:  # the robot's path must not pull in torch
+        assert not figures["ours"]["rounds"]["onnx"][0]["torch_imported"]
+
+
+def test_odas_config_has_geometry_and_sinks(tmp_path: Path) -> None:
+    bench = _bench()
+    array = load_array("respeaker_usb_v2_6ch")  # 6-channel stream, microphones on channels 1..4 (0-based)
+    raw, tracks = tmp_path / "in.raw", tmp_path / "tracks.txt"
+    cfg = bench.odas_config(array, raw, tracks)
+    assert re.search(r"nChannels = 6;", cfg)
+    assert re.search(r"map: \(2, 3, 4, 5\)", cfg)  # ODAS counts channels from 1, as its own ReSpeaker config
+    assert f'type = "file"; path = "{raw}";' in cfg
+    assert f'type = "file"; path = "{tracks}";' in cfg
+    mus = [tuple(float(v) for v in m) for m in re.findall(r"mu = \( ([-+0-9.]+), ([-+0-9.]+), ([-+0-9.]+) \)", cfg)]
+    assert mus == [tuple(float(v) for v in p) for p in array.positions_m]
+    assert cfg.count('type = "blackhole"') == 4  # potentials, separated, post-filtered, categories
+    assert re.search(r'potential: \{ format = "undefined"', cfg)
+    assert re.search(r'category: \{ format = "undefined"', cfg)
+    assert re.search(r'tracked: \{ format = "json"', cfg)
+    assert 'mode = "kalman"' in cfg and 'add = "dynamic"' in cfg
+    assert cfg.count("sigma2 = ( " + ", ".join(["+0.000"] * 9) + " )") == array.n_mics
