@@ -331,6 +331,8 @@ def load_array(spec: str | os.PathLike[str] | dict[str, Any]) -> MicArray:
 
 def wrap_deg(angle: np.ndarray | float) -> np.ndarray | float:
     """Wrap degrees into (-180, 180]."""
+    if isinstance(angle, (float, int)):  # the trackers' scalars: Python's float % is numpy's, without its overhead
+        return -((-float(angle) + 180.0) % 360.0) + 180.0
     a = np.asarray(angle, dtype=np.float64)
     w = -((-a + 180.0) % 360.0) + 180.0
     return float(w) if np.ndim(w) == 0 else w
@@ -338,6 +340,8 @@ def wrap_deg(angle: np.ndarray | float) -> np.ndarray | float:
 
 def angular_distance_deg(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
     """Absolute wrapped azimuth difference in degrees, in [0, 180]."""
+    if isinstance(a, (float, int)) and isinstance(b, (float, int)):
+        return abs(wrap_deg(float(a) - float(b)))
     d = np.abs(wrap_deg(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
     return float(d) if np.ndim(d) == 0 else d
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -149,9 +150,10 @@ class _Window:
             return True
         return False
 
-    def values(self) -> np.ndarray:
-        """(k,) float64 implied starts, oldest first."""
-        return np.fromiter(self._e, dtype=np.float64, count=len(self._e))
+    def values(self) -> list[float]:
+        """The implied starts, oldest first (a list: a few dozen values, for which Python's
+        sorting and medians cost a fraction of numpy's per-call overhead)."""
+        return list(self._e)
 
 
 @dataclass
@@ -319,15 +321,16 @@ class StreamClock(Generic[T]):
     def _add_inlier(self, e_ns: float, n: int) -> None:
         """A message on the current segment's clock: update the stream-start estimate."""
         if self._recent.add(e_ns, n) or self._start_ns is None:
-            e = np.sort(self._recent.values())
+            e = sorted(self._recent.values())
             quarter = len(e) // 4
-            self._start_ns = float(np.mean(e[quarter : len(e) - quarter]))  # interquartile mean: robust, steadier
+            self._start_ns = statistics.fmean(e[quarter : len(e) - quarter])  # interquartile mean: robust, steadier
 
     def _add_spread(self, e_ns: float, n: int) -> None:
         """Every message, held or not: the noise estimate (bursts widen it, so they stop being held)."""
         if self._spread.add(e_ns, n) and len(self._spread) >= MIN_WINDOW:
             e = self._spread.values()
-            self._sigma_s = 1.4826 * float(np.median(np.abs(e - np.median(e)))) / NS_PER_S
+            centre = statistics.median(e)
+            self._sigma_s = 1.4826 * statistics.median([abs(v - centre) for v in e]) / NS_PER_S
 
     def _release_held_as_continuous(self) -> list[ClockRelease[T]]:
         """The held messages were stamp noise: release them in order, on the current clock."""

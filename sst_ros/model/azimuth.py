@@ -165,9 +165,12 @@ class AzimuthGrid:
         else:
             kl, kr = np.clip(k - 1, 0, n - 1), np.clip(k + 1, 0, n - 1)
         y = np.log(np.maximum(s, _LOG_FLOOR)) if log_domain else s
-        centre = np.take_along_axis(y, k, -1)
-        left = np.take_along_axis(y, kl, -1)
-        right = np.take_along_axis(y, kr, -1)
+        if y.ndim == 1:  # one spectrum (the tracker's per-frame call): plain indexing is the same, cheaper
+            centre, left, right = y[k], y[kl], y[kr]
+        else:
+            centre = np.take_along_axis(y, k, -1)
+            left = np.take_along_axis(y, kl, -1)
+            right = np.take_along_axis(y, kr, -1)
         curvature = left - 2.0 * centre + right
         tol = _LOG_CURVATURE_TOL if log_domain else 0.0
         with np.errstate(divide="ignore", invalid="ignore"):

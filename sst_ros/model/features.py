@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from sst_ros.config_fields import check_fields
 from sst_ros.errors import AudioFormatError, ConfigError
@@ -181,7 +182,7 @@ class StreamingFeatures:
             n_cfg = 0 if cfg.mic_positions_m is None else len(cfg.mic_positions_m)
             if n_cfg != n_mics:
                 raise ConfigError(f"srp features were configured for {n_cfg} microphones but the audio has {n_mics}")
-            self._pairs, self._steer_t, self._coords = _srp_tables(cfg)
+            self._pairs, self._steer_t, self._coords, self._half = _srp_tables(cfg)
         self.reset()
 
     def reset(self) -> None:
@@ -214,10 +215,9 @@ class StreamingFeatures:
         if t_new <= 0:
             self._buf = buf
             return np.zeros((cfg.n_planes(self.n_mics), cfg.n_rows, 0), dtype=np.float32)
-        idx = np.arange(t_new)[:, None] * cfg.hop + np.arange(cfg.n_fft)[None, :]  # (t, n_fft)
-        frames = buf[idx]  # (t, n_fft, M)
-        spec = np.fft.rfft(frames * self._window[None, :, None], n=cfg.n_fft, axis=1)
-        spec = spec[:, 1 : cfg.n_freq + 1, :]  # (t, F, M)
+        frames = sliding_window_view(buf, cfg.n_fft, axis=0)[:: cfg.hop][:t_new]  # (t, M, n_fft), a view
+        spec = np.fft.rfft(frames * self._window, axis=-1)  # (t, M, n_fft // 2 + 1)
+        spec = spec[:, :, 1 : cfg.n_freq + 1].transpose(0, 2, 1)  # (t, F, M)
         self._buf = buf[t_new * cfg.hop :]
         mag = np.abs(spec).mean(axis=(1, 2))  # (t,)
         num, den = self._running_mean(mag)
@@ -252,6 +252,25 @@ class StreamingFeatures:
         self._z_num, self._z_den = z_num, z_den
         return num, den
 
+    def _steered(self, stacked: np.ndarray) -> np.ndarray:
+        """(B, A, t) ``steer @ stacked`` for stacked ``[Re G; -Im G]`` (B, 2 fb P, t).
+
+        With an even number of azimuths, azimuth ``a + A/2`` is ``a + 180`` degrees: its delays
+        are those of ``a`` negated, so its cosines are the same and its sines change sign. Both
+        halves then come from the first half's two products (``C + S`` and ``C - S``), which
+        reads half the steering table: the product is bound by that read (1.5 MB per call).
+        """
+        if self._half is None:
+            return np.matmul(self._steer_t, stacked)
+        cos, neg_sin = self._half  # (B, A/2, fb P) each
+        n = cos.shape[2]
+        c = np.matmul(cos, stacked[:, :n])  # cos . Re G
+        s = np.matmul(neg_sin, stacked[:, n:])  # (-sin) . (-Im G) = sin . Im G
+        out = np.empty((c.shape[0], 2 * c.shape[1], c.shape[2]), dtype=np.float32)
+        np.add(c, s, out=out[:, : c.shape[1]])
+        np.subtract(c, s, out=out[:, c.shape[1] :])
+        return out
+
     def _srp_planes(self, spec: np.ndarray, frame_mag: np.ndarray) -> np.ndarray:
         """(P, A, t) srp planes from normalised spectra (t, F, M) and frame magnitudes (t,)."""
         cfg = self.cfg
@@ -266,7 +285,7 @@ class StreamingFeatures:
         # single precision: BLAS may round a product differently for different chunk lengths, so
         # chunked and whole-clip srp features agree to about 1e-7, not bit for bit (the element-wise
         # work and the STFT front end are exact); double precision would triple the feature cost
-        num = np.matmul(self._steer_t, stacked)  # (B, A, t): Re(G * steering) summed over band and pairs
+        num = self._steered(stacked)  # (B, A, t): Re(G * steering) summed over band and pairs
         den = weight.T.reshape(nb, fb, t).sum(axis=1) * len(self._pairs) + 1e-12  # (B, t)
         out = np.empty((nb + 3, cfg.srp_azimuths, t), dtype=np.float32)
         np.divide(num, den[:, None, :], out=out[:nb])
@@ -298,18 +317,25 @@ def _srp_azimuths_rad(cfg: FeatureConfig) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _srp_tables(cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _srp_tables(
+    cfg: FeatureConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Per-configuration constants of the srp features, built once (every training crop and
     every stream makes a new extractor): pairs (P, 2), the steering matrix transposed for
-    ``steer @ planes`` as float32 (B, A, 2 fb P), and the cos/sin coordinate rows (2, A).
-    Read-only, since they are shared between extractors."""
+    ``steer @ planes`` as float32 (B, A, 2 fb P), the cos/sin coordinate rows (2, A), and for an
+    even A the first half's cosine and negated-sine blocks (B, A/2, fb P) each (see
+    ``StreamingFeatures._steered``; None for an odd A). Read-only: shared between extractors."""
     steer_t = np.ascontiguousarray(srp_steering(cfg).transpose(0, 2, 1), dtype=np.float32)
     az = _srp_azimuths_rad(cfg)
     coords = np.stack([np.cos(az), np.sin(az)]).astype(np.float32)
     pairs = _mic_pairs(len(cfg.mic_positions_m or ()))
-    for a in (pairs, steer_t, coords):
+    half = None
+    if cfg.srp_azimuths % 2 == 0:
+        a2, n = cfg.srp_azimuths // 2, steer_t.shape[2] // 2
+        half = (np.ascontiguousarray(steer_t[:, :a2, :n]), np.ascontiguousarray(steer_t[:, :a2, n:]))
+    for a in (pairs, steer_t, coords, *(half or ())):
         a.setflags(write=False)
-    return pairs, steer_t, coords
+    return pairs, steer_t, coords, half
 
 
 def srp_steering(cfg: FeatureConfig) -> np.ndarray:

@@ -25,7 +25,7 @@ from sst_ros.model.stream import model_input
 
 __all__ = ["BLOCK_S", "Prediction", "low_rate_message", "predict_audio", "predict_blocks"]
 
-BLOCK_S = 20.0
+BLOCK_S = 10.0
 """Audio per block of offline inference, seconds (memory of one block: about 40 MB for 4 microphones)."""
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sst_ros.geometry import angular_distance_deg
@@ -9,6 +11,18 @@ from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.tracking.types import Peak, PeakConfig
 
 __all__ = ["extract_peaks"]
+
+
+@functools.lru_cache(maxsize=8)
+def _left_neighbours(n: int) -> np.ndarray:
+    """(n,) index of each bin's left neighbour on a circular grid (``np.roll(s, 1)`` as an index)."""
+    return np.roll(np.arange(n), 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _right_neighbours(n: int) -> np.ndarray:
+    """(n,) index of each bin's right neighbour on a circular grid."""
+    return np.roll(np.arange(n), -1)
 
 
 def extract_peaks(spectrum: np.ndarray, grid: AzimuthGrid, config: PeakConfig) -> list[Peak]:
@@ -32,8 +46,8 @@ def extract_peaks(spectrum: np.ndarray, grid: AzimuthGrid, config: PeakConfig) -
     """
     s = np.asarray(spectrum, dtype=np.float64).ravel()
     s = np.where(np.isfinite(s), s, 0.0)
-    if grid.circular:
-        left, right = np.roll(s, 1), np.roll(s, -1)
+    if grid.circular and s.size == grid.n_bins:
+        left, right = s[_left_neighbours(s.size)], s[_right_neighbours(s.size)]
     else:
         left = np.concatenate(([-np.inf], s[:-1]))
         right = np.concatenate((s[1:], [-np.inf]))

@@ -185,7 +185,7 @@ class MultiTracker:
         resid = float(wrap_deg(peak.azimuth_deg - t.azimuth_deg))
         t.azimuth_deg = float(wrap_deg(t.azimuth_deg + cfg.smoothing * resid))
         v = t.velocity_deg_s + cfg.velocity_gain * resid / cfg.frame_s
-        t.velocity_deg_s = float(np.clip(v, -cfg.max_speed_deg_s, cfg.max_speed_deg_s))
+        t.velocity_deg_s = min(max(float(v), -cfg.max_speed_deg_s), cfg.max_speed_deg_s)
         t.activity += cfg.smoothing * (float(peak.height) - t.activity)
         t.hits += 1
         t.misses = 0

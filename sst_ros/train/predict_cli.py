@@ -184,6 +184,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the CSV and print its path. Returns 0."""
+    from sst_ros.process_memory import fix_mmap_threshold
+
+    fix_mmap_threshold()  # memory flat with the length of the recording
     path = predict_wav(
         args.wav, args.out, args.model, array=args.array, baseline=args.baseline, max_sources=args.max_sources,
         threads=args.threads,
