@@ -341,7 +341,7 @@ def wrap_deg(angle: np.ndarray | float) -> np.ndarray | float:
 def angular_distance_deg(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
     """Absolute wrapped azimuth difference in degrees, in [0, 180]."""
     if isinstance(a, (float, int)) and isinstance(b, (float, int)):
-        return abs(wrap_deg(float(a) - float(b)))
+        return abs(float(wrap_deg(float(a) - float(b))))
     d = np.abs(wrap_deg(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
     return float(d) if np.ndim(d) == 0 else d
 
