@@ -115,8 +115,8 @@ def test_robot_install_runs_onnx_without_torch(
     # no --model: the package's own default.onnx (package data), said in one line
     by_default = _run([str(venv / "bin" / "sst"), "predict", "--wav", str(wav), "--out", "default.csv"], env, tmp_path)
     assert by_default.returncode == 0, by_default.stderr
-    (line,) = [ln for ln in by_default.stderr.splitlines() if "the default model is the shipped ONNX export" in ln]
-    installed = line.rsplit(" ", 1)[1]
+    (line,) = [ln for ln in by_default.stderr.splitlines() if "default model: the shipped ONNX export" in ln]
+    installed = line.split("ONNX export ", 1)[1].split(" ", 1)[0]
     assert installed.startswith(str(venv)) and installed.endswith("sst_ros/models/default.onnx"), line
     raw = _run([python, "-c", RAW_SCRIPT, str(onnx_path), str(wav), "onnx.npz"], env, tmp_path)
     assert raw.returncode == 0, raw.stderr
@@ -125,17 +125,17 @@ def test_robot_install_runs_onnx_without_torch(
     # the torch path on the same WAV, in this environment, from the checkpoint the export came from
     from sst_ros.audio.wav import read_wav
     from sst_ros.model.infer import predict_audio
-    from sst_ros.model.runtime import load_model
+    from sst_ros.model.runtime import default_model_path, load_model
     from sst_ros.train.predict_cli import predict_wav
 
-    ref = predict_audio(load_model(None), *read_wav(wav))
+    ref = predict_audio(load_model(default_model_path()), *read_wav(wav))
     got = np.load(tmp_path / "onnx.npz")
     assert str(got["backend"]) == "onnxruntime"
     max_spec = float(np.abs(got["spectrum"] - ref.spectrum).max())
     max_act = float(np.abs(got["activity"] - ref.activity).max())
     assert got["spectrum"].shape == ref.spectrum.shape == (40, 72)
     assert max_spec <= TOL and max_act <= TOL, (max_spec, max_act)
-    csv_ref = _rows(predict_wav(wav, tmp_path / "torch.csv"))
+    csv_ref = _rows(predict_wav(wav, tmp_path / "torch.csv", default_model_path()))
     for name in ("onnx.csv", "default.csv"):
         csv_got = _rows(tmp_path / name)
         assert len(csv_got) == len(csv_ref) == 40, name

@@ -38,7 +38,7 @@ def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def models(onnx_path: Path):
-    return load_model(None, threads=1), load_model(onnx_path, threads=1)
+    return load_model(default_model_path(), threads=1), load_model(onnx_path, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -135,18 +135,20 @@ def test_shipped_default_onnx_is_the_export_of_default_pt(speech: np.ndarray) ->
     assert np.abs(got.spectrum - ref.spectrum).max() <= TOL and np.abs(got.activity - ref.activity).max() <= TOL
 
 
-def test_default_model_is_the_checkpoint_with_torch_and_the_export_without(
+def test_default_model_is_the_export_with_onnxruntime_and_the_checkpoint_without(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="sst_ros.model.runtime"):
-        assert (load_model(None, threads=1).path, caplog.messages) == (default_model_path(), [])
-        monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError, as when not installed
         model = load_model(None, threads=1)
-    assert (model.backend, model.path) == ("onnxruntime", default_model_path(onnx=True))
+        assert (model.backend, model.path) == ("onnxruntime", default_model_path(onnx=True))
+        expected = f"default model: the shipped ONNX export {default_model_path(onnx=True)} (onnxruntime)"
+        assert caplog.messages == [expected]
+        caplog.clear()
+        monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises, as when not installed
+        model = load_model(None, threads=1)
+    assert (model.backend, model.path) == ("torch", default_model_path())
     (line,) = caplog.messages
-    assert line.startswith("torch is not installed (") and line.endswith(
-        f"): the default model is the shipped ONNX export {default_model_path(onnx=True)}"
-    )
+    assert line.startswith(f"default model: the shipped checkpoint {default_model_path()} (torch; onnxruntime is not")
 
 
 def _with_metadata(src: Path, dst: Path, edit) -> Path:
