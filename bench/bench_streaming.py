@@ -122,6 +122,8 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         fast_cpu_per_audio_s=(time.process_time() - c0) / audio_s,
         fast_wall_per_audio_s=(time.perf_counter() - w0) / audio_s,
     )
+    if args.breakdown:
+        out["breakdown"] = _breakdown(pipe, lambda j: os.pread(fd, nbytes, j * nbytes), n_msgs, chunk, step)
     out.update(_realtime(args.realtime_s, chunk, n_msgs, lambda j: os.pread(fd, nbytes, j * nbytes), step))
     os.close(fd)
     out.update(
@@ -132,6 +134,58 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         onnxruntime_imported="onnxruntime" in sys.modules,
         affinity=sorted(os.sched_getaffinity(0)),
     )
+    return out
+
+
+# (module, attribute) of each stage the pipeline calls, timed by --breakdown
+_STAGES = {
+    "decode": ("sst_ros.tracking.pipeline", "decode_pcm"),
+    "clock": ("sst_ros.audio.clock", "StreamClock.push"),
+    "resample": ("sst_ros.audio.resample", "StreamingResampler.process"),
+    "features": ("sst_ros.model.features", "StreamingFeatures.process"),
+    "network": (None, "step"),  # the loaded model's own step (torch or onnxruntime)
+    "peaks + tracker": ("sst_ros.tracking.pipeline", "track_frame"),
+}
+
+
+def _breakdown(
+    pipe: Any, read: Callable[[int], bytes], n_msgs: int, chunk: int, step: Callable[[int, bytes], None]
+) -> dict[str, float]:
+    """CPU seconds per audio second of each stage over a second fast pass (the stages wrapped with
+    timers, the rest counted as ``other``: the pipeline's own Python, message handling)."""
+    import importlib
+
+    spent = dict.fromkeys(_STAGES, 0.0)
+    restore: list[tuple[Any, str, Any]] = []
+    for stage, (module, attr) in _STAGES.items():
+        owner: Any = type(pipe._loaded) if module is None else importlib.import_module(module)
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name)
+
+        def timed(*a: Any, _f: Any = original, _s: str = stage, **k: Any) -> Any:
+            t = time.process_time()
+            try:
+                return _f(*a, **k)
+            finally:
+                spent[_s] += time.process_time() - t
+
+        setattr(owner, name, timed)
+        restore.append((owner, name, original))
+    pipe.reset()
+    c0 = time.process_time()
+    try:
+        for k in range(1, n_msgs):
+            step(k, read(k))
+    finally:
+        for owner, name, original in restore:
+            setattr(owner, name, original)
+    audio_s = (n_msgs - 1) * chunk / FS
+    total = time.process_time() - c0
+    out = {stage: v / audio_s for stage, v in spent.items()}
+    out["other"] = (total - sum(spent.values())) / audio_s
+    out["total"] = total / audio_s
     return out
 
 
@@ -209,7 +263,7 @@ def run_ours(backend: str, model: Path, raw: Path, args: argparse.Namespace, rea
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--child", backend, "--model", str(model),
         "--audio", str(raw), "--chunk-ms", str(args.chunk_ms), "--realtime-s", str(realtime_s),
-        "--core", str(args.core),
+        "--core", str(args.core), *(["--breakdown"] if args.breakdown else []),
     ]  # fmt: skip
     spawn_t = time.monotonic()
     proc = subprocess.run(
@@ -465,6 +519,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--core", type=int, default=0, help="CPU core every measured process is pinned to")
     ap.add_argument("--odas", default=None, help="path of ODAS's odaslive binary to run side by side")
     ap.add_argument("--json", default=None, help="write all figures to this JSON file")
+    ap.add_argument(
+        "--breakdown", action="store_true",
+        help="also time each stage (decode, clock, resample, features, network, peaks + tracker) in a second pass",
+    )  # fmt: skip
     # hidden: the measured child process
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
@@ -548,6 +606,13 @@ def _report(args: argparse.Namespace, m: dict[str, Any]) -> None:
     for b, s in summary.items():
         extra = ", torch was imported (not needed)" if b == "onnx" and ours[b][0]["torch_imported"] else ""
         print(f"sst {b}: {s['frames']:.0f} frames out, model {ours[b][0]['model']}{extra}")
+    for b, rows in ours.items():
+        parts = [r["breakdown"] for r in rows if "breakdown" in r]
+        if parts:
+            med = {k: float(np.median([p[k] for p in parts])) for k in parts[0]}
+            text = ", ".join(f"{k} {v:.4f}" for k, v in med.items() if k != "total")
+            n = len(parts)
+            print(f"where the time goes, sst {b} (CPU s per audio s, median of {n}): {text}; total {med['total']:.4f}")
     if odas is not None:
         for b, s in summary.items():
             ratio = s["fast_cpu_per_audio_s"] / odas["steady_cpu_per_audio_s"]

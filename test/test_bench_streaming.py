@@ -48,7 +48,7 @@ def test_small_run_prints_plausible_figures(tmp_path: Path) -> None:
     core = min(os.sched_getaffinity(0))
     cmd = [
         sys.executable, str(SCRIPT), "--seconds", "4", "--realtime-s", "1", "--rounds", "1",
-        "--backends", *backends, "--core", str(core), "--json", str(out_json),
+        "--backends", *backends, "--core", str(core), "--json", str(out_json), "--breakdown",
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -71,6 +71,12 @@ def test_small_run_prints_plausible_figures(tmp_path: Path) -> None:
         assert summary["peak_rss_mib"] > 10
         assert summary["frames"] > 0 and summary["dropped"] == 0
         assert figures["ours"]["rounds"][b][0]["affinity"] == [core]
+    for b in backends:  # every stage took time, and the stages account for most of the total
+        parts = figures["ours"]["rounds"][b][0]["breakdown"]
+        stages = [k for k in parts if k not in ("other", "total")]
+        assert all(parts[k] > 0 for k in stages if k != "resample"), parts  # 16 kHz in: nothing to resample
+        assert sum(parts[k] for k in stages) > 0.5 * parts["total"], parts
+        assert f"where the time goes, sst {b}" in text
     if "onnx" in backends:  # the robot's path must not pull in torch
         assert not figures["ours"]["rounds"]["onnx"][0]["torch_imported"]
 
