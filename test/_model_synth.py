@@ -8,11 +8,15 @@ labels have active and inactive frames; a little independent sensor noise is add
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.geometry import SPEED_OF_SOUND_M_S, MicArray, unit_vector
+
+if TYPE_CHECKING:
+    from sst_ros.model.checkpoint import LoadedModel
 
 FS = 16000
 FRAME = 1600
@@ -117,3 +121,36 @@ def tiny_adaptation_inputs(tmp_path: Path, rng: np.random.Generator) -> dict:
         write_wav(tmp_path / "tgt" / f"r{i}.wav", 3 * plane_wave(array, 10.0 * i, 3 * FS, rng), FS)
     return {"ckpt": ckpt, "src": src, "tgt": tmp_path / "tgt", "out": tmp_path / "adapted.pt", "array": array,
             "model_cfg": mc}  # fmt: skip
+
+
+def random_model(
+    array: MicArray, preset: str, seed: int, phase_reference: bool = True, kind: str = "stft"
+) -> LoadedModel:
+    """An untrained network of ``preset`` for ``array`` with non-trivial BatchNorm statistics (as after
+    training), in eval mode: ``stft`` features (phase-referenced or not) or ``srp`` features."""
+    import torch
+
+    from sst_ros.model.azimuth import grid_for_array
+    from sst_ros.model.checkpoint import LoadedModel
+    from sst_ros.model.crnn import CRNN, ModelConfig
+    from sst_ros.model.features import FeatureConfig, feature_config_for
+
+    torch.manual_seed(seed)
+    if kind == "srp":
+        fcfg = feature_config_for(array.positions_m, kind="srp")
+        cfg = ModelConfig.preset(
+            preset, array.n_mics, grid=grid_for_array(array), n_freq=fcfg.n_rows,
+            in_planes=fcfg.n_planes(array.n_mics), freq_pool=(2, 2, 2, 2, 2),
+        )  # fmt: skip
+    else:
+        fcfg = FeatureConfig(phase_reference=phase_reference)
+        cfg = ModelConfig.preset(preset, array.n_mics, grid=grid_for_array(array))
+    model = CRNN(cfg)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return LoadedModel(model.eval(), array, fcfg, cfg, {"test": True})

@@ -7,6 +7,7 @@ success criterion. Node processes are :class:`sst_ros.ros.probe.NodeProcess` (``
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import time
@@ -169,3 +170,12 @@ class NodeProcess(probe.NodeProcess):
             return self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired as err:
             raise AssertionError(f"process did not exit in {timeout_s} s; output:\n{self.output()[-3000:]}") from err
+
+
+def load_module(name: str, path: Path) -> Any:
+    """A Python file that is not in a package (a launch file, a benchmark script) loaded as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -15,24 +15,15 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from helpers import REPO_ROOT, subprocess_env
+from helpers import REPO_ROOT, load_module, subprocess_env
 
 from sst_ros.geometry import load_array
 from sst_ros.model.runtime import default_model_path
 
 SCRIPT = REPO_ROOT / "bench" / "bench_streaming.py"
 RUNTIMES = {"torch": "torch", "onnx": "onnxruntime"}
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_streaming", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _available() -> list[str]:
@@ -82,7 +73,7 @@ def test_small_run_prints_plausible_figures(tmp_path: Path) -> None:
 
 
 def test_odas_config_has_geometry_and_sinks(tmp_path: Path) -> None:
-    bench = _bench()
+    bench = load_module("bench_streaming", SCRIPT)
     array = load_array("respeaker_usb_v2_6ch")  # 6-channel stream, microphones on channels 1..4 (0-based)
     raw, tracks = tmp_path / "in.raw", tmp_path / "tracks.txt"
     cfg = bench.odas_config(array, raw, tracks)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import setuptools
 import yaml
+from helpers import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH_FILE = ROOT / "launch" / "tracker.launch.py"
@@ -85,14 +86,6 @@ def _launch_refs() -> tuple[_LaunchRefs, dict[str, Any]]:
     return refs, constants
 
 
-def _load_launch_module() -> Any:
-    spec = importlib.util.spec_from_file_location("tracker_launch", LAUNCH_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _ament_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An ament prefix holding sst_ros (resource marker + config) so that FindPackageShare resolves it."""
     prefix = tmp_path / "prefix"
@@ -115,7 +108,7 @@ def test_launch_description_with_launch_ros(tmp_path: Path, monkeypatch: pytest.
     from launch_ros.actions import Node
 
     _ament_prefix(tmp_path, monkeypatch)
-    module = _load_launch_module()
+    module = load_module("tracker_launch", LAUNCH_FILE)
     ld = module.generate_launch_description()
     assert isinstance(ld, LaunchDescription)
     args = {e.name for e in ld.entities if isinstance(e, DeclareLaunchArgument)}

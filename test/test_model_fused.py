@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _model_synth import random_model
 
 from sst_ros.geometry import load_array
-from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import LoadedModel, load_checkpoint
-from sst_ros.model.crnn import CRNN, ModelConfig
-from sst_ros.model.features import compute_features, feature_config_for
+from sst_ros.model.crnn import CRNN
+from sst_ros.model.features import compute_features
 from sst_ros.model.fused import FusedCRNN, FusedState
 from sst_ros.sim.scene import simulate_scene
 from sst_ros.tracking.pipeline import AudioFormat, TrackingPipeline
@@ -23,22 +23,7 @@ from sst_ros.tracking.pipeline import AudioFormat, TrackingPipeline
 
 def _srp_model(seed: int) -> LoadedModel:
     """A random ``cpu``-preset srp network with non-trivial BatchNorm statistics, as after training."""
-    torch.manual_seed(seed)
-    array = load_array("respeaker_usb_v2")
-    fcfg = feature_config_for(array.positions_m, kind="srp")
-    cfg = ModelConfig.preset(
-        "cpu", array.n_mics, grid=grid_for_array(array), n_freq=fcfg.n_rows,
-        in_planes=fcfg.n_planes(array.n_mics), freq_pool=(2, 2, 2, 2, 2),
-    )  # fmt: skip
-    model = CRNN(cfg)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return LoadedModel(model.eval(), array, fcfg, cfg, {"test": True})
+    return random_model(load_array("respeaker_usb_v2"), "cpu", seed, kind="srp")
 
 
 def _offline(model: CRNN, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

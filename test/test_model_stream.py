@@ -5,42 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _model_synth import random_model
 
 from sst_ros.errors import ModelError
 from sst_ros.geometry import MicArray, load_array
-from sst_ros.model.azimuth import grid_for_array
-from sst_ros.model.checkpoint import LoadedModel
 from sst_ros.model.crnn import CRNN, ModelConfig
-from sst_ros.model.features import FeatureConfig, compute_features, feature_config_for
+from sst_ros.model.features import FeatureConfig, compute_features
 from sst_ros.model.infer import predict_audio
 from sst_ros.model.stream import StreamingTracker
 
 RNG_SEED = 7
-
-
-def _random_model(
-    array: MicArray, preset: str, seed: int, phase_reference: bool = True, kind: str = "stft"
-) -> LoadedModel:
-    torch.manual_seed(seed)
-    if kind == "srp":
-        fcfg = feature_config_for(array.positions_m, kind="srp")
-        cfg = ModelConfig.preset(
-            preset, array.n_mics, grid=grid_for_array(array), n_freq=fcfg.n_rows,
-            in_planes=fcfg.n_planes(array.n_mics), freq_pool=(2, 2, 2, 2, 2),
-        )  # fmt: skip
-    else:
-        fcfg = FeatureConfig(phase_reference=phase_reference)
-        cfg = ModelConfig.preset(preset, array.n_mics, grid=grid_for_array(array))
-    model = CRNN(cfg)
-    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return LoadedModel(model.eval(), array, fcfg, cfg, {"test": True})
-
 
 
 @pytest.mark.parametrize(
@@ -51,7 +25,7 @@ def test_streaming_equals_offline_random_chunks(
     preset: str, array_name: str, kind: str, rng: np.random.Generator
 ) -> None:
     array = load_array(array_name)
-    loaded = _random_model(array, preset, seed=3, kind=kind)
+    loaded = random_model(array, preset, seed=3, kind=kind)
     stream = (0.05 * rng.standard_normal((16000 * 3 + 777, array.n_input_channels))).astype(np.float32)
     audio = array.microphone_audio(stream)
     offline = predict_audio(loaded, audio, 16000)
@@ -70,7 +44,7 @@ def test_streaming_equals_offline_random_chunks(
 
 def test_chunks_of_one_sample_and_whole_clip(rng: np.random.Generator) -> None:
     array = load_array("respeaker_usb_v2")
-    loaded = _random_model(array, "tiny", seed=5)
+    loaded = random_model(array, "tiny", seed=5)
     audio = (0.05 * rng.standard_normal((4000, 4))).astype(np.float32)
     offline = predict_audio(loaded, audio, 16000)
     tr = StreamingTracker(loaded)
@@ -99,14 +73,14 @@ def test_crnn_is_causal() -> None:
 
 def test_two_mic_array_model_runs_on_half_plane(rng: np.random.Generator) -> None:
     pair = MicArray("pair", np.array([[0.0, 0.05, 0.0], [0.0, -0.05, 0.0]]), (0, 1), 2)
-    loaded = _random_model(pair, "tiny", seed=1)
+    loaded = random_model(pair, "tiny", seed=1)
     pred = predict_audio(loaded, (0.05 * rng.standard_normal((8000, 2))).astype(np.float32), 16000)
     assert pred.spectrum.shape == (5, 37)
     assert np.all(np.abs(pred.azimuth_deg) <= 90.0 + 1e-9)  # broadside 0: identifiable range [-90, 90]
 
 
 def test_resampled_input_and_wrong_channel_count(rng: np.random.Generator) -> None:
-    loaded = _random_model(load_array("respeaker_usb_v2"), "tiny", seed=2)
+    loaded = random_model(load_array("respeaker_usb_v2"), "tiny", seed=2)
     pred = predict_audio(loaded, (0.05 * rng.standard_normal((48000, 4))).astype(np.float32), 48000)
     assert len(pred.time_s) == 10
     with pytest.raises(ModelError, match="3 channels"):
