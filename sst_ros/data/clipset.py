@@ -467,6 +467,11 @@ class ClipSet:
         self.dir = Path(directory)
         if not self.dir.is_dir():
             raise DataError(f"clip set {self.dir} is not a folder; create it with `sst simulate --out {self.dir}`")
+        if (self.dir / "shards.json").is_file():  # sst_ros.sim.cli.SHARD_PLAN (no import: sim is heavier)
+            raise DataError(
+                f"clip set {self.dir} holds shards of a sharded simulation that were not merged: copy every "
+                f"shard's folder here and run `sst simulate --merge --out {self.dir}` (it names missing clips)"
+            )
         self.clips: list[Clip] = []
         for wav in sorted(self.dir.glob("*.wav")):
             csv_path = wav.with_suffix(".csv")

@@ -8,6 +8,11 @@ Writes ``<out>/scene_<i>.wav`` + ``.csv`` (see :mod:`sst_ros.data.clipset`),
 ``<out>/scenes.jsonl`` (one metadata line per scene, in index order). Scene ``i`` uses the
 seed ``scene_seed(seed, i)``, so a set is reproducible and can be extended with
 ``--start-index``.
+
+Sharded (a cluster's job array): ``--shard I/N`` writes only the scenes whose index is ``I``
+modulo ``N``, byte for byte those of the whole run; copy the ``N`` folders into one and run
+``sst simulate --merge --out DIR``, which refuses an incomplete merge naming the missing clips
+and leaves exactly the folder the unsharded run writes. Until then a clip set refuses to load.
 """
 
 from __future__ import annotations
@@ -26,13 +31,18 @@ import numpy as np
 import yaml
 
 from sst_ros.data.clipset import write_array_yaml, write_clip
-from sst_ros.errors import ConfigError
+from sst_ros.errors import ConfigError, DataError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.sim.config import SceneConfig, load_scene_config
 from sst_ros.sim.scene import simulate_scene
 from sst_ros.sim.speech import get_speech_pool
 
-__all__ = ["register", "run_simulate", "scene_seed"]
+__all__ = ["MANIFEST", "SHARD_PLAN", "merge_shards", "register", "run_simulate", "scene_seed"]
+
+MANIFEST = "scenes.jsonl"
+"""One metadata line per scene, in index order."""
+SHARD_PLAN = "shards.json"
+"""Written by ``--shard`` runs (the whole set's start index, count, seed and shard count); removed by the merge."""
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +96,24 @@ def run_simulate(
     subtype: str = "PCM_16",
     overwrite: bool = False,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> Path:
-    """Simulate ``n`` scenes into the clip-set folder ``out``; returns the folder."""
+    """Simulate ``n`` scenes into the clip-set folder ``out``; returns the folder.
+
+    ``shard=(i, k)`` simulates only the scenes whose index is ``i`` modulo ``k`` (the same seeds
+    and files as the unsharded run) and records the set's plan in ``shards.json`` and its own
+    metadata in ``scenes.shard-<i>-of-<k>.jsonl``; once every shard's folder has been copied
+    into one, :func:`merge_shards` checks it and writes ``scenes.jsonl``.
+    """
     cfg = load_scene_config(config)
     arr = array if isinstance(array, MicArray) else load_array(array)
     dur = float(cfg.duration_s if duration_s is None else duration_s)
     _check_counts(n, workers, seed, dur)
+    if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise ConfigError(f"--shard must be I/N with 0 <= I < N, got {shard[0]}/{shard[1]}")
     out = Path(out)
-    _prepare_out(out, range(start_index, start_index + n), overwrite, arr, cfg, {"duration_s_used": dur, "seed": seed})
+    indices = [i for i in range(start_index, start_index + n) if shard is None or i % shard[1] == shard[0]]
+    _prepare_out(out, indices, overwrite, arr, cfg, {"duration_s_used": dur, "seed": seed})
     # Load the speech corpora once in the parent: forked workers inherit them.
     get_speech_pool(
         int(cfg.sample_rate_hz),
@@ -101,17 +121,69 @@ def run_simulate(
         tuple(cfg.speech.espeak_rate_wpm),
         tuple(cfg.speech.espeak_pitch),
     )
-    jobs = [(i, scene_seed(seed, i)) for i in range(start_index, start_index + n)]
+    jobs = [(i, scene_seed(seed, i)) for i in indices]
     init_args = (cfg.to_dict(), arr.to_dict(), str(out), dur, subtype)
     t0 = time.monotonic()
     results = _run_jobs(jobs, init_args, workers, progress)
     elapsed = time.monotonic() - t0
     results.sort(key=lambda m: m["index"])
-    manifest = out / "scenes.jsonl"
-    with manifest.open("a" if start_index and manifest.exists() else "w") as fh:
+    if shard is None:
+        manifest = out / MANIFEST
+        mode = "a" if start_index and manifest.exists() else "w"
+    else:
+        plan = {"start_index": start_index, "n": n, "seed": seed, "shards": shard[1]}
+        (out / SHARD_PLAN).write_text(json.dumps(plan, sort_keys=True) + "\n")
+        manifest, mode = out / _shard_manifest(*shard), "w"
+    with manifest.open(mode) as fh:
         for meta in results:
             fh.write(json.dumps(meta) + "\n")
-    log.info("wrote %d scenes to %s in %.1f s (%.2f scenes/s)", n, out, elapsed, n / max(elapsed, 1e-9))
+    k = len(results)
+    log.info("wrote %d scenes to %s in %.1f s (%.2f scenes/s)", k, out, elapsed, k / max(elapsed, 1e-9))
+    return out
+
+
+def _shard_manifest(i: int, k: int) -> str:
+    return f"scenes.shard-{i}-of-{k}.jsonl"
+
+
+def merge_shards(out: str | Path) -> Path:
+    """Finish a sharded set whose shard folders were copied into ``out``: check that every scene of
+    the plan (``shards.json``) and every shard's metadata is there, then write ``scenes.jsonl`` in
+    index order and remove the shard files, leaving exactly the folder the unsharded run writes.
+
+    Raises:
+        DataError: no plan in ``out``, or scenes or shard metadata missing (the message names the
+            missing clips and the shards that make them); nothing is changed then.
+    """
+    out = Path(out)
+    plan_path = out / SHARD_PLAN
+    if not plan_path.is_file():
+        raise DataError(f"{out} holds no {SHARD_PLAN}: not a sharded simulation (made with --shard I/N)")
+    plan = json.loads(plan_path.read_text())
+    start, n, k = int(plan["start_index"]), int(plan["n"]), int(plan["shards"])
+    missing = [
+        i for i in range(start, start + n)
+        if not all((out / f"scene_{i:06d}{ext}").is_file() for ext in (".wav", ".csv"))
+    ]  # fmt: skip
+    parts = [out / _shard_manifest(i, k) for i in range(k)]
+    shards = sorted({i % k for i in missing} | {i for i, p in enumerate(parts) if not p.is_file()})
+    if shards:
+        names = ", ".join(f"scene_{i:06d}" for i in missing[:10])
+        names += f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise DataError(
+            f"{out} is an incomplete merge of a {k}-shard simulation: "
+            + (f"{len(missing)} of {n} clips missing ({names})" if missing else "all clips present")
+            + f"; shards {', '.join(f'{i}/{k}' for i in shards)} are missing or incomplete: run "
+            f"`sst simulate ... --shard I/{k}` for them (same --n, --seed, --start-index) and copy their folders here"
+        )
+    lines = [ln for p in parts for ln in p.read_text().splitlines() if ln.strip()]
+    lines.sort(key=lambda ln: int(json.loads(ln)["index"]))
+    manifest = out / MANIFEST
+    with manifest.open("a" if start and manifest.exists() else "w") as fh:
+        fh.writelines(ln + "\n" for ln in lines)
+    for p in parts:
+        p.unlink()
+    plan_path.unlink()
     return out
 
 
@@ -128,12 +200,12 @@ def _check_counts(n: int, workers: int, seed: int, duration_s: float) -> None:
 
 
 def _prepare_out(
-    out: Path, indices: range, overwrite: bool, arr: MicArray, cfg: SceneConfig, run_info: dict[str, Any]
+    out: Path, indices: list[int], overwrite: bool, arr: MicArray, cfg: SceneConfig, run_info: dict[str, Any]
 ) -> None:
     """Create ``out`` with ``array.yaml`` and ``sim_config.yaml``; refuse to overwrite scenes unless asked."""
     if not overwrite and any((out / f"scene_{i:06d}.wav").exists() for i in indices):
         raise ConfigError(
-            f"{out} already holds some of scenes {indices.start}..{indices.stop - 1}; "
+            f"{out} already holds some of scenes {indices[0]}..{indices[-1]}; "
             "choose another --out, --start-index, or pass --overwrite"
         )
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +248,12 @@ def _run_jobs(
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.merge:
+        merge_shards(args.out)
+        print(f"merged: {args.out}")
+        return 0
+    if args.n is None:
+        raise ConfigError("--n is required (the number of scenes), except with --merge")
     run_simulate(
         args.config,
         args.array,
@@ -188,8 +266,20 @@ def _main(args: argparse.Namespace) -> int:
         subtype=args.subtype,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        shard=args.shard,
     )
     return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) for ``--shard``."""
+    try:
+        i, k = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must be I/N (e.g. 0/4), got '{text}'") from None
+    if not (k >= 1 and 0 <= i < k):
+        raise argparse.ArgumentTypeError(f"--shard must be I/N with 0 <= I < N, got '{text}'")
+    return i, k
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -201,7 +291,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", default=None, help="scene config YAML (default: config/sim/default.yaml)")
     p.add_argument("--array", default="respeaker_usb_v2", help="array name or geometry YAML (default: %(default)s)")
-    p.add_argument("--n", type=int, required=True, help="number of scenes")
+    p.add_argument("--n", type=int, default=None, help="number of scenes (required except with --merge)")
     p.add_argument("--out", required=True, help="output clip-set folder")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default: %(default)s)")
@@ -210,4 +300,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--subtype", default="PCM_16", choices=("PCM_16", "PCM_24", "FLOAT"), help="WAV sample format")
     p.add_argument("--overwrite", action="store_true", help="replace existing scenes in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--shard", type=_shard, default=None, metavar="I/N",
+        help="simulate only the scenes whose index is I modulo N (same seeds and files as the whole run), "
+        "e.g. one task of a cluster job array; copy the shard folders into one and run --merge",
+    )  # fmt: skip
+    p.add_argument(
+        "--merge", action="store_true",
+        help="check that every shard of the set in --out is there (naming missing clips) and write scenes.jsonl",
+    )  # fmt: skip
     p.set_defaults(func=_main)
