@@ -642,8 +642,8 @@ def main() -> None:
         sys.exit(
             f"--odas needs --seconds > {ODAS_SHORT_S:g} (its start-up is measured on the first {ODAS_SHORT_S:g} s)"
         )
-    if args.rounds < 1 or args.seconds * 1000 < 2 * args.chunk_ms:
-        sys.exit("need --rounds >= 1 and at least two messages of audio (--seconds vs --chunk-ms)")
+    if args.rounds < 1 or args.seconds * 1000 < 2 * args.chunk_ms or round(args.chunk_ms * FS / 1000) < 1:
+        sys.exit("need --rounds >= 1, --chunk-ms of at least one sample and two messages of audio (--seconds)")
     backends = _backends(args)
     if not backends:
         sys.exit("no backend to run (install torch or onnxruntime, or check the model files)")

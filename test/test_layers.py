@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "sst_ros"
 # Higher rank may import lower rank; the same subpackage may import itself.
 RANK = {
-    "errors": 0, "timebase": 1, "config_fields": 1, "geometry": 2, "audio": 2, "data": 3, "sim": 4,
+    "errors": 0, "timebase": 1, "config_fields": 1, "process_memory": 1, "geometry": 2, "audio": 2, "data": 3, "sim": 4,
     "model": 5, "tracking": 6, "train": 7, "adapt": 8, "cli": 9, "ros": 10,
 }  # fmt: skip
 ROS_MODULES = ("rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "geometry_msgs",

@@ -48,3 +48,11 @@ def test_shard_option_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "0 <= I < N" in capsys.readouterr().err
     assert main(["simulate", "--merge", "--out", str(tmp_path)]) == 2
     assert "holds no shards.json: not a sharded simulation" in capsys.readouterr().err
+    # shards of two different sets copied together: refused, naming the shard to run again
+    _simulate(tmp_path / "a", "--shard", "0/2")
+    assert main(["simulate", "--out", str(tmp_path / "b"), "--n", "6", *ARGS[2:], "--shard", "1/2"]) == 0
+    shutil.copytree(tmp_path / "b", tmp_path / "a", dirs_exist_ok=True)  # b's plan (n=6) overwrites a's
+    capsys.readouterr()
+    assert main(["simulate", "--merge", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "was made for another set" in err and "run shard 0/2 again" in err

@@ -204,7 +204,9 @@ class LoadedModel:
             with torch.inference_mode():
                 out, state = self.model.step(x, state)
         else:  # the inference form, built at the start of each stream (weights may change between streams)
-            engine = state.engine if isinstance(state, FusedState) and state.engine is not None else None
+            engine = state.engine if isinstance(state, FusedState) else None
+            if engine is not None and engine.model is not self.model:  # a state from another model's stream
+                engine = None
             out, state = (engine or FusedCRNN(self.model)).step(x, state)
         return out.spectrum[0].numpy(), out.activity[0].numpy(), state
 

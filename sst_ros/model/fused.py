@@ -11,8 +11,9 @@ from an eval-mode network once per stream and runs the same computation with:
   kernels (about 2.3x faster for these small maps than the default layout);
 * functional calls (no module dispatch) and in-place ReLU.
 
-It reads the weights when it is built and never writes them, so a network that keeps
-training is unaffected (build a new one after a weight change: :class:`LoadedModel
+It never writes the network's weights. The convolutions' weights (BatchNorm folded in) are
+copied when it is built, while the GRU and the heads are read from the network at every call,
+so after a weight change build a new one (:class:`LoadedModel
 <sst_ros.model.checkpoint.LoadedModel>` builds one at the start of every stream). Its state is
 a :class:`~sst_ros.model.crnn.StreamState`, so streams can be continued by either form; the
 outputs agree with :meth:`CRNN.step` in eval mode to float rounding (about 1e-6).

@@ -27,7 +27,7 @@ from sst_ros.errors import AudioFormatError
 from sst_ros.geometry import az_el_from_quaternion, quaternion_from_az_el
 from sst_ros.timebase import NS_PER_S, ns_from_stamp
 
-if TYPE_CHECKING:  # the recorder imports this module: keep the tracker (scipy) out of its start-up
+if TYPE_CHECKING:  # the recorder imports this module: keep the tracker and the model code out of its start-up
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 
     from sst_ros.tracking.types import Track

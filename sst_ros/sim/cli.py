@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -127,6 +128,7 @@ def run_simulate(
     results = _run_jobs(jobs, init_args, workers, progress)
     elapsed = time.monotonic() - t0
     results.sort(key=lambda m: m["index"])
+    k = len(results)
     if shard is None:
         manifest = out / MANIFEST
         mode = "a" if start_index and manifest.exists() else "w"
@@ -134,10 +136,10 @@ def run_simulate(
         plan = {"start_index": start_index, "n": n, "seed": seed, "shards": shard[1]}
         (out / SHARD_PLAN).write_text(json.dumps(plan, sort_keys=True) + "\n")
         manifest, mode = out / _shard_manifest(*shard), "w"
+        results = [{"plan": plan}, *results]  # each shard's own record of the plan, checked by the merge
     with manifest.open(mode) as fh:
         for meta in results:
             fh.write(json.dumps(meta) + "\n")
-    k = len(results)
     log.info("wrote %d scenes to %s in %.1f s (%.2f scenes/s)", k, out, elapsed, k / max(elapsed, 1e-9))
     return out
 
@@ -176,13 +178,26 @@ def merge_shards(out: str | Path) -> Path:
             + f"; shards {', '.join(f'{i}/{k}' for i in shards)} are missing or incomplete: run "
             f"`sst simulate ... --shard I/{k}` for them (same --n, --seed, --start-index) and copy their folders here"
         )
-    lines = [ln for p in parts for ln in p.read_text().splitlines() if ln.strip()]
+    lines: list[str] = []
+    for i, part in enumerate(parts):
+        head, *rest = [ln for ln in part.read_text().splitlines() if ln.strip()] or ["{}"]
+        if json.loads(head).get("plan") != plan:
+            raise DataError(
+                f"{part} was made for another set than {plan_path} ({head} against {json.dumps(plan)}): every shard "
+                f"must be run with the same --n, --seed and --start-index; run shard {i}/{k} again"
+            )
+        lines += rest
+    indices = sorted(int(json.loads(ln)["index"]) for ln in lines)
+    if indices != list(range(start, start + n)):
+        raise DataError(f"the shard metadata in {out} does not list scenes {start}..{start + n - 1} once each")
     lines.sort(key=lambda ln: int(json.loads(ln)["index"]))
     manifest = out / MANIFEST
-    with manifest.open("a" if start and manifest.exists() else "w") as fh:
-        fh.writelines(ln + "\n" for ln in lines)
-    for p in parts:
-        p.unlink()
+    before = manifest.read_text() if start and manifest.exists() else ""  # --start-index extends a set
+    tmp = manifest.with_name(manifest.name + ".tmp")
+    tmp.write_text(before + "".join(ln + "\n" for ln in lines))
+    os.replace(tmp, manifest)  # a crash before this leaves the shard files: the merge can run again
+    for part in parts:
+        part.unlink()
     plan_path.unlink()
     return out
 

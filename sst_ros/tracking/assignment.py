@@ -2,35 +2,67 @@
 
 Both the tracker (tracks to peaks, :mod:`sst_ros.tracking.tracker`) and the multi-source score
 (talkers to tracks, :mod:`sst_ros.tracking.score`) match a handful of directions per frame.
-:func:`min_cost_assignment` solves such problems exactly by enumerating the injective maps
-(at most :data:`MAX_ENUMERATED` of them, one vectorised numpy pass) and hands larger ones to
-``scipy.optimize.linear_sum_assignment``, imported only then: importing ``scipy.optimize``
-costs the node about 48 MB of memory and a second of start-up for 4 x 4 matrices.
+:func:`min_cost_assignment` solves them exactly with the Hungarian method (shortest augmenting
+paths with potentials, O(n^2 m)) in plain Python, which for these sizes costs less than a
+call into scipy and keeps ``scipy.optimize`` (about 48 MB of memory and a second of start-up)
+out of the node.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
+import math
 
 import numpy as np
 
-__all__ = ["MAX_ENUMERATED", "gated_assignment", "min_cost_assignment"]
-
-MAX_ENUMERATED = 5040
-"""Largest number of injective maps solved by enumeration (7 x 7); larger problems use scipy."""
+__all__ = ["gated_assignment", "min_cost_assignment"]
 
 _INFEASIBLE = 1e6  # the price of a pair outside the gate: any gated pair beats it
 
 
-@functools.lru_cache(maxsize=64)
-def _maps(n: int, m: int) -> np.ndarray:
-    """(count, n) every injective map of n rows into m columns (n <= m), lexicographic."""
-    return np.array(list(itertools.permutations(range(m), n)), dtype=np.intp).reshape(-1, n)
+def _hungarian(cost: list[list[float]], n: int, m: int) -> list[int]:
+    """Column of each row of a minimum-cost assignment of n rows to m >= n columns."""
+    u = [0.0] * (n + 1)  # row potentials (1-based; index 0 is the virtual start)
+    v = [0.0] * (m + 1)  # column potentials
+    owner = [0] * (m + 1)  # row assigned to each column (0: none)
+    for row in range(1, n + 1):
+        _augment(row, cost, u, v, owner)
+    col_of = [0] * n
+    for j in range(1, m + 1):
+        if owner[j]:
+            col_of[owner[j] - 1] = j - 1
+    return col_of
 
 
-def _n_maps(n: int, m: int) -> int:
-    return int(np.prod(np.arange(m - n + 1, m + 1, dtype=np.float64)))
+def _augment(row: int, cost: list[list[float]], u: list[float], v: list[float], owner: list[int]) -> None:
+    """Assign ``row`` along a shortest augmenting path, updating the potentials ``u``, ``v`` and ``owner``."""
+    m = len(v) - 1
+    way = [0] * (m + 1)  # the previous column on the shortest path
+    dist = [math.inf] * (m + 1)
+    done = [False] * (m + 1)
+    owner[0] = row
+    j0 = 0
+    while owner[j0] != 0 or j0 == 0:  # grow the shortest-path tree until it reaches a free column
+        done[j0] = True
+        i0, delta, j1 = owner[j0], math.inf, 0
+        ci, ui = cost[i0 - 1], u[i0]
+        for j in range(1, m + 1):
+            if not done[j]:
+                reduced = ci[j - 1] - ui - v[j]
+                if reduced < dist[j]:
+                    dist[j], way[j] = reduced, j0
+                if dist[j] < delta:
+                    delta, j1 = dist[j], j
+        for j in range(m + 1):
+            if done[j]:
+                u[owner[j]] += delta
+                v[j] -= delta
+            else:
+                dist[j] -= delta
+        j0 = j1
+    while j0:  # flip the path
+        j1 = way[j0]
+        owner[j0] = owner[j1]
+        j0 = j1
 
 
 def min_cost_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,27 +73,23 @@ def min_cost_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         (rows, cols): ``min(n, m)`` pairs, rows ascending, minimising ``cost[rows, cols].sum()``.
         Among equal-cost optima the choice may differ from scipy's.
+    Raises:
+        ValueError: a NaN or infinite cost.
     """
     c = np.asarray(cost, dtype=np.float64)
+    if c.ndim != 2:
+        raise ValueError(f"cost must be a 2-D matrix, got shape {c.shape}")
+    if not np.all(np.isfinite(c)):
+        raise ValueError("cost matrix contains NaN or infinite entries")
     n, m = c.shape
     if n == 0 or m == 0:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty
-    transposed = n > m
-    if transposed:
-        c, n, m = c.T, m, n
-    if _n_maps(n, m) > MAX_ENUMERATED:
-        from scipy.optimize import linear_sum_assignment
-
-        rows, cols = linear_sum_assignment(c)
-    else:
-        maps = _maps(n, m)
-        best = maps[int(np.argmin(c[np.arange(n), maps].sum(axis=1)))]
-        rows, cols = np.arange(n), best
-    if transposed:
-        order = np.argsort(cols, kind="stable")
-        rows, cols = cols[order], rows[order]
-    return np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
+    if n <= m:
+        return np.arange(n, dtype=np.intp), np.asarray(_hungarian(c.tolist(), n, m), dtype=np.intp)
+    row_of = np.asarray(_hungarian(c.T.tolist(), m, n), dtype=np.intp)  # the row of each column
+    order = np.argsort(row_of, kind="stable")
+    return row_of[order], order.astype(np.intp)
 
 
 def gated_assignment(dist: np.ndarray, gate: float | np.ndarray) -> list[tuple[int, int]]:
