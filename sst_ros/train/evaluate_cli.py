@@ -84,10 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; prints the Markdown summary table. Returns 0."""
-    from sst_ros.process_memory import fix_mmap_threshold
     from sst_ros.train.evaluate import evaluate
 
-    fix_mmap_threshold()  # many clips one after the other: the heap must not fragment
     if args.max_sources < 1:
         raise ConfigError(f"--max-sources must be >= 1, got {args.max_sources}")
     report = evaluate(
