@@ -40,6 +40,8 @@ from sst_ros.timebase import NS_PER_S
 
 __all__ = ["PARAMETERS", "AudioPublisher", "PublishAudioConfig", "main"]
 
+MATCH_SETTLE_S = 0.5
+"""With ``wait_for_subscribers``, seconds between the last match and the first message."""
 _FAST_BATCH = 20  # messages per timer tick when not real time
 _ACK_TIMEOUT_S = 5.0
 _INFO_GRACE_S = 2.0
@@ -100,6 +102,7 @@ class AudioPublisher(Node):
         self._frames_sent = 0  # since start, across loops
         self._pos = 0  # read position in the file
         self._start_ns: int | None = None
+        self._matched_at: float | None = None  # when wait_for_subscribers was first met
         self._t0: float | None = None
 
         self.info_pub: Any = None
@@ -178,7 +181,15 @@ class AudioPublisher(Node):
             return
         if self._start_ns is None:
             if self.audio_pub.get_subscription_count() < self.cfg.wait_for_subscribers:
+                self._matched_at = None
                 return
+            if self.cfg.wait_for_subscribers:
+                # this side sees the subscription before the subscriber's side has matched this writer:
+                # a message sent at once can miss it (seen on a loaded machine); give discovery a moment
+                now = time.monotonic()
+                self._matched_at = self._matched_at or now
+                if now - self._matched_at < MATCH_SETTLE_S:
+                    return
             self._start_ns = self.cfg.start_time_ns or self.get_clock().now().nanoseconds
             self._t0 = time.monotonic()
         if self.cfg.realtime:
