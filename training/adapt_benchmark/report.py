@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
-ROW_ORDER = ("constant", "normmusic", "unadapted", "target_stats", "source_only", "dann", "iwan_current",
-             "iwan_paper", "product")  # fmt: skip
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # rows.py beside this script
+from rows import ADAPTIVE_ROWS  # noqa: E402
+
+ROW_ORDER = ("constant", "normmusic", "unadapted", *ADAPTIVE_ROWS)  # every row rows.py defines, in its order
 CRITERIA = ("target", "iwcv", "dev", "source_val", "last")
 N_BOOT = 2000
 
