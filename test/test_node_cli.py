@@ -100,6 +100,18 @@ def test_help_in_node_session_exits_before_rclpy_init(monkeypatch: pytest.Monkey
     assert out.startswith("usage: demo ") and "Demo." in out and "depth" in out and "[1, 9]" in out
 
 
+def test_an_error_after_shutdown_is_a_normal_stop_and_before_it_is_raised() -> None:
+    """Ctrl-C shuts the context down; a callback still publishing then fails ("publisher's context is
+    invalid"): that stop was asked for. The same error with the context alive is a real error.
+    (DDS stays on this machine and a private domain: scripts/run_tests.sh sets both.)"""
+    with params_mod.node_session("demo", ["demo"]) as session:
+        params_mod.rclpy.try_shutdown()  # what the SIGINT handler does
+        raise RuntimeError("Failed to publish: publisher's context is invalid")
+    assert session.status == 0
+    with pytest.raises(RuntimeError, match="a real error"), params_mod.node_session("demo", ["demo"]):
+        raise RuntimeError("a real error")
+
+
 @pytest.mark.parametrize(
     ("override", "expected"),
     [

@@ -361,7 +361,8 @@ def node_session(
     context, no node, no DDS participant. An :class:`~sst_ros.errors.SstError` (including a
     bad parameter value from :func:`declare_parameters`) or an rclpy parameter error ends the
     body with :func:`startup_error` (one line on stderr, ``session.status`` =
-    :data:`STARTUP_ERROR_STATUS`); Ctrl-C and an external shutdown end it quietly.
+    :data:`STARTUP_ERROR_STATUS`); Ctrl-C and an external shutdown end it quietly, also when they
+    interrupt a callback that was using the context.
 
     Args:
         prog: program name for the usage and error lines.
@@ -382,6 +383,11 @@ def node_session(
         session.status = startup_error(prog, err)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C shut the context down while a callback was using it (e.g. publishing: "publisher's
+        # context is invalid"): the stop was asked for, so it is a normal exit
     finally:
         for cleanup in session.on_exit:
             cleanup()
