@@ -123,7 +123,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         fast_wall_per_audio_s=(time.perf_counter() - w0) / audio_s,
     )
     if args.breakdown:
-        out["breakdown"] = _breakdown(pipe, lambda j: os.pread(fd, nbytes, j * nbytes), n_msgs, chunk, step)
+        out["breakdown"] = _breakdown(pipe, model, lambda j: os.pread(fd, nbytes, j * nbytes), n_msgs, chunk, step)
     out.update(_realtime(args.realtime_s, chunk, n_msgs, lambda j: os.pread(fd, nbytes, j * nbytes), step))
     os.close(fd)
     out.update(
@@ -149,7 +149,7 @@ _STAGES = {
 
 
 def _breakdown(
-    pipe: Any, read: Callable[[int], bytes], n_msgs: int, chunk: int, step: Callable[[int, bytes], None]
+    pipe: Any, model: Any, read: Callable[[int], bytes], n_msgs: int, chunk: int, step: Callable[[int, bytes], None]
 ) -> dict[str, float]:
     """CPU seconds per audio second of each stage over a second fast pass (the stages wrapped with
     timers, the rest counted as ``other``: the pipeline's own Python, message handling)."""
@@ -158,7 +158,7 @@ def _breakdown(
     spent = dict.fromkeys(_STAGES, 0.0)
     restore: list[tuple[Any, str, Any]] = []
     for stage, (module, attr) in _STAGES.items():
-        owner: Any = type(pipe._loaded) if module is None else importlib.import_module(module)
+        owner: Any = type(model) if module is None else importlib.import_module(module)
         *path, name = attr.split(".")
         for part in path:
             owner = getattr(owner, part)

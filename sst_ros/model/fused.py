@@ -72,7 +72,7 @@ class FusedCRNN:
                     layers.append((w.detach().clone(), b.detach().clone()))
                 self._blocks.append((layers, int(cast(int, pool.fp)), int(cast(int, pool.tp))))
 
-    def init_state(self, batch: int = 1) -> StreamState:
+    def init_state(self, batch: int = 1) -> FusedState:
         """Zero state in the channels-last layout (the start of a stream)."""
         s = self.model.init_state(batch)
         return FusedState(

@@ -17,7 +17,7 @@ import numpy as np
 
 from sst_ros.audio.finite import finite_audio, nonfinite_message
 from sst_ros.audio.resample import resample_part, resampled_length
-from sst_ros.errors import AudioFormatError, ModelError
+from sst_ros.errors import AudioFormatError
 from sst_ros.model.features import StreamingFeatures
 from sst_ros.model.prediction import Prediction
 from sst_ros.model.runtime import TrackerModel
@@ -59,9 +59,7 @@ def predict_audio(loaded: TrackerModel, audio: np.ndarray, fs: int, *, source: s
         AudioFormatError: a sample rate that is not positive.
         ModelError: audio whose shape or channel count does not fit the model.
     """
-    x = np.asarray(audio)
-    if x.ndim != 2:
-        raise ModelError(f"audio must have shape (frames, microphones), got {x.shape}")
+    x = model_input(loaded, audio)  # ModelError: wrong shape or channel count
     return predict_blocks(loaded, lambda a, b: x[a:b], int(x.shape[0]), fs, source=source)
 
 

@@ -57,7 +57,7 @@ _TUNABLES: dict[str, tuple[str, float, float]] = {
 PARAMETERS: dict[str, ParamSpec] = {
     "model": ParamSpec(
         "", "model file: a .pt checkpoint (needs torch) or an .onnx export (`sst export --onnx`, needs onnxruntime "
-        "only); empty = the shipped default model (default.pt, or default.onnx where torch is missing)",
+        "only); empty = the shipped default model (default.onnx where onnxruntime is installed, else default.pt)",
     ),  # fmt: skip
     "array": ParamSpec("", "array config (name or YAML path) of the incoming stream; empty = the model's geometry"),
     "audio_topic": ParamSpec("audio", "audio input: AudioDataStamped, AudioStamped or AudioData (the installed stack)"),

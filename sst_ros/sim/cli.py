@@ -187,14 +187,13 @@ def merge_shards(out: str | Path) -> Path:
                 f"must be run with the same --n, --seed and --start-index; run shard {i}/{k} again"
             )
         lines += rest
-    indices = sorted(int(json.loads(ln)["index"]) for ln in lines)
-    if indices != list(range(start, start + n)):
+    by_index = sorted((int(json.loads(ln)["index"]), ln) for ln in lines)
+    if [i for i, _ in by_index] != list(range(start, start + n)):
         raise DataError(f"the shard metadata in {out} does not list scenes {start}..{start + n - 1} once each")
-    lines.sort(key=lambda ln: int(json.loads(ln)["index"]))
     manifest = out / MANIFEST
     before = manifest.read_text() if start and manifest.exists() else ""  # --start-index extends a set
     tmp = manifest.with_name(manifest.name + ".tmp")
-    tmp.write_text(before + "".join(ln + "\n" for ln in lines))
+    tmp.write_text(before + "".join(ln + "\n" for _, ln in by_index))
     os.replace(tmp, manifest)  # a crash before this leaves the shard files: the merge can run again
     for part in parts:
         part.unlink()

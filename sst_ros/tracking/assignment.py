@@ -3,9 +3,10 @@
 Both the tracker (tracks to peaks, :mod:`sst_ros.tracking.tracker`) and the multi-source score
 (talkers to tracks, :mod:`sst_ros.tracking.score`) match a handful of directions per frame.
 :func:`min_cost_assignment` solves them exactly with the Hungarian method (shortest augmenting
-paths with potentials, O(n^2 m)) in plain Python, which for these sizes costs less than a
-call into scipy and keeps ``scipy.optimize`` (about 48 MB of memory and a second of start-up)
-out of the node.
+paths with potentials, O(n^2 m)) in plain Python. That is slower per call than scipy's C solver
+(about 30 against 2 microseconds for 3 x 4, measured; a few hundredths of a percent of a core at
+10 frames a second), but it keeps ``scipy.optimize`` (about 48 MB of memory and a second of
+start-up) out of the node.
 """
 
 from __future__ import annotations

@@ -14,15 +14,9 @@ __all__ = ["extract_peaks"]
 
 
 @functools.lru_cache(maxsize=8)
-def _left_neighbours(n: int) -> np.ndarray:
-    """(n,) index of each bin's left neighbour on a circular grid (``np.roll(s, 1)`` as an index)."""
-    return np.roll(np.arange(n), 1)
-
-
-@functools.lru_cache(maxsize=8)
-def _right_neighbours(n: int) -> np.ndarray:
-    """(n,) index of each bin's right neighbour on a circular grid."""
-    return np.roll(np.arange(n), -1)
+def _circular_neighbours(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) indices of each bin's left and right neighbours on a circular grid (``np.roll`` as an index)."""
+    return np.roll(np.arange(n), 1), np.roll(np.arange(n), -1)
 
 
 def extract_peaks(spectrum: np.ndarray, grid: AzimuthGrid, config: PeakConfig) -> list[Peak]:
@@ -47,7 +41,8 @@ def extract_peaks(spectrum: np.ndarray, grid: AzimuthGrid, config: PeakConfig) -
     s = np.asarray(spectrum, dtype=np.float64).ravel()
     s = np.where(np.isfinite(s), s, 0.0)
     if grid.circular and s.size == grid.n_bins:
-        left, right = s[_left_neighbours(s.size)], s[_right_neighbours(s.size)]
+        left_idx, right_idx = _circular_neighbours(s.size)
+        left, right = s[left_idx], s[right_idx]
     else:
         left = np.concatenate(([-np.inf], s[:-1]))
         right = np.concatenate((s[1:], [-np.inf]))

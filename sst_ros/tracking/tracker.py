@@ -35,6 +35,7 @@ from sst_ros.tracking.types import Peak, Track, TrackerConfig
 
 __all__ = ["MultiTracker"]
 
+
 @dataclass
 class _State:
     """Mutable filter state of one track (internal; snapshots are :class:`Track`)."""

@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--model", default=None,
         help="model: a checkpoint (.pt, needs torch) or an ONNX export (.onnx, `sst export --onnx`, runs without "
-        "torch: `pip install sst_ros[eval]`); default: the shipped default model (its .onnx export without torch)",
+        "torch: `pip install sst_ros[eval]`); default: the shipped default model (its .onnx export where "
+        "onnxruntime is installed, else the checkpoint)",
     )  # fmt: skip
     p.add_argument("--no-model", action="store_true", help="evaluate the baselines only")
     p.add_argument("--clips", required=True, help="labelled clip-set folder")
