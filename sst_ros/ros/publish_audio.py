@@ -59,7 +59,10 @@ PARAMETERS: dict[str, ParamSpec] = {
     "loop": ParamSpec(False, "start again at the end of the file (stamps keep increasing)"),
     "start_time_ns": ParamSpec(0, "stamp of the first sample, ns (0 = now)", True, 0),
     "reliable": ParamSpec(True, "reliable audio publisher (false: best effort)"),
-    "wait_for_subscribers": ParamSpec(0, "wait for this many audio subscriptions before streaming", True, 0),
+    "wait_for_subscribers": ParamSpec(
+        0, "wait for this many audio subscriptions before streaming (then 0.5 s more, so that they have matched "
+        "this publisher too and get the first message)", True, 0,
+    ),  # fmt: skip
 }
 
 
