@@ -20,11 +20,11 @@ EVAL = [*ONNX, *BASELINES_AND_PLOTS]
 TRAIN = [
     # 2.13.0 CPU is installed first by the set-up; this range must admit it so pip
     # never pulls a CUDA build.
-    "torch>=2.2",
+    "torch>=2.3",
     *BASELINES_AND_PLOTS,
     "tqdm>=4.60",
 ]
-EXPORT = ["torch>=2.2", "onnx>=1.16", "onnxscript>=0.5", *ONNX]  # torch's exporter needs onnx and onnxscript
+EXPORT = ["torch>=2.3", "onnx>=1.16", "onnxscript>=0.5", *ONNX]  # torch's exporter needs onnx and onnxscript
 DEV_TOOLS = ["pytest>=7", "pytest-timeout", "ruff", "mypy", "types-PyYAML", "mcap>=1.1", "mcap-ros2-support>=0.5"]
 
 setup(

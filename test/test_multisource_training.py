@@ -115,8 +115,8 @@ def test_targets_have_one_bump_per_active_talker() -> None:
 def test_tiny_model_trained_on_two_talker_clips_gives_two_peaks(two_talker_set: Path, tmp_path: Path) -> None:
     cfg = TrainConfig(
         data=[str(two_talker_set)], val_data=[str(two_talker_set)], preset="tiny",
-        features={"phase_reference": True, "n_freq": 64}, crop_s=2.0, batch_size=8, steps=150, lr=3e-3,
-        spectrum_weight=5.0, val_every=150, num_threads=1, seed=0, augment_symmetry=False,
+        features={"phase_reference": True, "n_freq": 64}, crop_s=2.0, batch_size=8, steps=200, lr=3e-3,
+        spectrum_weight=5.0, val_every=200, num_threads=1, seed=0, augment_symmetry=False,
     )  # fmt: skip
     train(cfg, tmp_path / "run", progress=False)
     loaded = load_checkpoint(tmp_path / "run" / "latest.pt")

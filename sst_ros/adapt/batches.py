@@ -20,7 +20,7 @@ from sst_ros.data.clipset import LabelledAudio, Labels
 from sst_ros.errors import DataError
 from sst_ros.model.features import FeatureConfig, compute_features
 
-__all__ = ["Batch", "SourcePool", "labelled_batch", "make_batch", "pad_batch", "pad_time"]
+__all__ = ["Batch", "SourcePool", "labelled_batch", "make_batch", "pad_batch", "pad_time", "valid_frames"]
 
 
 @dataclass
@@ -45,6 +45,17 @@ class Batch:
     def size(self) -> int:
         """Number of clips B."""
         return int(self.x.shape[0])
+
+    def to(self, device: torch.device) -> Batch:
+        """This batch with its features on ``device`` (lengths stay on the CPU, where sequence
+        packing wants them; :func:`valid_frames` puts masks where they are needed)."""
+        return Batch(self.x.to(device, non_blocking=True), self.lengths, self.azimuth_deg, self.active)
+
+
+def valid_frames(lengths: torch.Tensor, t: int, device: torch.device | None = None) -> torch.Tensor:
+    """(B, t) bool mask of each clip's unpadded frames (``lengths`` (B,) frames), on ``device``."""
+    dev = device or lengths.device
+    return torch.arange(t, device=dev)[None, :] < lengths.to(dev)[:, None]
 
 
 def pad_batch(seqs: Sequence[torch.Tensor | np.ndarray], dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sst_ros.adapt.config import FORMS, SELECTION_CRITERIA, VARIANTS, WEIGHT_INPUTS, WEIGHT_NORMS, AdaptConfig
 from sst_ros.adapt.source_clips import DEFAULT_SOURCE_N, DEFAULT_SOURCE_SEED, SourcePlan
+from sst_ros.model.device import DEVICE_HELP
 
 if TYPE_CHECKING:
     from sst_ros.geometry import MicArray
@@ -108,6 +109,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: fastest when other jobs share the CPU)"
     )
+    p.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -213,11 +215,14 @@ def run(args: argparse.Namespace) -> int:
     from sst_ros.adapt.run import adapt_checkpoint, check_run_dir, default_run_dir
     from sst_ros.adapt.summary import format_summary
     from sst_ros.data.target_set import find_recordings
+    from sst_ros.model.device import check_device_spec, resolve_device
 
     torch.set_num_threads(max(1, args.threads))
     cfg = config_from_args(args)
     # Cheap refusals first: they must not wait for a simulation.
     check_run_dir(args.run_dir or default_run_dir(args.out), args.resume)
+    if check_device_spec(args.device) != "auto":
+        resolve_device(args.device)  # a GPU that is not there is refused now, not after a simulation
     find_recordings(args.target)
     source, source_info, max_clips = _source(args)
     res = adapt_checkpoint(
@@ -233,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         max_source_clips=max_clips,
         progress=not args.no_progress,
         source_info=source_info,
+        device=args.device,
     )
     print(format_summary(res), flush=True)
     return 0

@@ -56,6 +56,6 @@ def equivariance_loss(
         src: (K,) bin map of the symmetry (:func:`spectrum_bin_map`).
         active: (B, T) bool frames to compare.
     """
-    mapped = spectrum[..., torch.from_numpy(src)]
+    mapped = spectrum[..., torch.from_numpy(src).to(spectrum.device)]
     sq = (spectrum_sym - mapped).pow(2).mean(-1)  # (B, T)
     return sq[active].mean() if bool(active.any()) else sq.sum() * 0.0

@@ -46,7 +46,7 @@ def direction_features(spectrum: torch.Tensor, activity: torch.Tensor, bin_cente
         (B, T, 3): the highest peak's direction as a unit vector scaled by the activity, and the
         activity itself; silent frames are near the origin whatever their spectrum.
     """
-    az = bin_centers_rad.to(spectrum.dtype)[spectrum.argmax(dim=-1)]  # (B, T)
+    az = bin_centers_rad.to(spectrum)[spectrum.argmax(dim=-1)]  # (B, T), on the spectrum's device
     return torch.stack([torch.cos(az) * activity, torch.sin(az) * activity, activity], dim=-1)
 
 

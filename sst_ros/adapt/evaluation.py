@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from sst_ros.adapt.batches import Batch, make_batch
+from sst_ros.adapt.batches import Batch, make_batch, valid_frames
 from sst_ros.data.clip_reader import ClipReader
 from sst_ros.errors import DataError
 from sst_ros.model.crnn import CRNN
@@ -41,9 +41,9 @@ def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: Batch, loss: TaskLos
     n_src = az.shape[-1]
     tgt = grid.targets(az.reshape(B * T, n_src), act.reshape(B * T, n_src)).reshape(B, T, -1)
     spec_logit, act_logit = model.head_logits(h)
-    any_active = torch.from_numpy(act.any(axis=-1)).to(h.dtype)  # (B, T): a talker is active
-    per_frame = loss.per_frame(spec_logit, act_logit, torch.from_numpy(tgt).to(h.dtype), any_active)  # (B, T)
-    mask = (torch.arange(T)[None, :] < batch.lengths[:, None]).to(h.dtype)
+    any_active = torch.from_numpy(act.any(axis=-1)).to(h)  # (B, T): a talker is active (h's dtype and device)
+    per_frame = loss.per_frame(spec_logit, act_logit, torch.from_numpy(tgt).to(h), any_active)  # (B, T)
+    mask = valid_frames(batch.lengths, T, h.device).to(h.dtype)
     return (per_frame * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
@@ -59,11 +59,13 @@ def masked_entropy(spec: torch.Tensor, lengths: torch.Tensor) -> float:
     """Mean :func:`spectrum_entropy` of the spectrum (B, T, bins) over each clip's valid frames
     (``lengths`` (B,) frames); NaN without any."""
     ent = spectrum_entropy(spec)
-    mask = torch.arange(spec.shape[1])[None, :] < lengths[:, None]
+    mask = valid_frames(lengths, spec.shape[1], spec.device)
     return float(ent[mask].mean()) if mask.any() else float("nan")
 
 
-def evaluate_oracle(model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig) -> dict[str, float]:
+def evaluate_oracle(
+    model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig, device: torch.device | None = None
+) -> dict[str, float]:
     """DOA metrics of ``model`` on whole labelled clips (MAE in degrees, ACC within 5 and 10 degrees;
     reporting only, never for choosing). Azimuths are folded into the model grid's identifiable
     range before comparison."""
@@ -76,7 +78,7 @@ def evaluate_oracle(model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig) 
     with torch.no_grad():
         for i in range(len(clips)):
             audio, _, labels = clips.load(i)
-            x = make_batch([audio], feature_cfg, fpo).x
+            x = make_batch([audio], feature_cfg, fpo).x.to(device or torch.device("cpu"))
             spec, _ = model.head(model.extract(x))
             n = min(spec.shape[1], len(labels))
             pred = model.decode(spec[0, :n])

@@ -95,6 +95,7 @@ def adapt_checkpoint(
     max_source_clips: int | None = 400,
     progress: bool = True,
     source_info: dict[str, Any] | None = None,
+    device: str = "auto",
 ) -> AdaptRun:
     """Adapt the model at ``model_path`` (None = shipped default) to the target recordings.
 
@@ -112,6 +113,8 @@ def adapt_checkpoint(
         progress: show a tqdm progress bar.
         source_info: how the source clips were obtained, recorded as the provenance's
             ``adaptation.source`` (default: ``{"folders": source_dirs, "simulated": False}``).
+        device: where the networks run (``auto``: CUDA when present; :mod:`sst_ros.model.device`);
+            the written checkpoint is the same on any device (CPU tensors).
     """
     from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
 
@@ -131,7 +134,7 @@ def adapt_checkpoint(
     oracle = ClipReader(oracle_dirs, loaded.array, fs, frame_s) if oracle_dirs else None
     trainer = IwanTrainer(
         loaded.model, loaded.feature_cfg, SourcePool(train), SourcePool(val), target, cfg, run_dir, oracle,
-        array=loaded.array,
+        array=loaded.array, device=device,
     )  # fmt: skip
     if resume:
         trainer.try_resume()

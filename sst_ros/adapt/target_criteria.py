@@ -90,7 +90,7 @@ def _symmetric_features(x: torch.Tensor, feature_cfg: FeatureConfig, src: np.nda
     the magnitude and coordinate planes are unchanged."""
     out = x.clone()
     nb = feature_cfg.srp_bands
-    out[:, :nb] = x[:, :nb][:, :, torch.from_numpy(src)]
+    out[:, :nb] = x[:, :nb][:, :, torch.from_numpy(src).to(x.device)]
     return out
 
 
@@ -141,7 +141,7 @@ def active_frames(model: CRNN, probe: TargetProbe) -> np.ndarray:
     model.eval()
     b0 = probe.batches[0]
     _, act = model.head(model.extract(b0.x))
-    return (act.numpy() > _ACTIVE) & _valid(b0, act.shape[1])
+    return (act.cpu().numpy() > _ACTIVE) & _valid(b0, act.shape[1])
 
 
 def _direction_entropy(grid: AzimuthGrid, azimuth_deg: np.ndarray) -> float:
@@ -172,7 +172,7 @@ def target_criteria(model: CRNN, probe: TargetProbe) -> dict[str, Any]:
     spec0, act0 = outputs[0]
     b0 = probe.batches[0]
     valid = _valid(b0, spec0.shape[1])
-    active = (act0.numpy() > _ACTIVE) & valid
+    active = (act0.cpu().numpy() > _ACTIVE) & valid
     az0 = model.decode(spec0)  # (B, T) degrees
     crit: dict[str, Any] = {
         "target_entropy": masked_entropy(spec0, b0.lengths),

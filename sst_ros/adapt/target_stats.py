@@ -53,13 +53,16 @@ def target_stat_crops(
 
 
 @torch.no_grad()
-def reestimate_batchnorm(model: CRNN, crops: Sequence[np.ndarray], feature_cfg: FeatureConfig) -> None:
+def reestimate_batchnorm(
+    model: CRNN, crops: Sequence[np.ndarray], feature_cfg: FeatureConfig, device: torch.device | None = None
+) -> None:
     """Replace every BatchNorm layer's running mean and variance by their values over ``crops``.
 
     Args:
         model: the model to update in place (its weights are not touched; left in eval mode).
         crops: float32 (n, M) target crops of one length (:func:`target_stat_crops`).
         feature_cfg: the model's feature parameters.
+        device: where ``model`` is (default: the CPU).
     All crops go through one forward pass in training mode: each layer's batch statistics are
     then exactly the statistics of its input over all crops, with every earlier layer already
     normalised by its new statistics (several batches would average per-batch variances and
@@ -80,7 +83,7 @@ def reestimate_batchnorm(model: CRNN, crops: Sequence[np.ndarray], feature_cfg: 
             m.reset_running_stats()
             m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
             m.train()
-        model.extract(make_batch(list(crops), feature_cfg, fpo).x)
+        model.extract(make_batch(list(crops), feature_cfg, fpo).x.to(device or torch.device("cpu")))
     finally:
         for m, momentum in zip(layers, saved, strict=True):
             m.momentum = momentum

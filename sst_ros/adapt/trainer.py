@@ -70,7 +70,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sst_ros.adapt.batches import Batch, SourcePool, labelled_batch, make_batch, pad_time
+from sst_ros.adapt.batches import Batch, SourcePool, labelled_batch, make_batch, pad_time, valid_frames
 from sst_ros.adapt.config import AdaptConfig
 from sst_ros.adapt.consistency import active_entropy, equivariance_loss, spectrum_bin_map
 from sst_ros.adapt.discriminator import (
@@ -100,6 +100,7 @@ from sst_ros.data.target_set import TargetSet
 from sst_ros.errors import DataError
 from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN
+from sst_ros.model.device import resolve_device
 from sst_ros.model.features import FeatureConfig
 from sst_ros.train.augment import Symmetry, array_symmetries, random_augment
 from sst_ros.train.config import TrainConfig, warmup_cosine_lr
@@ -139,6 +140,11 @@ class IwanTrainer:
         array: the model's microphone geometry; its symmetries drive the source augmentation
             and the target equivariance criterion (None: neither; the guard then keeps the
             unadapted model, having nothing to measure).
+        device: where the networks run (``auto``, ``cpu``, ``cuda``, ``cuda:N``:
+            :func:`~sst_ros.model.device.resolve_device`); features are computed on the CPU and
+            moved there, the adapted model comes back to the CPU in :meth:`run`.
+    Raises:
+        ConfigError: a device that is not there. DataError: target and model rates differ.
     """
 
     def __init__(
@@ -152,12 +158,14 @@ class IwanTrainer:
         run_dir: Path | None = None,
         oracle: ClipReader | None = None,
         array: MicArray | None = None,
+        device: str = "cpu",
     ) -> None:
         if target.sample_rate_hz != feature_cfg.sample_rate_hz:
             raise DataError(
                 f"target set at {target.sample_rate_hz} Hz, model features at {feature_cfg.sample_rate_hz} Hz"
             )
         self.cfg = cfg
+        self.device = resolve_device(device)
         # Unset task-loss fields take source training's defaults; adapt_checkpoint sets them from
         # the checkpoint's training config first (AdaptConfig.with_training_loss).
         self.task_loss = cfg.task_loss()
@@ -178,17 +186,17 @@ class IwanTrainer:
             if (src := spectrum_bin_map(model.cfg.grid, sym)) is not None
         ]  # fmt: skip
         torch.manual_seed(cfg.seed)
-        self.fe_s = copy.deepcopy(model).eval()
+        self.fe_s = copy.deepcopy(model).to(self.device).eval()
         for p in self.fe_s.parameters():
             p.requires_grad_(False)
-        self.model_t = copy.deepcopy(model)
+        self.model_t = copy.deepcopy(model).to(self.device)
         for p in self.model_t.parameters():
             p.requires_grad_(True)
         h_dim = int(model.cfg.gru_hidden)
         d_dim = h_dim if cfg.weight_input == "embedding" else DIRECTION_DIM
         self._bin_centers_rad = torch.from_numpy(np.radians(model.bin_centers_deg()).astype(np.float32))
-        self.disc = SequenceDiscriminator(d_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
-        self.disc0 = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden)
+        self.disc = SequenceDiscriminator(d_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden).to(self.device)
+        self.disc0 = SequenceDiscriminator(h_dim, cfg.disc_gru_hidden, cfg.disc_mlp_hidden).to(self.device)
         self.grl = GradientReverseLayer(0.0)
         self.disc_params = list(self.disc.parameters()) + list(self.disc0.parameters())
         self.opt = torch.optim.Adam(
@@ -202,13 +210,14 @@ class IwanTrainer:
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
         # fixed held-out sets (deterministic per seed)
         val = source_val.fixed_crops(_VAL_SEED_OFFSET + cfg.seed, cfg.n_val_clips, self.min_frames, self.max_frames)
-        self.val_batch = labelled_batch(val, feature_cfg, self.fpo)
+        self.val_batch = labelled_batch(val, feature_cfg, self.fpo).to(self.device)
         tcrops = target.sample_crops(
             np.random.default_rng(_TARGET_VAL_SEED_OFFSET + cfg.seed), cfg.n_target_val_clips, cfg.crop_min_s,
             cfg.crop_max_s,
         )  # fmt: skip
         identity_only = [Symmetry(tuple(range(model.cfg.n_mics)), 1, 0.0)]
         self.probe = make_probe(self._trim(tcrops), self.symmetries or identity_only, feature_cfg, self.fpo)
+        self.probe.batches = [b.to(self.device) for b in self.probe.batches]
         self.probe.mask = active_frames(self.fe_s, self.probe)  # every snapshot is measured on these frames
         self.schedule_steps = cfg.steps  # schedules keep the length a run started with (resume may add steps)
 
@@ -231,10 +240,10 @@ class IwanTrainer:
         crops = self.source.sample(rng, self.cfg.batch_size, self.min_frames, self.max_frames)
         if self.cfg.augment:
             crops = [self._augment(c, rng) for c in crops]
-        src = labelled_batch(crops, self.feature_cfg, self.fpo)
+        src = labelled_batch(crops, self.feature_cfg, self.fpo).to(self.device)
         cfg = self.cfg
         tcrops = self._trim(self.target.sample_crops(rng, cfg.batch_size, cfg.crop_min_s, cfg.crop_max_s))
-        tgt = make_batch(tcrops, self.feature_cfg, self.fpo)
+        tgt = make_batch(tcrops, self.feature_cfg, self.fpo).to(self.device)
         return src, tgt, tcrops
 
     def _augment(self, crop: LabelledAudio, rng: np.random.Generator) -> LabelledAudio:
@@ -268,7 +277,7 @@ class IwanTrainer:
     ) -> tuple[torch.Tensor, float | None]:
         """``L_adv`` of ``D0`` and its domain accuracy (see the module docstring for the forms)."""
         if self.cfg.variant == "source_only":
-            return torch.zeros(()), None
+            return torch.zeros((), device=self.device), None
         coeff = self.grl_coefficient(self.step)
         # paper: frozen FE_s(x_s) (no gradient to any extractor) against reversed FE_t(x_t)
         feat_s = g_s if self.cfg.form == "paper" else self.grl(h_s, coeff)
@@ -281,15 +290,15 @@ class IwanTrainer:
         (:mod:`sst_ros.adapt.consistency`); 0 when both weights are 0."""
         cfg = self.cfg
         if cfg.entropy_weight == 0 and cfg.equivariance_weight == 0:
-            return torch.zeros(())
+            return torch.zeros((), device=self.device)
         spectrum, activity = self.model_t.head(h_t)
-        valid = torch.arange(spectrum.shape[1])[None, :] < tgt.lengths[:, None]
+        valid = valid_frames(tgt.lengths, spectrum.shape[1], spectrum.device)
         active = (activity.detach() > _ACTIVE) & valid
         loss = cfg.entropy_weight * active_entropy(spectrum, active)
         if cfg.equivariance_weight > 0 and self._equivariant:
             rng = np.random.default_rng([cfg.seed, self.step, _EQUIVARIANCE_STREAM])
             sym, src = self._equivariant[int(rng.integers(len(self._equivariant)))]
-            sym_batch = symmetric_batch(tgt, tcrops, sym, self.feature_cfg, self.fpo)
+            sym_batch = symmetric_batch(tgt, tcrops, sym, self.feature_cfg, self.fpo).to(self.device)
             spectrum_sym, _ = self.model_t.head(self.model_t.extract(sym_batch.x))
             t = spectrum_sym.shape[1]  # h_t may be padded further (to the synthetic batch): frames beyond are padding
             eq = equivariance_loss(spectrum[:, :t], spectrum_sym, src, active[:, :t])
@@ -399,7 +408,7 @@ class IwanTrainer:
             **target_criteria(model, self.probe),
         }
         if self.oracle is not None:
-            o = evaluate_oracle(model, self.oracle, self.feature_cfg)
+            o = evaluate_oracle(model, self.oracle, self.feature_cfg, self.device)
             rec.update({f"oracle_{k}": v for k, v in o.items()})
         return rec
 
@@ -416,7 +425,7 @@ class IwanTrainer:
         if self.cfg.target_stats or self.cfg.variant == "target_stats":
             rng = np.random.default_rng(_STATS_SEED_OFFSET + self.cfg.seed)
             crops = target_stat_crops(self.target, self.feature_cfg, self.fpo, rng, crop_s=self.cfg.crop_max_s)
-            reestimate_batchnorm(self.model_t, crops, self.feature_cfg)
+            reestimate_batchnorm(self.model_t, crops, self.feature_cfg, self.device)
             _LOG.info("target statistics: BatchNorm re-estimated on %d target crops", len(crops))
 
     @torch.no_grad()
@@ -427,7 +436,7 @@ class IwanTrainer:
 
     def select(self) -> int:
         """Fill the criteria into the history and return the selected step (label-free)."""
-        w = self.validation_weights().numpy()
+        w = self.validation_weights().cpu().numpy()
         score_iwcv(self.history, w)
         score_dev(self.history, w)
         return select_step(self.history, self.cfg.selection, self.reference())
@@ -559,7 +568,7 @@ class IwanTrainer:
             self.evaluate()
         chosen = self.select()
         decision = self.decide(chosen)
-        model = copy.deepcopy(self.model_t)
+        model = copy.deepcopy(self.model_t).cpu()
         model.load_state_dict(self.snapshots[chosen] if decision.ship_adapted else self.fe_s.state_dict())
         model.eval()
         for p in model.parameters():

@@ -160,7 +160,7 @@ class LoadedModel:
     """A trained tracker ready to run with PyTorch (a :class:`~sst_ros.model.runtime.TrackerModel`).
 
     Attributes:
-        model: the network, in eval mode, on the CPU.
+        model: the network, in eval mode, on the CPU (or the device of :meth:`to`).
         array: microphone geometry it was trained for.
         feature_cfg: feature parameters (sample rate, STFT).
         model_cfg: network shape and azimuth grid.
@@ -189,6 +189,11 @@ class LoadedModel:
         """Output frame length in seconds (100 ms)."""
         return self.feature_cfg.frame_s * self.model_cfg.frames_per_output
 
+    def to(self, device: torch.device) -> LoadedModel:
+        """Move the network to ``device`` (e.g. CUDA for ``sst predict --device cuda``); returns self."""
+        self.model.to(device)
+        return self
+
     def step(
         self, features: np.ndarray, state: StreamState | None = None
     ) -> tuple[np.ndarray, np.ndarray, StreamState]:
@@ -198,11 +203,14 @@ class LoadedModel:
 
         An eval-mode network runs in its inference form (:class:`~sst_ros.model.fused.FusedCRNN`:
         BatchNorm folded, channels-last; equal to ``CRNN.step`` to float rounding), built when a
-        stream starts (``state`` None) and carried in the state."""
+        stream starts (``state`` None) and carried in the state. On another device (:meth:`to`)
+        the network's own step runs there; its outputs come back to the CPU."""
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None]
-        if self.model.training:  # batch statistics: only the network's own step has them
+        device = next(self.model.parameters()).device
+        if self.model.training or device.type != "cpu":  # batch statistics / not the CPU engine
             with torch.inference_mode():
-                out, state = self.model.step(x, state)
+                out, state = self.model.step(x.to(device), state)
+            return out.spectrum[0].cpu().numpy(), out.activity[0].cpu().numpy(), state
         else:  # the inference form, built at the start of each stream (weights may change between streams)
             engine = state.engine if isinstance(state, FusedState) else None
             if engine is not None and engine.model is not self.model:  # a state from another model's stream

@@ -34,6 +34,7 @@ import numpy as np
 from sst_ros.errors import ConfigError, ModelError
 from sst_ros.geometry import MicArray
 from sst_ros.model.config import ModelConfig
+from sst_ros.model.device import check_device_spec, resolve_device
 from sst_ros.model.features import FeatureConfig
 
 __all__ = [
@@ -103,7 +104,9 @@ def default_model_path(onnx: bool = False) -> Path:
     return Path(__file__).resolve().parent.parent / "models" / ("default" + (ONNX_SUFFIX if onnx else ".pt"))
 
 
-def load_model(path: str | os.PathLike[str] | None = None, *, threads: int | None = None) -> TrackerModel:
+def load_model(
+    path: str | os.PathLike[str] | None = None, *, threads: int | None = None, device: str = "cpu"
+) -> TrackerModel:
     """Load a model for inference with the backend its file needs.
 
     Args:
@@ -113,18 +116,31 @@ def load_model(path: str | os.PathLike[str] | None = None, *, threads: int | Non
         threads: CPU threads for the network: ONNX Runtime's intra-op threads of this model's
             session, or torch's process-wide ``torch.set_num_threads``. None = the backend's
             default (all cores).
+        device: where a PyTorch checkpoint's network runs (``cpu``, ``auto``, ``cuda``, ``cuda:N``:
+            :func:`~sst_ros.model.device.resolve_device`); an ONNX export runs on the CPU only, and
+            without a path a CUDA device picks the checkpoint.
     Returns:
         a :class:`TrackerModel` (``OnnxModel`` or ``LoadedModel``).
     Raises:
-        ConfigError: ``threads`` below 1.
+        ConfigError: ``threads`` below 1; a device that is not there, or an ONNX export asked
+            to run on CUDA.
         ModelError: the file is missing, unreadable or inconsistent, or the backend it needs is
             not installed (the message names the package to install, or for a checkpoint without
             torch, the export that avoids it).
     """
     if threads is not None and int(threads) < 1:
         raise ConfigError(f"model threads must be >= 1, got {threads}")
-    p = Path(path) if path is not None else _default_model()
+    spec = check_device_spec(device)
+    given = Path(path) if path is not None else None
+    onnx_given = given is not None and given.suffix.lower() == ONNX_SUFFIX
+    target = None if onnx_given and spec == "auto" else _accelerator(spec)  # an export runs on the CPU
+    p = given if given is not None else (default_model_path() if target is not None else _default_model())
     if p.suffix.lower() == ONNX_SUFFIX:
+        if target is not None:
+            raise ConfigError(
+                f"model {p} is an ONNX export, which runs on the CPU (onnxruntime); use --device cpu, or give the "
+                "PyTorch checkpoint it was exported from to run on CUDA"
+            )
         from sst_ros.model.onnx_runtime import load_onnx
 
         return load_onnx(p, threads=threads)
@@ -133,7 +149,26 @@ def load_model(path: str | os.PathLike[str] | None = None, *, threads: int | Non
         torch.set_num_threads(int(threads))
     from sst_ros.model.checkpoint import load_checkpoint
 
-    return load_checkpoint(path)
+    loaded = load_checkpoint(p)
+    return loaded.to(target) if target is not None else loaded
+
+
+def _accelerator(spec: str) -> Any | None:
+    """The non-CPU ``torch.device`` that ``spec`` names, or None where it names the CPU (``cpu``;
+    ``auto`` without a GPU or without torch).
+
+    Raises:
+        ConfigError: a GPU that is not there, or asked for without torch installed.
+    """
+    if spec == "cpu":
+        return None
+    try:
+        dev = resolve_device(spec)
+    except ImportError as err:
+        if spec == "auto":
+            return None
+        raise ConfigError(f"--device {spec} needs torch, which is not installed ({err}); use --device cpu") from err
+    return None if dev.type == "cpu" else dev
 
 
 def _default_model() -> Path:

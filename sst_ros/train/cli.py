@@ -5,6 +5,10 @@ Examples::
     sst train --array respeaker_usb_v2 --data training/data/train --val training/data/val \\
         --config training/configs/default.yaml --out training/runs/default
     sst train --out training/runs/default --resume          # continue an interrupted run
+    torchrun --nproc-per-node 4 -m sst_ros.cli train --device cuda --data ... --out ...  # 4 GPUs (DDP)
+
+Under torchrun, --batch-size is the global batch (shared by the processes) and only rank 0
+writes the run folder and prints.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 import yaml
 
 from sst_ros.errors import ConfigError
+from sst_ros.model.device import AMP_MODES, DEVICE_HELP
 
 __all__ = ["register", "run"]
 
@@ -42,7 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help="clips per step")
     p.add_argument("--preset", choices=["cpu", "tiny", "paper"], help="model size")
     p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--threads", type=int, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, help="torch threads per process (default 2)")
+    p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
+    p.add_argument("--amp", choices=AMP_MODES, help="mixed precision: auto (on CUDA only, the default), on, off")
+    p.add_argument("--workers", type=int, help="data-loading processes (default: 0 on a CPU, 4 on CUDA)")
     p.add_argument("--max-time-min", type=float, help="stop (with checkpoints) after this many minutes")
     p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -70,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         "preset": args.preset,
         "seed": args.seed,
         "num_threads": args.threads,
+        "device": args.device,
+        "amp": args.amp,
+        "workers": args.workers,
         "max_time_min": args.max_time_min,
         "init_from": args.init,
     }
@@ -79,6 +91,18 @@ def run(args: argparse.Namespace) -> int:
     cfg.__post_init__()
     if not cfg.data and not cfg.simulate_config:
         raise ConfigError("sst train: give --data DIR[,DIR] (clip sets from `sst simulate`) or --simulate SCENE_YAML")
+    main = _torchrun_rank() == 0
+    if not main:  # the other processes of a torchrun group: warnings and errors only
+        logging.getLogger().setLevel(logging.WARNING)
     summary = train(cfg, out, resume=args.resume, progress=not args.no_progress)
-    print(yaml.safe_dump({"summary": json.loads(json.dumps(summary))}, sort_keys=False))
+    if main:
+        print(yaml.safe_dump({"summary": json.loads(json.dumps(summary))}, sort_keys=False))
     return 0
+
+
+def _torchrun_rank() -> int:
+    """This process's rank in a torchrun group (``RANK``; 0 outside torchrun)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0

@@ -13,6 +13,7 @@ import yaml
 
 from sst_ros.config_fields import check_fields
 from sst_ros.errors import ConfigError
+from sst_ros.model.device import AMP_MODES, check_device_spec
 from sst_ros.train.losses import TaskLoss
 
 __all__ = ["TrainConfig", "warmup_cosine_lr"]
@@ -50,7 +51,13 @@ class TrainConfig:
         val_clips: at most this many validation clips (0 = all).
         val_fraction: held-out fraction when no ``val_data`` is given.
         seed: seed of everything random.
-        num_threads: torch threads.
+        num_threads: torch threads (of each process).
+        device: where the step runs: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``
+            (:mod:`sst_ros.model.device`); under torchrun on CUDA each process takes GPU ``LOCAL_RANK``.
+        amp: automatic mixed precision: ``auto`` (on CUDA only), ``on``, ``off``
+            (:mod:`sst_ros.train.precision`).
+        workers: data-loading worker processes; None = 0 on a CPU (batches built in the training
+            process, between steps) and 4 on CUDA.
         max_time_min: stop early (checkpointing) after this wall time, minutes (0 = no limit).
         sim_duration_s: clip length for on-the-fly simulation, seconds.
         init_from: checkpoint whose weights the run starts from (fine-tuning, e.g. the shipped
@@ -85,6 +92,9 @@ class TrainConfig:
     val_fraction: float = 0.05
     seed: int = 0
     num_threads: int = 2
+    device: str = "auto"
+    amp: str = "auto"
+    workers: int | None = None
     max_time_min: float = 0.0
     sim_duration_s: float = 5.0
     init_from: str | None = None
@@ -101,6 +111,11 @@ class TrainConfig:
                 f"train config: need warmup_steps >= 0 and grad_clip_norm > 0, got {self.warmup_steps}, "
                 f"{self.grad_clip_norm}"
             )
+        self.device = check_device_spec(self.device)
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"train config: amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"train config: workers must be >= 0 (or null for the default), got {self.workers}")
         if isinstance(self.data, str):
             self.data = [d for d in self.data.split(",") if d]
         if isinstance(self.val_data, str):

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from sst_ros.errors import ConfigError
+from sst_ros.model.device import DEVICE_HELP
 from sst_ros.train.baselines import BaselineConfig, available_baselines
 
 DEFAULT_MAX_SOURCES = 3  # sst_ros.train.evaluate.DEFAULT_MAX_SOURCES (not imported: keeps `sst --help` light)
@@ -79,6 +80,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-plots", type=int, default=None, help="write at most N per-clip plots (default: all)")
     p.add_argument("--no-plots", action="store_true", help="write no plots (plots need matplotlib)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
+    p.add_argument(
+        "--device", default="cpu",
+        help=DEVICE_HELP + " (default cpu: the streaming network is small and sequential; a .pt model runs on CUDA)",
+    )  # fmt: skip
     p.set_defaults(func=run)
     return p
 
@@ -104,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         multi_source={"auto": None, "on": True, "off": False}[args.multi_source],
         max_sources=args.max_sources,
         threads=None if args.no_model else args.threads,
+        device=args.device,
     )
     out = Path(args.out)
     print(f"{'method':<12} {'MAE deg':>8} {'ACC5':>7} {'ACC10':>7} {'act F1':>7} {'frames':>7}")

@@ -1,10 +1,13 @@
 """Where training crops come from: labelled clip sets, or scenes simulated on the fly.
 
-Both sources hand out crops in two moves, so that a training batch draws its random numbers
-in a fixed order: :meth:`pick` chooses the batch's clips (a clip set: the next ones of a
-random permutation, a new permutation per epoch; simulation: fresh scenes, no random number
-drawn), then :meth:`crop` cuts each one at a random start (label-frame aligned, see
-:mod:`sst_ros.data.clip_reader`).
+Both sources are an endless stream of examples numbered ``k = 0, 1, 2, ...`` (example ``k``
+is item ``k % batch_size`` of step ``k // batch_size``), handed out in two moves:
+:meth:`TrainingExamples.item` names example ``k`` (a clip set: position ``k`` of a random
+permutation of the clips, a new permutation per epoch; simulation: the scene of seed
+``first_seed + k``), then :meth:`TrainingExamples.crop` cuts it at a random start
+(label-frame aligned, see :mod:`sst_ros.data.clip_reader`). Since example ``k`` depends only
+on ``k`` and the seed, a batch is the same whichever process or worker builds it
+(:mod:`sst_ros.train.batches`).
 """
 
 from __future__ import annotations
@@ -28,30 +31,35 @@ __all__ = ["ClipExamples", "SimulatedExamples", "TrainingData", "TrainingExample
 class TrainingExamples(Protocol):
     """A source of training crops (see the module docstring)."""
 
-    def pick(self, n: int, rng: np.random.Generator) -> list[Any]:
-        """The next ``n`` clips of the batch."""
+    def item(self, k: int) -> Any:
+        """Example ``k`` of the stream."""
         ...
 
     def crop(self, item: Any, n_frames: int, rng: np.random.Generator) -> LabelledAudio:
-        """A random ``n_frames``-frame crop of a picked clip."""
+        """A random ``n_frames``-frame crop of an example."""
         ...
 
 
 class ClipExamples:
-    """Random crops of the clips of a :class:`ClipReader`, epoch by epoch in random order."""
+    """Random crops of the clips of a :class:`ClipReader`, epoch by epoch in random order.
 
-    def __init__(self, clips: ClipReader) -> None:
+    Args:
+        clips: the training clips.
+        seed: seed of the epochs' permutations (epoch ``e`` is ``default_rng([seed, e])``'s).
+    """
+
+    def __init__(self, clips: ClipReader, seed: int) -> None:
         self.clips = clips
-        self._order: list[int] = []
+        self.seed = int(seed)
+        self._epoch = -1
+        self._order = np.zeros(0, np.int64)
 
-    def pick(self, n: int, rng: np.random.Generator) -> list[int]:
-        """Indices of the next ``n`` clips (a new random permutation whenever one is used up)."""
-        out = []
-        for _ in range(n):
-            if not self._order:
-                self._order = rng.permutation(len(self.clips)).tolist()
-            out.append(self._order.pop())
-        return out
+    def item(self, k: int) -> int:
+        """Index of the clip at position ``k`` of the stream of epochs."""
+        epoch, pos = divmod(int(k), len(self.clips))
+        if epoch != self._epoch:  # one permutation kept: steps move forward through the epochs
+            self._epoch, self._order = epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.clips))
+        return int(self._order[pos])
 
     def crop(self, item: int, n_frames: int, rng: np.random.Generator) -> LabelledAudio:
         """A random crop of clip ``item``, read from disk."""
@@ -59,13 +67,13 @@ class ClipExamples:
 
 
 class SimulatedExamples:
-    """Endless freshly simulated scenes (seeds ``first_seed, first_seed + 1, ...``).
+    """Endless freshly simulated scenes (example ``k``: seed ``first_seed + k``).
 
     Args:
         scene_config: scene config YAML.
         array: the training geometry.
         duration_s: scene length, seconds.
-        first_seed: seed of the first scene.
+        first_seed: seed of example 0's scene.
         sample_rate_hz: the model's rate (scenes at another rate are resampled).
         frame_samples: samples per label frame at ``sample_rate_hz``.
     """
@@ -84,23 +92,19 @@ class SimulatedExamples:
         self.scene_config = load_scene_config(scene_config)
         self.array = array
         self.duration_s = float(duration_s)
-        self.seed = int(first_seed)
+        self.first_seed = int(first_seed)
         self.sample_rate_hz = int(sample_rate_hz)
         self.frame_samples = int(frame_samples)
 
-    def pick(self, n: int, rng: np.random.Generator) -> list[LabelledAudio]:
-        """``n`` new scenes (``rng`` is not used: scenes have their own seeds)."""
+    def item(self, k: int) -> LabelledAudio:
+        """The scene of seed ``first_seed + k``, at the model's rate."""
         from sst_ros.sim import simulate_scene
 
-        out = []
-        for _ in range(n):
-            scene = simulate_scene(self.scene_config, self.array, self.seed, self.duration_s)
-            self.seed += 1
-            audio = np.asarray(scene.audio, np.float32)
-            if scene.fs != self.sample_rate_hz:
-                audio = resample(audio, scene.fs, self.sample_rate_hz)
-            out.append(LabelledAudio(audio, self.sample_rate_hz, scene.labels))
-        return out
+        scene = simulate_scene(self.scene_config, self.array, self.first_seed + int(k), self.duration_s)
+        audio = np.asarray(scene.audio, np.float32)
+        if scene.fs != self.sample_rate_hz:
+            audio = resample(audio, scene.fs, self.sample_rate_hz)
+        return LabelledAudio(audio, self.sample_rate_hz, scene.labels)
 
     def crop(self, item: LabelledAudio, n_frames: int, rng: np.random.Generator) -> LabelledAudio:
         """A random crop of a simulated scene."""

@@ -10,9 +10,18 @@ a Gaussian bump around the true azimuth, zeroed on inactive frames
 against the label. Adam with a linear warm-up and a cosine learning-rate decay
 (:meth:`TrainConfig.learning_rate`), gradients clipped to ``grad_clip_norm``.
 
+Batches are a function of the seed and the step alone (:mod:`sst_ros.train.batches`), built
+in the training process or in ``workers`` data-loading processes. The step runs on ``device``
+(``auto``: CUDA when present, :mod:`sst_ros.model.device`), in mixed precision on CUDA
+(:mod:`sst_ros.train.precision`). Under ``torchrun`` the processes share the global batch
+``batch_size`` without overlap and DistributedDataParallel averages their gradients
+(:mod:`sst_ros.train.distributed`); only rank 0 validates and writes, so a run of N processes
+takes the steps a single process would take on the same global batch, up to BatchNorm's
+per-process batch statistics and float rounding.
+
 Every ``val_every`` steps (:meth:`Trainer.validate`) the model runs over the whole validation
-clips (offline, causal) and MAE, ACC5/ACC10 (active frames) and activity F1 are logged to
-``metrics.jsonl``. The run folder keeps ``config.yaml`` (the typed config), ``latest.pt``
+clips (offline, causal) and the task loss, MAE, ACC5/ACC10 (active frames) and activity F1
+are logged to ``metrics.jsonl``. The run folder keeps ``config.yaml`` (the typed config), ``latest.pt``
 (with optimiser state, to resume) and ``best.pt`` (lowest validation MAE, no optimiser
 state); both checkpoints carry geometry, configs, label resolution and provenance (data and
 its scene configuration, seed, steps, metrics). ``latest.pt`` holds tensors and plain data
@@ -20,7 +29,9 @@ only and is read back with ``weights_only=True`` (:mod:`sst_ros.model.checkpoint
 
 A NaN or infinite loss or gradient norm stops the run with a
 :class:`~sst_ros.train.nonfinite.NonFiniteLossError` before the optimiser step, so no
-checkpoint is written from a broken model and ``latest.pt`` stays resumable.
+checkpoint is written from a broken model and ``latest.pt`` stays resumable. (Under float16
+mixed precision a non-finite gradient norm first skips the step and lowers the loss scale, up
+to :data:`~sst_ros.train.precision.MAX_SKIPPED_STEPS` times in a row.)
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +52,8 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from sst_ros.data.clip_reader import ClipReader
 from sst_ros.errors import ConfigError, ModelError
@@ -48,13 +61,27 @@ from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from sst_ros.model.crnn import CRNN, ModelConfig
+from sst_ros.model.device import resolve_device
 from sst_ros.model.features import FeatureConfig, compute_features, feature_config_for
-from sst_ros.train.augment import Symmetry, array_symmetries, random_augment
+from sst_ros.train.augment import Symmetry, array_symmetries
+from sst_ros.train.batches import Batch, StepBatches, batch_loader
 from sst_ros.train.config import TrainConfig
+from sst_ros.train.distributed import (
+    all_ranks_mean,
+    any_rank,
+    global_batchnorm,
+    join,
+    leave,
+    rank0_flag,
+    restarted,
+    same_on_all_ranks,
+    torchrun_job_id,
+)
 from sst_ros.train.examples import ClipExamples, SimulatedExamples, TrainingExamples, training_data
-from sst_ros.train.losses import task_loss_per_frame
+from sst_ros.train.losses import TaskLoss
 from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.nonfinite import check_finite
+from sst_ros.train.precision import MixedPrecision
 from sst_ros.train.scene_provenance import scene_provenance
 
 __all__ = ["TrainConfig", "Trainer", "evaluate_clips", "train"]
@@ -62,37 +89,64 @@ __all__ = ["TrainConfig", "Trainer", "evaluate_clips", "train"]
 log = logging.getLogger(__name__)
 
 _LOSS_EMA_NEW = 0.05  # weight of the newest step in the smoothed training loss (progress bar, logs)
-_SIM_SEED_STRIDE = 1_000_003  # scene seeds of run seed s start at s * stride (+ scenes already used)
+_SIM_SEED_STRIDE = 1_000_003  # scene seeds of run seed s start at s * stride (example k: + k)
+_CUDA_WORKERS = 4  # data-loading processes by default on CUDA (the CPU default builds batches in-process)
 
 
-def evaluate_clips(model: CRNN, clips: ClipReader, feature_cfg: FeatureConfig) -> dict[str, float]:
+def evaluate_clips(
+    model: CRNN,
+    clips: ClipReader,
+    feature_cfg: FeatureConfig,
+    task_loss: TaskLoss | None = None,
+    device: torch.device | None = None,
+) -> dict[str, float]:
     """Offline causal inference over whole clips; metrics pooled over all their frames.
 
+    Args:
+        model: the network (on ``device``).
+        clips: labelled clips.
+        feature_cfg: the model's features.
+        task_loss: also report ``loss``, this task loss per output frame averaged over all frames.
+        device: where ``model`` is (default: the CPU).
     Returns:
-        :func:`~sst_ros.train.metrics.doa_metrics` of the pooled frames (degrees, fractions).
+        :func:`~sst_ros.train.metrics.doa_metrics` of the pooled frames (degrees, fractions),
+        and ``loss`` with ``task_loss``.
     """
     model.eval()
+    dev = device or torch.device("cpu")
     preds, trues, acts, pacts = [], [], [], []
+    loss_sum, n_frames = 0.0, 0
     with torch.inference_mode():
         for i in range(len(clips)):
             audio, _, labels = clips.load(i)
-            out = model(torch.from_numpy(compute_features(audio, feature_cfg))[None])
-            T = min(out.spectrum.shape[1], len(labels))
-            pred = model.decode(out.spectrum[0, :T])
+            x = torch.from_numpy(compute_features(audio, feature_cfg))[None].to(dev)
+            spec_logit, act_logit = model.head_logits(model.extract(x))
+            T = min(spec_logit.shape[1], len(labels))
+            spectrum = torch.sigmoid(spec_logit[0, :T]).cpu()
+            pred = model.decode(spectrum)
             true_az, active = labels.nearest_talker(pred)  # several talkers: the one nearest the estimate
             preds.append(pred)
-            pacts.append(out.activity[0, :T].numpy())
+            pacts.append(torch.sigmoid(act_logit[0, :T]).cpu().numpy())
             trues.append(true_az)
             acts.append(active)
+            if task_loss is not None:
+                az, on = labels.talker_tracks()
+                target = torch.from_numpy(model.cfg.grid.targets(az[:T], on[:T]))[None].to(dev)
+                act = torch.from_numpy(on[:T].any(axis=1).astype(np.float32))[None].to(dev)
+                per_frame = task_loss.per_frame(spec_logit[:, :T], act_logit[:, :T], target, act)
+                loss_sum, n_frames = loss_sum + float(per_frame.sum()), n_frames + T
     if not preds:
         return doa_metrics(np.zeros(0), np.zeros(0), np.zeros(0, bool), np.zeros(0))
-    return doa_metrics(
+    metrics = doa_metrics(
         np.concatenate(preds),
         np.concatenate(trues),
         np.concatenate(acts),
         np.concatenate(pacts),
         identifiable=model.cfg.grid,
     )
+    if task_loss is not None:
+        metrics["loss"] = loss_sum / max(1, n_frames)
+    return metrics
 
 
 def _git_revision() -> str:
@@ -122,6 +176,19 @@ def _model_configs(cfg: TrainConfig, array: MicArray) -> tuple[FeatureConfig, Mo
     return fcfg, mcfg
 
 
+class _TaskLogits(nn.Module):
+    """The network's forward pass as training calls it (spectrum and activity logits), so that
+    DistributedDataParallel, which hooks ``forward``, sees it."""
+
+    def __init__(self, model: CRNN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out: tuple[torch.Tensor, torch.Tensor] = self.model.head_logits(self.model.extract(x))
+        return out
+
+
 @dataclass
 class _Progress:
     """What a run has reached (saved in ``latest.pt`` to resume)."""
@@ -141,9 +208,10 @@ class Trainer:
         cfg: the run's configuration.
         out_dir: run folder (``config.yaml``, ``latest.pt``, ``best.pt``, ``metrics.jsonl``).
         resume: continue from ``out_dir/latest.pt``.
-        on_validation: called with (step, metrics) after each validation.
+        on_validation: called with (step, metrics) after each validation (rank 0 only).
     Raises:
-        ConfigError: a run folder that already holds a run (without ``resume``), no data.
+        ConfigError: a run folder that already holds a run (without ``resume``), no data, a
+            device that is not there, a global batch the processes cannot share.
         DataError: unreadable or mismatching clip sets.
     """
 
@@ -161,18 +229,26 @@ class Trainer:
         self.progress = _Progress()
         self.saved_step: int | None = None  # step of the latest.pt on disk (None: none written yet)
         self._t_start = time.monotonic()
+        self._batches: Iterator[Batch] | None = None  # started at the first batch (from the step reached)
         self.setup(resume)
 
     # ---- setup ---------------------------------------------------------------------------
     def setup(self, resume: bool) -> None:
-        """Geometry, model, data, optimiser and random state; restores ``latest.pt`` when resuming."""
+        """Device and ranks, geometry, model, data, optimiser and random state; restores ``latest.pt``
+        when resuming (or when torchrun restarted the group after a failure)."""
         cfg = self.cfg
+        self.ranks, self.device = join(resolve_device(cfg.device))
+        if not resume and self.ranks.is_main and self._restarted_job_run():
+            log.warning("torchrun restarted the run after a failure: resuming from %s", self.latest_path)
+            resume = True
+        resume = rank0_flag(resume, self.ranks, self.device)  # one decision for every rank
         if self.latest_path.exists() and not resume:
             raise ConfigError(
                 f"run folder {self.out} already holds a run (latest.pt); pass --resume or choose a new --out"
             )
         if resume and not self.latest_path.exists():
-            raise ConfigError(f"--resume: {self.latest_path} does not exist")
+            shared = " (a run over several machines needs --out on storage that all of them share)"
+            raise ConfigError(f"--resume: {self.latest_path} does not exist{shared if self.ranks.distributed else ''}")
         torch.set_num_threads(max(1, cfg.num_threads))
         self.array = load_array(cfg.array)
         self.feature_cfg, self.model_cfg = _model_configs(cfg, self.array)
@@ -182,23 +258,63 @@ class Trainer:
         self.crop_frames = max(1, int(round(cfg.crop_s / (self.frame_samples / fs))))
         self.data = training_data(cfg, self.array, fs, self.frame_samples / fs)
         self.scene_record = scene_provenance(cfg)  # scene_config + clip_duration_s for `sst adapt`
+        self.task_loss = TaskLoss(cfg.loss, cfg.spectrum_weight, cfg.activity_weight)
         torch.manual_seed(cfg.seed)
-        self.rng = np.random.default_rng(cfg.seed)
-        self.model = CRNN(self.model_cfg)
+        self.model = CRNN(self.model_cfg).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.precision = MixedPrecision(self.device, cfg.amp)
         if resume:
             self._restore()
+            if not same_on_all_ranks(self.progress.step, self.ranks, self.device):
+                raise ConfigError(
+                    f"--resume: the processes found different latest.pt files in {self.out} (a run over several "
+                    "machines needs --out on storage that all of them share)"
+                )
         elif cfg.init_from:
             self._initialise(cfg.init_from)
-        self.examples: TrainingExamples
+        self.net: nn.Module = _TaskLogits(self.model)
+        if self.ranks.distributed:  # after restoring: DDP broadcasts rank 0's weights to the others
+            global_batchnorm(self.model)  # BatchNorm of the global batch: the single-process step
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.net, device_ids=ids)
+        examples: TrainingExamples
         if self.data.train is not None:
-            self.examples = ClipExamples(self.data.train)
-        else:  # fresh scenes; a resumed run continues with new seeds
-            first = cfg.seed * _SIM_SEED_STRIDE + self.progress.step * cfg.batch_size
-            self.examples = SimulatedExamples(str(cfg.simulate_config), self.array, cfg.sim_duration_s, first, fs,
-                                              self.frame_samples)  # fmt: skip
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            examples = ClipExamples(self.data.train, cfg.seed)
+        else:  # fresh scenes: example k of the run is the scene of seed seed * stride + k
+            examples = SimulatedExamples(str(cfg.simulate_config), self.array, cfg.sim_duration_s,
+                                         cfg.seed * _SIM_SEED_STRIDE, fs, self.frame_samples)  # fmt: skip
+        self.step_batches = StepBatches(
+            examples, self.crop_frames, self.symmetries, cfg.gain_db_range, self.feature_cfg, self.model_cfg.grid,
+            cfg.seed, cfg.batch_size, self.ranks.rank, self.ranks.world_size,
+        )  # fmt: skip
+        if self.ranks.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    @property
+    def workers(self) -> int:
+        """Data-loading worker processes: ``cfg.workers``, or by default 0 on a CPU (the cores
+        are the step's) and on CUDA :data:`_CUDA_WORKERS`, at most this machine's share of the
+        CPUs this process may use (its affinity, divided among torchrun's local processes) less one."""
+        if self.cfg.workers is not None:
+            return int(self.cfg.workers)
+        if self.device.type != "cuda":
+            return 0
+        local_procs = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+        return min(_CUDA_WORKERS, max(0, len(os.sched_getaffinity(0)) // local_procs - 1))
+
+    def _restarted_job_run(self) -> bool:
+        """Whether torchrun restarted this job after a failure and ``latest.pt`` is this job's
+        (``torchrun_run_id``): a folder holding another run is still refused."""
+        job = torchrun_job_id()
+        if not (restarted() and job and self.latest_path.exists()):
+            return False
+        try:
+            ck = load_checkpoint(self.latest_path, with_train_state=True)
+        except ModelError:
+            return False
+        ts = ck.extra.get("train_state")
+        return isinstance(ts, dict) and ts.get("torchrun_run_id") == job
 
     def _initialise(self, path: str) -> None:
         """Weights of checkpoint ``path`` (fine-tuning); its features and network must be this run's.
@@ -216,7 +332,7 @@ class Trainer:
                     f"init_from {path}: its {what} ({theirs}) differ from this run's ({ours}); train with the "
                     "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array"
                 )
-        self.model.load_state_dict(ck.model.state_dict())
+        self.model.load_state_dict(ck.model.state_dict())  # copied onto the run's device
         log.info("initialised from %s", path)
 
     def _restore(self) -> None:
@@ -241,12 +357,12 @@ class Trainer:
                 "a latest.pt written by `sst train`: start a new run with another --out"
             )
         self.model.load_state_dict(ck.model.state_dict())
-        self.opt.load_state_dict(ts["optimizer"])
+        self.opt.load_state_dict(ts["optimizer"])  # its tensors follow the parameters' device
+        self.precision.load_state_dict(dict(ts.get("amp_scaler", {})))
         p = self.progress
         p.step, p.best_mae = int(ts["step"]), float(ts["best_mae"])
         p.best_metrics = dict(ts.get("best_metrics", {}))
         p.elapsed_before_s = float(ts.get("elapsed_s", 0.0))
-        self.rng = np.random.default_rng([self.cfg.seed, p.step])
         torch.manual_seed(self.cfg.seed + p.step)
         self.saved_step = p.step
         log.info("resumed %s at step %d", self.latest_path, p.step)
@@ -257,53 +373,52 @@ class Trainer:
         return self.progress.elapsed_before_s + time.monotonic() - self._t_start
 
     # ---- one step ------------------------------------------------------------------------
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The next training batch.
+    def batch(self) -> Batch:
+        """This process's share of the current step's batch (:class:`~sst_ros.train.batches.StepBatches`),
+        on the CPU.
 
         Returns:
             features (B, C, F, T), spectrum targets (B, T_out, n_bins) and activity labels
-            (B, T_out) float 0/1.
+            (B, T_out) float 0/1; B = ``batch_size`` / processes.
         """
-        feats, targets, acts = [], [], []
-        for item in self.examples.pick(self.cfg.batch_size, self.rng):
-            audio, _, labels = self.examples.crop(item, self.crop_frames, self.rng)
-            audio, labels = random_augment(audio, labels, self.symmetries, self.cfg.gain_db_range, self.rng)
-            feats.append(torch.from_numpy(compute_features(audio, self.feature_cfg)))
-            az, active = labels.talker_tracks()  # (T, S): one bump per active talker
-            targets.append(torch.from_numpy(self.model_cfg.grid.targets(az, active)))
-            acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
-        return torch.stack(feats), torch.stack(targets), torch.stack(acts)
+        if self._batches is None:
+            pin = self.device.type == "cuda"
+            self._batches = batch_loader(self.step_batches, self.progress.step, self.cfg.steps, self.workers, pin)
+        return next(self._batches)
 
     def loss(self, x: torch.Tensor, target: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Mean task loss of a batch (frames beyond the shorter of output and labels dropped)."""
-        cfg = self.cfg
-        spec_logit, act_logit = self.model.head_logits(self.model.extract(x))
+        spec_logit, act_logit = self.net(x)
         T = min(spec_logit.shape[1], target.shape[1])
-        return task_loss_per_frame(
-            spec_logit[:, :T], act_logit[:, :T], target[:, :T], active[:, :T],
-            spectrum_loss=cfg.loss, spectrum_weight=cfg.spectrum_weight, activity_weight=cfg.activity_weight,
-        ).mean()  # fmt: skip
+        return self.task_loss.per_frame(
+            spec_logit[:, :T].float(), act_logit[:, :T].float(), target[:, :T], active[:, :T]
+        ).mean()
 
     def step(self) -> float:
-        """One optimisation step; returns its loss.
+        """One optimisation step; returns its loss (the mean over all processes).
 
         Raises:
             NonFiniteLossError: a NaN / infinite loss or gradient norm (checked before the
-                optimiser step: the model keeps its last finite weights).
+                optimiser step: the model keeps its last finite weights). A float16 overflow
+                of the gradients under mixed precision skips the step instead (the loss scale
+                is lowered).
         """
-        x, target, active = self.batch()
+        x, target, active = (t.to(self.device, non_blocking=True) for t in self.batch())
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.learning_rate(self.progress.step)
-        loss = self.loss(x, target, active)
+        with self.precision.autocast():
+            loss = self.loss(x, target, active)
+        mean_loss = all_ranks_mean(loss, self.ranks)  # every rank takes the same decision
         where = f"training step {self.progress.step + 1} ({self.out})"
-        check_finite(loss, "loss", where, self._nonfinite_fix())
+        check_finite(mean_loss, "loss", where, self._nonfinite_fix())
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.precision.backward(loss, self.opt)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip_norm)
-        check_finite(norm, "gradient norm", where, self._nonfinite_fix())
-        self.opt.step()
+        if not self.precision.overflowed(norm):  # a float16 overflow: the scaler skips the step
+            check_finite(norm, "gradient norm", where, self._nonfinite_fix())
+        self.precision.step(self.opt)
         self.progress.step += 1
-        value = float(loss.detach())
+        value = float(mean_loss)
         ema = self.progress.ema_loss
         self.progress.ema_loss = value if ema is None else (1 - _LOSS_EMA_NEW) * ema + _LOSS_EMA_NEW * value
         return value
@@ -321,18 +436,19 @@ class Trainer:
 
     # ---- validation and checkpoints ------------------------------------------------------
     def validate(self) -> dict[str, float]:
-        """Metrics on the validation clips (logged, ``best.pt`` saved when the MAE improves); {} without."""
+        """Metrics on the validation clips (logged, ``best.pt`` saved when the MAE improves); {} without
+        validation clips and on ranks other than 0."""
         p = self.progress
-        if self.data.val is None or len(self.data.val) == 0:
+        if self.data.val is None or len(self.data.val) == 0 or not self.ranks.is_main:
             return {}
-        m = evaluate_clips(self.model, self.data.val, self.feature_cfg)
+        m = evaluate_clips(self.model, self.data.val, self.feature_cfg, self.task_loss, self.device)
         m = {k: (round(float(v), 5) if isinstance(v, float) else v) for k, v in m.items()}
         rec = {"step": p.step, "elapsed_s": round(self.elapsed_s, 1), **m}
         with (self.out / "metrics.jsonl").open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
         log.info(
-            "step %d: val MAE %.2f deg, ACC5 %.3f, ACC10 %.3f, activity F1 %.3f (%d active frames)",
-            p.step, m["mae_deg"], m["acc5"], m["acc10"], m["activity_f1"], m["n_active"],
+            "step %d: val loss %.4f, MAE %.2f deg, ACC5 %.3f, ACC10 %.3f, activity F1 %.3f (%d active frames)",
+            p.step, m["loss"], m["mae_deg"], m["acc5"], m["acc10"], m["activity_f1"], m["n_active"],
         )  # fmt: skip
         if math.isfinite(m["mae_deg"]) and m["mae_deg"] < p.best_mae:
             p.best_mae, p.best_metrics = m["mae_deg"], m
@@ -348,14 +464,19 @@ class Trainer:
         self.save()
 
     def save(self, best: bool = False, metrics: dict[str, float] | None = None) -> None:
-        """Write ``latest.pt`` (with optimiser and progress, to resume) or ``best.pt`` (weights only)."""
+        """Write ``latest.pt`` (with optimiser and progress, to resume) or ``best.pt`` (weights only);
+        rank 0 only (the others hold the same weights)."""
         p = self.progress
+        if not self.ranks.is_main:
+            return
         prov = self._provenance(p.last_metrics if metrics is None else metrics)
         if best:
             save_checkpoint(self.best_path, self.model, self.array, self.feature_cfg, self.model_cfg, prov)
             return
         ts = {
             "optimizer": self.opt.state_dict(),
+            "amp_scaler": self.precision.state_dict(),
+            "torchrun_run_id": torchrun_job_id() or "",
             "step": p.step,
             "best_mae": p.best_mae,
             "best_metrics": p.best_metrics,
@@ -378,6 +499,8 @@ class Trainer:
             "seed": cfg.seed,
             "step": self.progress.step,
             "batch_size": cfg.batch_size,
+            "processes": self.ranks.world_size,
+            "device": str(self.device),
             "train_config": cfg.to_dict(),
             "val_metrics": metrics,
             "git_revision": _git_revision(),
@@ -393,19 +516,22 @@ class Trainer:
         """Train to ``cfg.steps`` (validating and checkpointing every ``val_every`` steps).
 
         Args:
-            progress: show a tqdm progress bar.
+            progress: show a tqdm progress bar (rank 0 only).
         Returns:
             summary dict: steps, wall time, best and last validation metrics, checkpoint paths.
         """
         cfg, p = self.cfg, self.progress
         self._t_start = time.monotonic()
         log.info(
-            "training %s (%d parameters) on %d clips (%d validation), %d steps of %d x %.1f s, %d symmetries",
+            "training %s (%d parameters) on %d clips (%d validation), %d steps of %d x %.1f s, %d symmetries, "
+            "on %s%s, %d data workers, mixed precision %s",
             cfg.preset, self.model.n_parameters(), self.data.n_train_clips if self.data.train else -1,
-            self.data.n_val_clips, cfg.steps, cfg.batch_size, cfg.crop_s, len(self.symmetries),
+            self.data.n_val_clips, cfg.steps, cfg.batch_size, cfg.crop_s, len(self.symmetries), self.device,
+            f" x {self.ranks.world_size} processes" if self.ranks.distributed else "", self.workers,
+            "on" if self.precision.enabled else "off",
         )  # fmt: skip
         self.model.train()
-        bar = _progress_bar(cfg.steps, p.step) if progress else None
+        bar = _progress_bar(cfg.steps, p.step) if progress and self.ranks.is_main else None
         stopped_early = False
         while p.step < cfg.steps:
             self.step()
@@ -415,7 +541,7 @@ class Trainer:
             if p.step % cfg.val_every == 0 or p.step == cfg.steps:
                 self.validate_and_save()
                 log.info("step %d: train loss %.4f", p.step, p.ema_loss)
-            if cfg.max_time_min > 0 and self.elapsed_s > 60 * cfg.max_time_min:
+            if cfg.max_time_min > 0 and any_rank(self.elapsed_s > 60 * cfg.max_time_min, self.ranks, self.device):
                 log.warning("time limit of %.1f min reached at step %d; stopping", cfg.max_time_min, p.step)
                 if p.step % cfg.val_every != 0:
                     self.validate_and_save()
@@ -427,9 +553,10 @@ class Trainer:
 
     def _finish(self, stopped_early: bool) -> dict[str, Any]:
         p = self.progress
-        if not self.best_path.exists():  # no validation data: the last model is the best we know
+        self._batches = None  # ends the data-loading workers
+        if self.ranks.is_main and not self.best_path.exists():  # no validation data: the last model is the best
             self.save(best=True)
-        if not self.latest_path.exists():
+        if self.ranks.is_main and not self.latest_path.exists():
             self.save()
         summary = {
             "steps": p.step,
@@ -441,7 +568,8 @@ class Trainer:
             "latest": str(self.latest_path),
             "best": str(self.best_path),
         }
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        if self.ranks.is_main:
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 
 
@@ -470,4 +598,7 @@ def train(
     Returns:
         summary dict: steps, wall time, best and last validation metrics, checkpoint paths.
     """
-    return Trainer(cfg, out_dir, resume=resume, on_validation=on_validation).run(progress)
+    try:
+        return Trainer(cfg, out_dir, resume=resume, on_validation=on_validation).run(progress)
+    finally:
+        leave()

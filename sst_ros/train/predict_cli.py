@@ -27,6 +27,7 @@ import numpy as np
 
 from sst_ros.errors import AudioFormatError, ConfigError, ModelError
 from sst_ros.geometry import MicArray, load_array
+from sst_ros.model.device import DEVICE_HELP
 
 if TYPE_CHECKING:
     from sst_ros.model.azimuth import AzimuthGrid
@@ -56,6 +57,7 @@ def predict_wav(
     baseline: str | None = None,
     max_sources: int = 1,
     threads: int | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Predict azimuth per output frame for one WAV file and write the prediction CSV.
 
@@ -76,6 +78,7 @@ def predict_wav(
         max_sources: 1: one row per frame (the highest spectrum peak); N > 1: tracks of up to N
             sources, one row per track per frame (see the module docstring). Model only.
         threads: CPU threads for the model; None = its backend's default.
+        device: where the model runs (:func:`sst_ros.model.runtime.load_model`).
     Returns:
         The CSV path.
     Raises:
@@ -116,7 +119,7 @@ def predict_wav(
         from sst_ros.model.infer import predict_blocks
         from sst_ros.model.runtime import check_array_matches, load_model
 
-        loaded = load_model(model_path, threads=threads)
+        loaded = load_model(model_path, threads=threads, device=device)
         if arr is not None:
             check_array_matches(loaded, arr)
         mic_array = arr or loaded.array
@@ -178,6 +181,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "time_s,track_id,azimuth_deg,elevation_deg,activity, one row per track per frame",
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
+    p.add_argument(
+        "--device", default="cpu",
+        help=DEVICE_HELP + " (default cpu: the streaming network is small and sequential; a .pt model runs on CUDA)",
+    )  # fmt: skip
     p.set_defaults(func=run)
     return p
 
@@ -189,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     fix_mmap_threshold()  # memory flat with the length of the recording
     path = predict_wav(
         args.wav, args.out, args.model, array=args.array, baseline=args.baseline, max_sources=args.max_sources,
-        threads=args.threads,
+        threads=args.threads, device=args.device,
     )  # fmt: skip
     print(f"predictions: {path}")
     return 0

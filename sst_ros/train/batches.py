@@ -1,0 +1,116 @@
+"""The training batch of each step, built in worker processes off the optimiser's path.
+
+Step ``s`` uses examples ``s * B ... s * B + B - 1`` of the example stream
+(:mod:`sst_ros.train.examples`), ``B`` the global batch size. Example ``k`` is cropped,
+augmented (random array symmetry and gain) and turned into features with its own random
+generator ``default_rng([seed, k])``, so a batch depends only on the seed and the step: not on
+the number of data-loading workers, not on how many processes share the global batch (rank
+``r`` of ``W`` builds examples ``r * B/W`` to ``(r + 1) * B/W - 1`` of the step: no overlap),
+and a resumed run continues with exactly the batches the interrupted one would have used.
+
+:func:`batch_loader` serves the steps from a ``torch.utils.data.DataLoader``: in the
+training process (``workers`` 0, the CPU default) or in worker processes, with pinned memory
+for a copy to CUDA that overlaps the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sst_ros.errors import ConfigError
+from sst_ros.model.azimuth import AzimuthGrid
+from sst_ros.model.features import FeatureConfig, compute_features
+from sst_ros.train.augment import Symmetry, random_augment
+from sst_ros.train.examples import TrainingExamples
+
+__all__ = ["Batch", "StepBatches", "batch_loader"]
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""features (B, C, F, T) float32, spectrum targets (B, T_out, K) and activity labels (B, T_out) float 0/1."""
+
+
+class StepBatches(Dataset[Batch]):
+    """Item ``s``: this rank's share of the batch of step ``s`` (see the module docstring).
+
+    Args:
+        examples: where the examples come from.
+        crop_frames: output frames per crop.
+        symmetries: array symmetries to draw from (empty: none).
+        gain_db_range: random overall gain, +- dB.
+        feature_cfg: the model's features.
+        grid: the model's azimuth grid (spectrum targets).
+        seed: the run's seed.
+        global_batch: examples per step over all ranks.
+        rank: this process's rank.
+        world_size: processes sharing the global batch (must divide it).
+    Raises:
+        ConfigError: a global batch that the processes cannot share equally.
+    """
+
+    def __init__(
+        self,
+        examples: TrainingExamples,
+        crop_frames: int,
+        symmetries: Sequence[Symmetry],
+        gain_db_range: float,
+        feature_cfg: FeatureConfig,
+        grid: AzimuthGrid,
+        seed: int,
+        global_batch: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if global_batch % world_size:
+            raise ConfigError(
+                f"batch_size {global_batch} (the global batch) cannot be split equally over {world_size} processes; "
+                f"use a multiple of {world_size}"
+            )
+        self.examples, self.crop_frames = examples, int(crop_frames)
+        self.symmetries, self.gain_db_range = list(symmetries), float(gain_db_range)
+        self.feature_cfg, self.grid, self.seed = feature_cfg, grid, int(seed)
+        self.global_batch, self.per_rank = int(global_batch), int(global_batch) // int(world_size)
+        self.first = int(rank) * self.per_rank  # this rank's first example within a step
+
+    def example_indices(self, step: int) -> range:
+        """Stream indices ``k`` of this rank's examples of ``step``."""
+        k0 = int(step) * self.global_batch + self.first
+        return range(k0, k0 + self.per_rank)
+
+    def __getitem__(self, step: int) -> Batch:
+        feats, targets, acts = [], [], []
+        for k in self.example_indices(step):
+            rng = np.random.default_rng([self.seed, k])
+            audio, _, labels = self.examples.crop(self.examples.item(k), self.crop_frames, rng)
+            audio, labels = random_augment(audio, labels, self.symmetries, self.gain_db_range, rng)
+            feats.append(torch.from_numpy(compute_features(audio, self.feature_cfg)))
+            az, active = labels.talker_tracks()  # (T, S): one bump per active talker
+            targets.append(torch.from_numpy(self.grid.targets(az, active)))
+            acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
+        return torch.stack(feats), torch.stack(targets), torch.stack(acts)
+
+
+def batch_loader(batches: StepBatches, first_step: int, steps: int, workers: int, pin_memory: bool) -> Iterator[Batch]:
+    """The batches of steps ``first_step .. steps - 1`` in order.
+
+    Args:
+        batches: the batch of each step.
+        first_step: the step the run is at.
+        steps: the run's last step + 1.
+        workers: data-loading worker processes (0: built in this process, step by step).
+        pin_memory: page-locked batches (for an asynchronous copy to CUDA).
+    """
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0, got {workers}")
+    loader = DataLoader(
+        batches,
+        batch_size=None,  # an item is already a batch
+        sampler=range(first_step, steps),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=2 if workers else None,
+    )
+    return iter(loader)
