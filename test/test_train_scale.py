@@ -249,3 +249,62 @@ def test_float16_overflows_skip_steps_until_they_are_not_a_scale_problem() -> No
     assert all(mp.overflowed(inf) for _ in range(MAX_SKIPPED_STEPS))
     assert not mp.overflowed(inf)  # one more in a row: not an overflow any more
     assert not mp.overflowed(one) and mp.skipped_in_a_row == 0 and mp.overflowed(inf)  # a finite step resets
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ids below ``pid`` (from /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(k) for k in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            continue
+        out += kids
+        todo += kids
+    return out
+
+
+def _rank_of(pid: int) -> int | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    ranks = [int(e[5:]) for e in env if e.startswith(b"RANK=")]
+    return ranks[0] if ranks else None
+
+
+def test_a_killed_rank_ends_the_run_and_resume_continues_it(clips: Path, tmp_path: Path) -> None:
+    """Rank 1 is killed (SIGKILL) in the middle of a 2-process run: torchrun ends the group, the
+    run folder keeps rank 0's last latest.pt, and the same command with --resume continues it."""
+    import signal
+
+    from helpers import wait_for
+
+    run = tmp_path / "killed"
+    cfg_yaml = tmp_path / "cfg.yaml"
+    cfg_yaml.write_text("crop_s: 1.0\nval_every: 2\nval_clips: 1\nfeatures: {phase_reference: true, n_freq: 64}\n")
+    env = subprocess_env({"OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"})
+    base = [_torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "sst_ros.cli", "train", "--config",
+            str(cfg_yaml), "--data", str(clips), "--preset", "tiny", "--batch-size", "4", "--threads", "1",
+            "--device", "cpu", "--no-progress", "--out", str(run)]  # fmt: skip
+    proc = subprocess.Popen([*base, "--steps", "100000"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        metrics = run / "metrics.jsonl"
+        wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 2, 180, "two validations")
+        rank1 = [p for p in _descendants(proc.pid) if _rank_of(p) == 1]
+        assert rank1, "no process of rank 1 found under torchrun"
+        os.kill(rank1[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, err[-2000:]
+    saved = load_checkpoint(run / "latest.pt", with_train_state=True).extra["train_state"]["step"]
+    assert saved >= 4 and saved % 2 == 0
+    done = subprocess.run([*base, "--steps", str(saved + 4), "--resume"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines()]
+    assert steps[-2:] == [saved + 2, saved + 4] and load_checkpoint(run / "latest.pt").provenance["step"] == saved + 4
