@@ -156,6 +156,9 @@ def test_a_torchrun_restart_resumes_its_own_run_only(
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-b")
     with pytest.raises(ConfigError, match="already holds a run"):
         train(_cfg(clips, steps=6, val_every=3), tmp_path / "r", progress=False)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # torchrun's default --rdzv-id names no job
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(_cfg(clips, steps=6, val_every=3), tmp_path / "r", progress=False)
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-a")
     with caplog.at_level(logging.WARNING):
         summary = train(_cfg(clips, steps=6, val_every=3), tmp_path / "r", progress=False)
@@ -308,3 +311,40 @@ def test_a_killed_rank_ends_the_run_and_resume_continues_it(clips: Path, tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines()]
     assert steps[-2:] == [saved + 2, saved + 4] and load_checkpoint(run / "latest.pt").provenance["step"] == saved + 4
+
+
+def test_global_batchnorm_is_batchnorm_of_the_pooled_batch_in_any_precision() -> None:
+    """GlobalBatchNorm2d's statistics, pooled over two halves as the ranks would, equal
+    BatchNorm2d on the whole batch (output and running statistics); in bfloat16 with more than
+    65504 values per channel (what overflowed a float16 count) they stay finite and close."""
+    from sst_ros.train.distributed import GlobalBatchNorm2d
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 40, 30) * 2.0 + 1.5
+    ref = torch.nn.BatchNorm2d(3)
+    glob = GlobalBatchNorm2d(3)
+    with torch.no_grad():
+        for bn in (ref, glob):
+            bn.weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
+            bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    halves = [x[:3], x[3:]]
+    sums: list[torch.Tensor] = []
+
+    def pooled(local: torch.Tensor) -> torch.Tensor:  # the all-reduce of two ranks, made here
+        sums.append(local)
+        other = halves[1] if len(sums) == 1 else halves[0]
+        o = other.float()
+        n = torch.tensor([float(o.numel() // 3)], dtype=torch.float32)
+        return local + torch.cat([o.sum((0, 2, 3)), (o * o).sum((0, 2, 3)), n]).double()
+
+    y = glob.normalise(halves[0], pooled)
+    torch.testing.assert_close(y, ref(x)[:3], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(glob.running_mean, ref.running_mean)
+    torch.testing.assert_close(glob.running_var, ref.running_var)
+    assert int(glob.num_batches_tracked) == int(ref.num_batches_tracked) == 1
+
+    big = (torch.randn(4, 3, 128, 200) * 3.0 + 20.0).to(torch.bfloat16)  # 102400 values per channel
+    out = GlobalBatchNorm2d(3).normalise(big, lambda t: t)
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), torch.nn.functional.batch_norm(big.float(), None, None, training=True),
+                               rtol=0.02, atol=0.02)  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,8 +178,10 @@ def restarted() -> bool:
 
 def torchrun_job_id() -> str | None:
     """The id of this torchrun job (``TORCHELASTIC_RUN_ID``: ``--rdzv-id``, or a fresh one with
-    ``--standalone``), the same over its restarts; None outside torchrun."""
-    return os.environ.get("TORCHELASTIC_RUN_ID") or None
+    ``--standalone``), the same over its restarts; None outside torchrun and when it names no job
+    (torchrun's default ``--rdzv-id`` is the literal ``none``, shared by every such job)."""
+    rid = os.environ.get("TORCHELASTIC_RUN_ID", "").strip()
+    return None if rid in ("", "none") else rid
 
 
 class _AllRanksSum(torch.autograd.Function):
@@ -215,25 +218,37 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
+        return self.normalise(x, _AllRanksSum.apply)
+
+    def normalise(self, x: torch.Tensor, sum_over_ranks: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Training-mode BatchNorm of ``x`` (B, C, H, W) with the statistics that ``sum_over_ranks``
+        pools, running statistics updated.
+
+        The statistics are float32 sums, pooled and combined in float64, whatever ``x``'s dtype:
+        under float16 autocast a count or a sum of squares above 65504 would overflow, and
+        E[x^2] - E[x]^2 cancels. The output has ``x``'s dtype.
+        """
         c = x.shape[1]
         dims = (0, 2, 3)
-        local = torch.cat([x.sum(dims), (x * x).sum(dims), x.new_full((1,), x.numel() / c)])
-        total = _AllRanksSum.apply(local)
+        xf = x.float()
+        count = torch.full((1,), float(x.numel() // c), dtype=torch.float32, device=x.device)
+        total = sum_over_ranks(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]).double())
         n = total[-1]
-        mean = total[:c] / n
-        var = (total[c : 2 * c] / n - mean * mean).clamp_min(0.0)  # biased, as BatchNorm normalises
+        mean64 = total[:c] / n
+        var64 = (total[c : 2 * c] / n - mean64 * mean64).clamp_min(0.0)  # biased, as BatchNorm normalises
+        mean, var = mean64.float(), var64.float()
         rm, rv, nb = self.running_mean, self.running_var, self.num_batches_tracked
         if self.track_running_stats and rm is not None and rv is not None and nb is not None:
             with torch.no_grad():  # as BatchNorm2d: momentum (None: cumulative), unbiased running variance
                 nb.add_(1)
                 m = self.momentum if self.momentum is not None else 1.0 / float(nb)
                 rm.mul_(1 - m).add_(mean.detach(), alpha=m)
-                rv.mul_(1 - m).add_(var.detach() * (n / (n - 1).clamp_min(1.0)), alpha=m)
+                rv.mul_(1 - m).add_((var64 * (n / (n - 1).clamp_min(1.0))).float().detach(), alpha=m)
         shape = (1, c, 1, 1)
-        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+            y = y * self.weight.view(shape).float() + self.bias.view(shape).float()
+        return y.to(x.dtype)
 
 
 def global_batchnorm(model: nn.Module) -> nn.Module:
