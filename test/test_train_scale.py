@@ -305,7 +305,7 @@ def test_a_killed_rank_ends_the_run_and_resume_continues_it(clips: Path, tmp_pat
             proc.kill()
     assert proc.returncode != 0, err[-2000:]
     saved = load_checkpoint(run / "latest.pt", with_train_state=True).extra["train_state"]["step"]
-    assert saved >= 4 and saved % 2 == 0
+    assert saved >= 2 and saved % 2 == 0  # metrics.jsonl gets a step's line just before its latest.pt
     done = subprocess.run([*base, "--steps", str(saved + 4), "--resume"], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
