@@ -99,7 +99,9 @@ def test_sst_adapt_cli_writes_provenance_and_resumes(setup: dict[str, Path], cap
     # an existing run folder is not silently overwritten
     assert sst_main([*common, "--steps", "4"]) == 2
     assert "--resume" in capsys.readouterr().err
-    assert sst_main([*common, "--steps", "4", "--resume"]) == 0
+    # the direction prior is decided after the steps: toggling it does not block a resume
+    assert sst_main([*common, "--steps", "4", "--resume", "--no-direction-prior"]) == 0
+    assert "direction_prior" not in load_checkpoint(setup["out"]).provenance["adaptation"]
     prov = load_checkpoint(setup["out"]).provenance["adaptation"]
     assert prov["variant"] == "dann" and prov["steps"] == 4
     # the task loss is the one the source model was trained with (regression: spectrum weight was 1)

@@ -111,6 +111,9 @@ def test_one_command_simulates_then_reuses_the_cache(
     assert "do-no-harm guard:" in summary and "criteria before: equivariance" in summary
     verdict = "SHIPPED the adapted model" if first["shipped"] == "adapted" else "wrote the UNADAPTED model"
     assert verdict in summary
+    # 6 s of noise hold no talker: no direction prior, and the summary says why
+    assert first["direction_prior"]["applied"] is False and load_checkpoint(out).direction_prior is None
+    assert "direction prior:" in summary and "record more speech" in summary
     # The second run reuses the set: no file is rewritten, the log and the summary say so.
     mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     caplog.clear()

@@ -69,6 +69,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-guard", action="store_true", help="ship the selected snapshot even without a clear gain")
     p.add_argument("--guard-min-gain", type=float, default=d.guard_min_gain,
                    help="relative drop of the target equivariance error the guard requires")  # fmt: skip
+    p.add_argument(
+        "--no-direction-prior", action="store_true",
+        help="do not learn the target's direction prior (learnt by default when talkers keep to a clear sector)",
+    )  # fmt: skip
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="clips per domain per step")
     p.add_argument("--crop-min-s", type=float, default=d.crop_min_s)
@@ -124,6 +128,7 @@ def config_from_args(args: argparse.Namespace) -> AdaptConfig:
         augment=not args.no_augment,
         guard=not args.no_guard,
         guard_min_gain=args.guard_min_gain,
+        direction_prior=not args.no_direction_prior,
         weight_norm=args.weight_norm,
         weight_input=args.weight_input,
         entropy_weight=args.entropy_weight,

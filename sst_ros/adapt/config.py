@@ -66,6 +66,8 @@ class AdaptConfig:
         guard: ship the adapted snapshot only when the do-no-harm guard finds a clear improvement
             over the unadapted model (:mod:`sst_ros.adapt.guard`); else the unadapted model.
         guard_min_gain: relative reduction of the target equivariance error the guard requires.
+        direction_prior: estimate the target's direction prior with the shipped network and store
+            it with the model when it is clear and stable (:mod:`sst_ros.adapt.direction_prior`).
         spectrum_loss: "bce" or "mse" of the spatial spectrum against the Gaussian targets;
             None = the checkpoint's training loss (:meth:`with_training_loss`).
         spectrum_weight: factor of the spectrum loss in the task loss; None = the training's.
@@ -105,6 +107,7 @@ class AdaptConfig:
     selection: str = "target"
     guard: bool = True
     guard_min_gain: float = 0.05
+    direction_prior: bool = True
     spectrum_loss: str | None = None
     spectrum_weight: float | None = None
     activity_weight: float | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import numpy as np
 
 from sst_ros.adapt.batches import SourcePool
 from sst_ros.adapt.config import AdaptConfig
+from sst_ros.adapt.direction_prior import decide_direction_prior, target_directions
 from sst_ros.adapt.evaluation import evaluate_oracle
 from sst_ros.adapt.selection import CRITERION_KEYS, AdaptResult
 from sst_ros.adapt.state import STATE_FILE
@@ -116,7 +118,7 @@ def adapt_checkpoint(
         device: where the networks run (``auto``: CUDA when present; :mod:`sst_ros.model.device`);
             the written checkpoint is the same on any device (CPU tensors).
     """
-    from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
+    from sst_ros.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 
     loaded = load_checkpoint(model_path)
     cfg = cfg.with_training_loss(loaded.provenance.get("train_config"))  # the loss the model was trained on
@@ -171,13 +173,25 @@ def adapt_checkpoint(
         },
         "source_provenance": loaded.provenance,
     }
+    prior = None
+    if cfg.direction_prior:
+        # the written network on the CPU, without a prior (a copy: the caller's model stays where it is)
+        net = copy.deepcopy(result.model).cpu().eval()
+        shipped = LoadedModel(net, loaded.array, loaded.feature_cfg, loaded.model_cfg, {})
+        decision = decide_direction_prior(
+            target_directions(shipped, [r.audio for r in target.recordings]), loaded.model_cfg.grid, loaded.frame_s
+        )
+        prior = decision.prior
+        provenance["adaptation"]["direction_prior"] = decision.to_dict()
     if oracle is not None:
-        o = evaluate_oracle(result.model, oracle, loaded.feature_cfg)
+        o = evaluate_oracle(result.model, oracle, loaded.feature_cfg, prior=prior)  # the written model
         provenance["adaptation"]["oracle_report_only"] = {
             "clips": [str(d) for d in oracle_dirs or []],
             "selected_model": o,
             **result.selection_summary(cfg.selection),
         }
     provenance = json.loads(json.dumps(provenance, default=str))  # plain data only (weights-only loadable)
-    save_checkpoint(out_path, result.model, loaded.array, loaded.feature_cfg, loaded.model_cfg, provenance)
+    save_checkpoint(
+        out_path, result.model, loaded.array, loaded.feature_cfg, loaded.model_cfg, provenance, direction_prior=prior
+    )
     return AdaptRun(out_path, result, trainer, provenance)

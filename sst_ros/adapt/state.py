@@ -34,13 +34,14 @@ def check_resumable(state: dict[str, Any], cfg: dict[str, Any], target_sha256: l
     Raises:
         ConfigError: naming the options that differ, or the target files, and the fix.
     """
-    saved = {k: v for k, v in state["cfg"].items() if k != "steps"}
-    mine = {k: v for k, v in cfg.items() if k != "steps"}
+    after_training = ("steps", "direction_prior")  # may change on resume (the prior is decided after the steps)
+    saved = {k: v for k, v in state["cfg"].items() if k not in after_training}
+    mine = {k: v for k, v in cfg.items() if k not in after_training}
     if saved != mine:
         diff = sorted(k for k in mine if saved.get(k) != mine[k])
         raise ConfigError(
             f"cannot resume: the run folder was started with a different adaptation config ({', '.join(diff)}); "
-            "use the same options (only --steps may change) or another --run-dir"
+            "use the same options (only --steps and --no-direction-prior may change) or another --run-dir"
         )
     if state.get("target_sha256") != target_sha256:
         raise ConfigError(

@@ -71,6 +71,11 @@ def _guard_rows(run: AdaptRun) -> Row | None:
     )
 
 
+def _prior_row(run: AdaptRun) -> Row | None:
+    decision = _adaptation(run).get("direction_prior")
+    return ("direction prior", str(decision["reason"])) if decision else None
+
+
 def _oracle_row(run: AdaptRun) -> Row | None:
     oracle = _adaptation(run).get("oracle_report_only")
     if not oracle:
@@ -87,6 +92,7 @@ SUMMARY_ROWS: tuple[Callable[[AdaptRun], Row | None], ...] = (
     _target_row,
     _selection_row,
     _guard_rows,
+    _prior_row,
     _oracle_row,
 )
 

@@ -8,6 +8,8 @@ A checkpoint is a ``torch.save`` mapping of plain data (loadable with ``weights_
 * ``array``: the microphone geometry the model was trained for (:meth:`MicArray.to_dict`)
 * ``label_frame_s``: output frame length in seconds (``OUTPUT_FRAME_S``, 0.1)
 * ``provenance``: free-form dict (data sets, seed, steps, metrics, git revision, times)
+* optional ``direction_prior``: per-bin spectrum weights learned by ``sst adapt``
+  (:class:`~sst_ros.model.direction_prior.DirectionPrior`; absent = none)
 * optional ``train_state`` (optimiser, step counters) in training checkpoints only; the
   shipped default model leaves it out to stay small.
 
@@ -37,6 +39,7 @@ import torch
 from sst_ros.errors import ConfigError, ModelError, SstError
 from sst_ros.geometry import MicArray
 from sst_ros.model.crnn import CRNN, ModelConfig, StreamState
+from sst_ros.model.direction_prior import DirectionPrior
 from sst_ros.model.features import FeatureConfig
 from sst_ros.model.fused import FusedCRNN, FusedState
 from sst_ros.model.runtime import check_feature_geometry, default_model_path
@@ -168,6 +171,8 @@ class LoadedModel:
         path: file it was loaded from.
         label_frame_s: output frame length, seconds.
         extra: the checkpoint's ``train_state`` when present (training checkpoints only).
+        direction_prior: spectrum weights :meth:`step` applies (None = none; set it to None to
+            run without the file's prior).
     """
 
     model: CRNN
@@ -178,6 +183,7 @@ class LoadedModel:
     path: Path | None = None
     label_frame_s: float = OUTPUT_FRAME_S
     extra: dict[str, Any] = field(default_factory=dict)
+    direction_prior: DirectionPrior | None = None
 
     @property
     def backend(self) -> str:
@@ -204,19 +210,23 @@ class LoadedModel:
         An eval-mode network runs in its inference form (:class:`~sst_ros.model.fused.FusedCRNN`:
         BatchNorm folded, channels-last; equal to ``CRNN.step`` to float rounding), built when a
         stream starts (``state`` None) and carried in the state. On another device (:meth:`to`)
-        the network's own step runs there; its outputs come back to the CPU."""
+        the network's own step runs there; its outputs come back to the CPU. The spectrum is
+        weighted by :attr:`direction_prior` when there is one."""
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None]
         device = next(self.model.parameters()).device
         if self.model.training or device.type != "cpu":  # batch statistics / not the CPU engine
             with torch.inference_mode():
                 out, state = self.model.step(x.to(device), state)
-            return out.spectrum[0].cpu().numpy(), out.activity[0].cpu().numpy(), state
+            spec, act = out.spectrum[0].cpu().numpy(), out.activity[0].cpu().numpy()
         else:  # the inference form, built at the start of each stream (weights may change between streams)
             engine = state.engine if isinstance(state, FusedState) else None
             if engine is not None and engine.model is not self.model:  # a state from another model's stream
                 engine = None
             out, state = (engine or FusedCRNN(self.model)).step(x, state)
-        return out.spectrum[0].numpy(), out.activity[0].numpy(), state
+            spec, act = out.spectrum[0].numpy(), out.activity[0].numpy()
+        if self.direction_prior is not None:
+            spec = self.direction_prior.apply(spec)
+        return spec, act, state
 
 
 def save_checkpoint(
@@ -227,6 +237,7 @@ def save_checkpoint(
     model_cfg: ModelConfig,
     provenance: dict[str, Any],
     train_state: dict[str, Any] | None = None,
+    direction_prior: DirectionPrior | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temporary file, then rename).
 
@@ -239,6 +250,7 @@ def save_checkpoint(
         provenance: plain-data dict (str/int/float/bool/list/dict/None values).
         train_state: optional optimiser state and counters for resuming; saved as tensors and
             plain data (:func:`tensors_and_plain_data`).
+        direction_prior: spectrum weights to store with the model (``sst adapt``), or None.
     Returns:
         the path written.
     Raises:
@@ -263,6 +275,13 @@ def save_checkpoint(
         "label_frame_s": feature_cfg.frame_s * model_cfg.frames_per_output,
         "provenance": _plain(provenance),
     }
+    if direction_prior is not None:
+        if direction_prior.weights.size != model_cfg.grid.n_bins:
+            raise ModelError(
+                f"direction prior has {direction_prior.weights.size} weights, "
+                f"the model's grid {model_cfg.grid.n_bins} bins"
+            )
+        payload["direction_prior"] = _plain(direction_prior.to_dict())
     if train_state is not None:
         payload["train_state"] = tensors_and_plain_data(train_state, f"training state for {path}")
     tmp = path.with_name(path.name + ".tmp")
@@ -342,6 +361,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
     except (RuntimeError, KeyError, TypeError) as err:
         raise ModelError(f"model file {p}: weights do not match its model configuration: {err}") from err
     model.eval()
+    prior = DirectionPrior.from_data(data.get("direction_prior"), model_cfg.grid.n_bins, str(p))
     return LoadedModel(
         model=model,
         array=array,
@@ -351,4 +371,5 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, with_train_state
         path=p,
         label_frame_s=float(data.get("label_frame_s", OUTPUT_FRAME_S)),
         extra={"train_state": data["train_state"]} if "train_state" in data else {},
+        direction_prior=prior,
     )

@@ -285,6 +285,7 @@ def _metadata(loaded: LoadedModel, names: _Names, sha256: str, block_frames: int
         state=tuple(StateTensor(i, o, s) for i, o, s in zip(names.inputs[1:], names.outputs[2:], shapes, strict=True)),
         frames_per_call=loaded.model_cfg.frames_per_output,
         block_frames=block_frames,
+        direction_prior=loaded.direction_prior,
         export={
             "torch": str(torch.__version__).split("+")[0],
             "opset": OPSET,

@@ -28,6 +28,7 @@ from typing import Any
 from sst_ros.errors import ConfigError, ModelError
 from sst_ros.geometry import MicArray
 from sst_ros.model.config import ModelConfig
+from sst_ros.model.direction_prior import DirectionPrior
 from sst_ros.model.features import FeatureConfig
 from sst_ros.model.runtime import check_feature_geometry
 
@@ -79,6 +80,8 @@ class OnnxMetadata:
         block_frames: the other feature-frame count the graph takes per call, a multiple of
             ``frames_per_call`` (several whole output frames at once: fewer calls over a long
             input); 0 = none (version 1 files).
+        direction_prior: the checkpoint's spectrum weights (``sst adapt``), applied by the
+            runtime after the graph; None = none.
     """
 
     array: MicArray
@@ -94,6 +97,7 @@ class OnnxMetadata:
     frames_per_call: int
     block_frames: int = 0
     export: dict[str, Any] = field(default_factory=dict)
+    direction_prior: DirectionPrior | None = None
 
     def to_json(self) -> str:
         """The metadata entry's value."""
@@ -108,6 +112,7 @@ class OnnxMetadata:
                 "provenance": self.provenance,
                 "source": self.source,
                 "export": self.export,
+                "direction_prior": self.direction_prior.to_dict() if self.direction_prior is not None else None,
                 "io": {
                     "features": self.features_input,
                     "spectrum": self.spectrum_output,
@@ -163,6 +168,9 @@ class OnnxMetadata:
                 ),
                 frames_per_call=int(io["frames_per_call"]),
                 block_frames=int(io.get("block_frames", 0)),
+                direction_prior=DirectionPrior.from_data(
+                    data.get("direction_prior"), ModelConfig.from_dict(data["model_config"]).grid.n_bins, origin
+                ),
             )
         except (KeyError, TypeError, ValueError, ConfigError) as err:
             raise ModelError(

@@ -24,6 +24,7 @@ import numpy as np
 from sst_ros.errors import ModelError
 from sst_ros.geometry import MicArray
 from sst_ros.model.config import ModelConfig
+from sst_ros.model.direction_prior import DirectionPrior
 from sst_ros.model.features import FeatureConfig
 from sst_ros.model.onnx_format import METADATA_KEY, OnnxMetadata
 
@@ -72,6 +73,8 @@ class OnnxModel:
         label_frame_s: output frame length, seconds.
         metadata: the file's :class:`OnnxMetadata`.
         session: the ``onnxruntime.InferenceSession``.
+        direction_prior: spectrum weights :meth:`step` applies (the file's; None = none; set it
+            to None to run without it).
     """
 
     array: MicArray
@@ -82,6 +85,7 @@ class OnnxModel:
     label_frame_s: float
     metadata: OnnxMetadata = field(repr=False)
     session: Any = field(repr=False)
+    direction_prior: DirectionPrior | None = None
 
     def __post_init__(self) -> None:
         meta = self.metadata
@@ -144,6 +148,8 @@ class OnnxModel:
             tensors = tuple(out[2:])
             i += k
         pending = np.array(frames[..., n_out * n :], dtype=np.float32)  # a copy: the caller's array is not kept
+        if self.direction_prior is not None:
+            spec = self.direction_prior.apply(spec)
         return spec, act, OnnxState(tensors=tensors, pending=pending)
 
 
@@ -215,6 +221,7 @@ def onnx_model_from_bytes(data: bytes, path: Path | None, *, threads: int | None
         label_frame_s=meta.label_frame_s,
         metadata=meta,
         session=session,
+        direction_prior=meta.direction_prior,
     )
 
 

@@ -35,6 +35,7 @@ from sst_ros.errors import ConfigError, ModelError
 from sst_ros.geometry import MicArray
 from sst_ros.model.config import ModelConfig
 from sst_ros.model.device import check_device_spec, resolve_device
+from sst_ros.model.direction_prior import DirectionPrior
 from sst_ros.model.features import FeatureConfig
 
 __all__ = [
@@ -63,6 +64,8 @@ class TrackerModel(Protocol):
         provenance: training provenance (data, seed, steps, metrics, ...); an export's also
             names its source checkpoint and that file's SHA-256.
         path: file it was loaded from (None if built in memory).
+        direction_prior: spectrum weights learned by ``sst adapt``
+            (:mod:`sst_ros.model.direction_prior`), applied by :meth:`step`; None = none.
     """
 
     array: MicArray
@@ -70,6 +73,7 @@ class TrackerModel(Protocol):
     model_cfg: ModelConfig
     provenance: dict[str, Any]
     path: Path | None
+    direction_prior: DirectionPrior | None
 
     @property
     def backend(self) -> str:
@@ -92,7 +96,8 @@ class TrackerModel(Protocol):
                 backend that made it reads it.
         Returns:
             spectrum float32 (T_out, K) in [0, 1], activity float32 (T_out,) in [0, 1] for the
-            output frames these frames complete, and the new state. From ``None`` over a
+            output frames these frames complete (the spectrum weighted by
+            :attr:`direction_prior` when set), and the new state. From ``None`` over a
             whole clip this is the offline pass (causal: streaming and offline agree).
         """
         ...
@@ -105,7 +110,11 @@ def default_model_path(onnx: bool = False) -> Path:
 
 
 def load_model(
-    path: str | os.PathLike[str] | None = None, *, threads: int | None = None, device: str = "cpu"
+    path: str | os.PathLike[str] | None = None,
+    *,
+    threads: int | None = None,
+    device: str = "cpu",
+    direction_prior: bool = True,
 ) -> TrackerModel:
     """Load a model for inference with the backend its file needs.
 
@@ -119,6 +128,8 @@ def load_model(
         device: where a PyTorch checkpoint's network runs (``cpu``, ``auto``, ``cuda``, ``cuda:N``:
             :func:`~sst_ros.model.device.resolve_device`); an ONNX export runs on the CPU only, and
             without a path a CUDA device picks the checkpoint.
+        direction_prior: keep the file's direction prior (``sst adapt``), if it has one; False
+            runs without it (the model's ``direction_prior`` is None).
     Returns:
         a :class:`TrackerModel` (``OnnxModel`` or ``LoadedModel``).
     Raises:
@@ -143,14 +154,18 @@ def load_model(
             )
         from sst_ros.model.onnx_runtime import load_onnx
 
-        return load_onnx(p, threads=threads)
-    torch = _import_torch(p)
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    from sst_ros.model.checkpoint import load_checkpoint
+        model: TrackerModel = load_onnx(p, threads=threads)
+    else:
+        torch = _import_torch(p)
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        from sst_ros.model.checkpoint import load_checkpoint
 
-    loaded = load_checkpoint(p)
-    return loaded.to(target) if target is not None else loaded
+        loaded = load_checkpoint(p)
+        model = loaded.to(target) if target is not None else loaded
+    if not direction_prior:
+        model.direction_prior = None
+    return model
 
 
 def _accelerator(spec: str) -> Any | None:

@@ -129,7 +129,11 @@ class TrackerNode(Node):
         # heavy (torch or onnxruntime, by the model file): imported once parameters are known to be valid
         from sst_ros.model.runtime import load_model
 
-        loaded = load_model(p["model"] or None, threads=int(p["model_threads"]))
+        loaded = load_model(p["model"] or None, threads=int(p["model_threads"]), direction_prior=p["direction_prior"])
+        prior = loaded.direction_prior
+        prior_text = f"; direction prior: {prior.describe()}" if prior is not None else ""
+        if not p["direction_prior"]:
+            prior_text = "; any direction prior of the model is off (direction_prior:=false)"
         array = load_array(p["array"]) if p["array"] else None
         self._pipeline = TrackingPipeline(loaded, array, self._config)
         self._lock = threading.Lock()  # guards the pipeline (processing vs parameter / info callbacks)
@@ -177,6 +181,7 @@ class TrackerNode(Node):
             "stream array "
             f"'{self._pipeline.array.name}' ({self._pipeline.array.n_input_channels} channels); audio on "
             f"'{self._audio.topic_name}', tracks on '{self._pose_pub.topic_name}' (audio as {self._input.describe()})"
+            f"{prior_text}"
         )
 
     def _take_renamed(self, values: dict[str, Any]) -> None:

@@ -77,6 +77,10 @@ PARAMETERS: dict[str, ParamSpec] = {
         1, "CPU threads for the model (onnxruntime's intra-op threads for an .onnx model, torch's for a .pt)",
         True, 1, 64,
     ),  # fmt: skip
+    "direction_prior": ParamSpec(
+        True, "weight the spectrum with the model's direction prior (learned by sst adapt) when it has one; "
+        "false = ignore it (talkers outside the learned sector then count fully)",
+    ),  # fmt: skip
     "stats_period_s": ParamSpec(10.0, "log latency and dropped audio this often, s (0 = never)", True, 0.0, 3600.0),
     **DIAGNOSTICS_PARAMETERS,
 }

@@ -198,6 +198,7 @@ def plan_evaluation(
     max_sources: int | None = None,
     threads: int | None = None,
     device: str = "cpu",
+    direction_prior: bool = True,
 ) -> EvalPlan:
     """Load and check the clip set, the model and the baselines (see :func:`evaluate`)."""
     clips_path = Path(clipset_dir)
@@ -211,7 +212,7 @@ def plan_evaluation(
     if use_model:
         from sst_ros.model.runtime import check_array_matches, load_model
 
-        loaded = load_model(model_path, threads=threads, device=device)
+        loaded = load_model(model_path, threads=threads, device=device, direction_prior=direction_prior)
     clipset = ClipSet(clips_path, array=given)
     clips = list(clipset.clips)[: max_clips if max_clips else None]
     if not clips:
@@ -526,6 +527,7 @@ def evaluate(
     max_sources: int | None = None,
     threads: int | None = None,
     device: str = "cpu",
+    direction_prior: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the model and the baselines on a labelled clip set and write the report.
 
@@ -549,6 +551,7 @@ def evaluate(
             default :data:`DEFAULT_MAX_SOURCES`.
         threads: CPU threads for the model (its backend's default when None).
         device: where the model runs (:func:`sst_ros.model.runtime.load_model`).
+        direction_prior: apply the model's direction prior (``sst adapt``) when it has one.
     Returns:
         The report dictionary (also written as ``report.json``).
     Raises:
@@ -559,7 +562,7 @@ def evaluate(
     plan = plan_evaluation(
         model_path, clipset_dir, baselines, use_model=use_model, array=array, baseline_cfg=baseline_cfg,
         max_clips=max_clips, multi_source=multi_source, max_sources=max_sources, threads=threads,
-        device=device,
+        device=device, direction_prior=direction_prior,
     )  # fmt: skip
     if plots and max_plots != 0:
         import matplotlib  # noqa: F401  # missing, it fails here, not after the first clip's predictions

@@ -84,6 +84,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--device", default="cpu",
         help=DEVICE_HELP + " (default cpu: the streaming network is small and sequential; a .pt model runs on CUDA)",
     )  # fmt: skip
+    p.add_argument(
+        "--no-direction-prior", action="store_true",
+        help="ignore the model's direction prior (learned by sst adapt), if it has one",
+    )  # fmt: skip
     p.set_defaults(func=run)
     return p
 
@@ -110,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         max_sources=args.max_sources,
         threads=None if args.no_model else args.threads,
         device=args.device,
+        direction_prior=not args.no_direction_prior,
     )
     out = Path(args.out)
     print(f"{'method':<12} {'MAE deg':>8} {'ACC5':>7} {'ACC10':>7} {'act F1':>7} {'frames':>7}")

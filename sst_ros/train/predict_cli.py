@@ -58,6 +58,7 @@ def predict_wav(
     max_sources: int = 1,
     threads: int | None = None,
     device: str = "cpu",
+    direction_prior: bool = True,
 ) -> Path:
     """Predict azimuth per output frame for one WAV file and write the prediction CSV.
 
@@ -79,6 +80,7 @@ def predict_wav(
             sources, one row per track per frame (see the module docstring). Model only.
         threads: CPU threads for the model; None = its backend's default.
         device: where the model runs (:func:`sst_ros.model.runtime.load_model`).
+        direction_prior: apply the model's direction prior (``sst adapt``) when it has one.
     Returns:
         The CSV path.
     Raises:
@@ -119,7 +121,7 @@ def predict_wav(
         from sst_ros.model.infer import predict_blocks
         from sst_ros.model.runtime import check_array_matches, load_model
 
-        loaded = load_model(model_path, threads=threads, device=device)
+        loaded = load_model(model_path, threads=threads, device=device, direction_prior=direction_prior)
         if arr is not None:
             check_array_matches(loaded, arr)
         mic_array = arr or loaded.array
@@ -185,6 +187,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--device", default="cpu",
         help=DEVICE_HELP + " (default cpu: the streaming network is small and sequential; a .pt model runs on CUDA)",
     )  # fmt: skip
+    p.add_argument(
+        "--no-direction-prior", action="store_true",
+        help="ignore the model's direction prior (learned by sst adapt), if it has one",
+    )  # fmt: skip
     p.set_defaults(func=run)
     return p
 
@@ -196,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     fix_mmap_threshold()  # memory flat with the length of the recording
     path = predict_wav(
         args.wav, args.out, args.model, array=args.array, baseline=args.baseline, max_sources=args.max_sources,
-        threads=args.threads, device=args.device,
+        threads=args.threads, device=args.device, direction_prior=not args.no_direction_prior,
     )  # fmt: skip
     print(f"predictions: {path}")
     return 0

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # rows.py beside this script
-from rows import ADAPTIVE_ROWS  # noqa: E402
+from rows import ADAPTIVE_ROWS, FIXED_ROWS  # noqa: E402
 
-ROW_ORDER = ("constant", "normmusic", "unadapted", *ADAPTIVE_ROWS)  # every row rows.py defines, in its order
+ROW_ORDER = (*FIXED_ROWS, *ADAPTIVE_ROWS)  # every row rows.py defines, in its order
 CRITERIA = ("target", "iwcv", "dev", "source_val", "last")
 N_BOOT = 2000
 
@@ -61,6 +61,10 @@ def spearman(a: list[float], b: list[float]) -> float:
 def load_runs(runs: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[dict[str, Any]]]]]:
     """(fixed rows per domain, adaptive runs per domain and row)."""
     fixed = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs.glob("*/fixed.json"))}
+    for d, fx in fixed.items():  # the direction-prior row (run_benchmark.py's prior_row), when scored
+        prior = runs / d / "prior.json"
+        if prior.is_file():
+            fx["prior"] = json.loads(prior.read_text())["prior"]
     adaptive: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for p in sorted(runs.glob("*/*/seed*.json")):
         rec = json.loads(p.read_text())
@@ -100,17 +104,17 @@ def domain_table(fixed: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -
     base = np.asarray(fixed["unadapted"])
     out = []
     for name in ROW_ORDER:
-        if name in ("constant", "normmusic", "unadapted"):
+        if name in FIXED_ROWS and name in fixed:
             per_seed = [np.asarray(fixed[name])]
         elif rows.get(name):
             per_seed = [_run_errors(r) for r in sorted(rows[name], key=lambda r: r["seed"])]
         else:
             continue
-        rec = _row_stats(name, per_seed, base, n, deterministic=name in ("constant", "normmusic", "unadapted"))
-        if name not in ("constant", "normmusic", "unadapted"):
+        rec = _row_stats(name, per_seed, base, n, deterministic=name in FIXED_ROWS)
+        if name not in FIXED_ROWS:
             rec["shipped_unadapted"] = sum(r["shipped"] == "unadapted" for r in rows[name])
         out.append(rec)
-        if name in ("constant", "normmusic", "unadapted", "product"):
+        if name in (*FIXED_ROWS, "product"):
             continue
         guarded = [guarded_errors(r, base) for r in sorted(rows[name], key=lambda r: r["seed"])]
         out.append(_row_stats(f"{name} + guard", [e for e, _ in guarded], base, n))

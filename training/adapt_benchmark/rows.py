@@ -2,7 +2,10 @@
 
 Fixed rows (no training, seed-independent): ``constant`` (every frame at 0 degrees, the
 robot's forward direction: the trivial predictor), ``normmusic`` (the classical baseline),
-``unadapted`` (the shipped model).
+``unadapted`` (the shipped model), ``prior`` (the shipped network unchanged, with the direction
+prior ``sst adapt`` learns from the unlabelled pool: :mod:`sst_ros.adapt.direction_prior`).
+Of the adaptive rows only ``product`` (below) learns the direction prior, as ``sst adapt`` does;
+the others measure their method alone (and their guarded forms stay comparable).
 
 Adaptive rows are :class:`~sst_ros.adapt.config.AdaptConfig` settings on one code path
 (``sst adapt``'s own function, :func:`sst_ros.adapt.run.adapt_checkpoint`):
@@ -34,7 +37,7 @@ from typing import Any
 
 __all__ = ["ADAPTIVE_ROWS", "FIXED_ROWS", "row_config"]
 
-FIXED_ROWS = ("constant", "normmusic", "unadapted")
+FIXED_ROWS = ("constant", "normmusic", "unadapted", "prior")
 
 _NEW_OPTIMISATION: dict[str, Any] = {"target_stats": False, "guard": False}
 
@@ -67,4 +70,4 @@ def row_config(row: str, **common: Any) -> dict[str, Any]:
     (steps, eval_every, seed) that every row shares."""
     if row not in ADAPTIVE_ROWS:
         raise KeyError(f"unknown adaptive row '{row}'; choose from {', '.join(ADAPTIVE_ROWS)}")
-    return {**common, **ADAPTIVE_ROWS[row]}
+    return {**common, "direction_prior": row == "product", **ADAPTIVE_ROWS[row]}

@@ -79,6 +79,28 @@ def fixed_rows(data: Path, domain: str, out: Path) -> None:
     print(f"[{domain}] fixed rows (MAE, deg): {maes}", flush=True)
 
 
+def prior_row(data: Path, domain: str, out: Path) -> None:
+    """Score the ``prior`` row of ``domain`` into ``out`` (skipped when present): the shipped
+    network unchanged, with the direction prior ``sst adapt`` estimates from the unlabelled pool
+    (:mod:`sst_ros.adapt.direction_prior`; the unadapted model's errors when it decides against one)."""
+    if out.exists():
+        return
+    from sst_ros.adapt.direction_prior import decide_direction_prior, target_directions
+    from sst_ros.data.target_set import load_target_set
+    from sst_ros.model.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(None)
+    loaded.direction_prior = None  # the network's own estimates (the shipped file has no prior)
+    fs, frame_s = loaded.feature_cfg.sample_rate_hz, loaded.frame_s
+    pool = load_target_set([data / domain / "pool"], loaded.array, fs, min_duration_s=frame_s)
+    directions = target_directions(loaded, [r.audio for r in pool.recordings])
+    decision = decide_direction_prior(directions, loaded.model_cfg.grid, frame_s)
+    test = _test(data, domain)
+    errs = model_errors(loaded.model, test, decision.prior)
+    out.write_text(json.dumps({"domain": domain, "prior": errs.round(3).tolist(), "decision": decision.to_dict()}))
+    print(f"[{domain}] prior row: MAE {errs.sum() / test.n_active.sum():.2f} deg; {decision.reason}", flush=True)
+
+
 def _direction(az: np.ndarray, active: np.ndarray) -> float:
     """Circular mean (degrees) of a crop's active label azimuths (NaN when none)."""
     a = np.radians(az[active & np.isfinite(az)])
@@ -135,7 +157,8 @@ def adaptive_run(task: tuple[str, str, int, dict[str, Any], str, str, str]) -> s
         net.load_state_dict(tr.snapshots[h["step"]])
         history.append({**{k: v for k, v in h.items() if k != "val_losses"},
                         "clip_err": model_errors(net, test).round(3).tolist()})  # fmt: skip
-    shipped = model_errors(res.result.model, test)
+    written = load_checkpoint(out.with_suffix(".pt"))  # with the direction prior sst adapt stored, if any
+    shipped = model_errors(res.result.model, test, written.direction_prior)
     rec = {
         "domain": domain, "row": row, "seed": seed, "config": cfg.to_dict(), "adapt_s": round(elapsed, 1),
         "history": history,
@@ -144,6 +167,7 @@ def adaptive_run(task: tuple[str, str, int, dict[str, Any], str, str, str]) -> s
         "guard": res.result.guard.to_dict() if res.result.guard is not None else None,
         "shipped": "adapted" if res.result.shipped_adapted else "unadapted",
         "shipped_err": shipped.round(3).tolist(),
+        "direction_prior": res.provenance["adaptation"].get("direction_prior"),
         "weights": weight_diagnostics(tr),
     }  # fmt: skip
     out.write_text(json.dumps(rec, default=float))
@@ -157,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=Path("training/data/adapt_benchmark"))
     p.add_argument("--runs", type=Path, default=Path("training/runs/adapt_benchmark"))
     p.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=DOMAINS)
-    p.add_argument("--rows", nargs="+", default=list(ADAPTIVE_ROWS), choices=list(ADAPTIVE_ROWS))
+    p.add_argument("--rows", nargs="*", default=list(ADAPTIVE_ROWS), choices=list(ADAPTIVE_ROWS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--eval-every", type=int, default=40)
@@ -170,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"domain {d} missing under {args.data}: run build_domains.py first", file=sys.stderr)
             return 2
         fixed_rows(args.data, d, args.runs / d / "fixed.json")
+        prior_row(args.data, d, args.runs / d / "prior.json")
+    if not args.rows:  # the fixed rows only
+        print(f"fixed rows scored in {(time.monotonic() - t0) / 60:.1f} min; JSON in {args.runs}")
+        return 0
     source = source_clip_folder()
     common = {"steps": args.steps, "eval_every": args.eval_every}
     # Cheap rows first, then seed by seed, so a stop leaves whole seeds behind.

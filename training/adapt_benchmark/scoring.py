@@ -20,6 +20,7 @@ from sst_ros.data.clip_reader import ClipReader
 from sst_ros.geometry import MicArray
 from sst_ros.model.checkpoint import LoadedModel
 from sst_ros.model.crnn import CRNN
+from sst_ros.model.direction_prior import DirectionPrior
 from sst_ros.train.metrics import doa_metrics
 
 __all__ = ["TestSet", "constant_errors", "load_test_set", "model_errors", "normmusic_errors"]
@@ -82,13 +83,14 @@ def _errors(pred_deg: list[np.ndarray], test: TestSet) -> np.ndarray:
 
 
 @torch.no_grad()
-def model_errors(model: CRNN, test: TestSet) -> np.ndarray:
-    """(N,) sum of absolute azimuth errors per clip (degrees) of ``model`` (whole-clip forward)."""
+def model_errors(model: CRNN, test: TestSet, prior: DirectionPrior | None = None) -> np.ndarray:
+    """(N,) sum of absolute azimuth errors per clip (degrees) of ``model`` (whole-clip forward),
+    its spectrum weighted by ``prior`` (a model's direction prior) when given."""
     model.eval()
     preds: list[np.ndarray] = []
     for x in test.features:
-        spec, _ = model.head(model.extract(x))
-        preds.extend(model.decode(spec))
+        spec = model.head(model.extract(x))[0].numpy()
+        preds.extend(model.decode(prior.apply(spec) if prior is not None else spec))
     return _errors(preds, test)
 
 
