@@ -57,6 +57,11 @@ def test_decision_needs_speech_a_sector_and_agreeing_halves(rng: np.random.Gener
     around = decide_direction_prior([rng.uniform(-180, 180, n_min), rng.uniform(-180, 180, n_min)], GRID, FRAME_S)
     assert around.prior is None and "every direction" in around.reason
 
+    # a gap of 90 deg in estimates all around (a biased model, not the room): too little left out
+    gap = [np.mod(rng.uniform(45, 315, n_min), 360) - 180 for _ in range(2)]
+    biased = decide_direction_prior(gap, GRID, FRAME_S)
+    assert biased.prior is None and "bias" in biased.reason and 0 < biased.stats["suppressed_bin_share"] < 0.5
+
     # one half in front, the other behind: not a property of the room
     split = decide_direction_prior([rng.uniform(-30, 30, n_min), rng.uniform(150, 179, n_min)], GRID, FRAME_S)
     assert split.prior is None and "disagree" in split.reason
@@ -106,6 +111,37 @@ def test_shipped_model_learns_a_front_sector_in_a_real_room(azimuths: list[float
         for az in azimuths:
             assert decision.prior.weights[np.argmin(angular_distance_deg(centers, az))] == 1.0
         assert decision.prior.weights[np.argmin(angular_distance_deg(centers, 180.0))] == FLOOR
+
+
+def test_sst_adapt_learns_and_writes_the_prior_of_a_front_sector_room(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sst adapt` on recordings of talkers in front of the robot: the written model carries the
+    prior (its weights keep the front), the provenance records the decision, the summary prints it."""
+    import yaml
+
+    from sst_ros.audio.wav import write_wav
+    from sst_ros.cli import main as sst_main
+
+    for i, half in enumerate((FRONT[:3], FRONT[3:])):
+        write_wav(tmp_path / "target" / f"room{i}.wav", _room(half, 12.0, 1 + i), FS)
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump({"duration_s": 2.0, "room": {"ism_max_order": 1,
+                                                         "max_rir_s": 0.3, "late_tail": False}}))  # fmt: skip
+    assert sst_main(["simulate", "--config", str(tmp_path / "small.yaml"), "--array", "respeaker_usb_v2", "--n", "4",
+                     "--seed", "3", "--out", str(tmp_path / "src"), "--no-progress"]) == 0  # fmt: skip
+    out = tmp_path / "adapted.pt"
+    argv = ["adapt", "--target", str(tmp_path / "target"), "--source-clips", str(tmp_path / "src"), "--out", str(out),
+            "--variant", "source_only", "--steps", "1", "--eval-every", "1", "--batch-size", "2", "--crop-min-s",
+            "0.5", "--crop-max-s", "1.0", "--no-progress"]  # fmt: skip
+    assert sst_main(argv) == 0
+    written = load_checkpoint(out)
+    decision = written.provenance["adaptation"]["direction_prior"]
+    assert decision["applied"] and decision["reason"].startswith("applied"), decision
+    assert written.direction_prior is not None
+    centers = written.model_cfg.grid.bin_centers_deg()
+    assert written.direction_prior.weights[np.argmin(np.abs(centers))] == 1.0
+    assert written.direction_prior.weights[np.argmin(angular_distance_deg(centers, 180.0))] == FLOOR
+    assert "direction prior:" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")

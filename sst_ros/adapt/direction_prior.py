@@ -11,7 +11,9 @@ suppressed. No target label is read.
 The prior is shipped only when (:func:`decide_direction_prior`):
 
 1. the recordings hold at least :data:`MIN_ACTIVE_S` seconds of active frames;
-2. some direction is suppressed (a weight below 1);
+2. at least :data:`MIN_SUPPRESSED_SHARE` of the directions are suppressed (weight below 1): the
+   talkers keep to a sector of at most half the circle. A narrower gap in the estimates is as
+   likely the model's own bias (a mismatched device makes it avoid some directions) as the room;
 3. the earlier and the later half of the talker frames (in recording order) give the same
    weights within :data:`MAX_HALF_DIFFERENCE` (mean absolute difference): a sector
    that one half does not confirm is chance, not the room.
@@ -38,6 +40,7 @@ __all__ = [
     "FLOOR",
     "MAX_HALF_DIFFERENCE",
     "MIN_ACTIVE_S",
+    "MIN_SUPPRESSED_SHARE",
     "SMOOTHING_DEG",
     "UNIFORM_SHARE",
     "PriorDecision",
@@ -58,6 +61,8 @@ MIN_ACTIVE_S = 60.0
 """Talker frames needed before a prior is estimated, seconds."""
 MAX_HALF_DIFFERENCE = 0.15
 """Largest mean absolute difference between the weights of the two halves of the recordings."""
+MIN_SUPPRESSED_SHARE = 0.5
+"""Smallest share of the azimuth bins that must be weighted down for a prior to be shipped."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ def decide_direction_prior(directions: Sequence[np.ndarray], grid: AzimuthGrid, 
         "floor": FLOOR,
         "min_active_s": MIN_ACTIVE_S,
         "max_half_difference": MAX_HALF_DIFFERENCE,
+        "min_suppressed_share": MIN_SUPPRESSED_SHARE,
     }
     all_az = np.concatenate(list(directions)) if directions else np.zeros(0)
     active_s = round(len(all_az) * frame_s, 1)
@@ -174,6 +180,13 @@ def decide_direction_prior(directions: Sequence[np.ndarray], grid: AzimuthGrid, 
     stats["suppressed_bin_share"] = round(suppressed, 3)
     if suppressed == 0.0:
         return PriorDecision(None, "not applied: talkers are heard from every direction (no sector to learn)", stats)
+    if suppressed < MIN_SUPPRESSED_SHARE:
+        return PriorDecision(
+            None,
+            f"not applied: talkers are heard across {1 - suppressed:.0%} of the directions; a sector must leave out "
+            f"at least {MIN_SUPPRESSED_SHARE:.0%} (a narrower gap may be the model's own bias, not the room)",
+            stats,
+        )
     a, b = _halves(all_az)  # both hold >= MIN_ACTIVE_S / 2 of talker frames
     diff = float(np.mean(np.abs(direction_weights(a, grid) - direction_weights(b, grid))))
     stats["half_difference"] = round(diff, 3)

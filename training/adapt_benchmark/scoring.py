@@ -18,12 +18,21 @@ import torch
 from sst_ros.adapt.batches import make_batch
 from sst_ros.data.clip_reader import ClipReader
 from sst_ros.geometry import MicArray
+from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.model.checkpoint import LoadedModel
 from sst_ros.model.crnn import CRNN
 from sst_ros.model.direction_prior import DirectionPrior
 from sst_ros.train.metrics import doa_metrics
 
-__all__ = ["TestSet", "constant_errors", "load_test_set", "model_errors", "normmusic_errors"]
+__all__ = [
+    "TestSet",
+    "constant_errors",
+    "load_test_set",
+    "model_errors",
+    "model_spectra",
+    "normmusic_errors",
+    "spectrum_errors",
+]
 
 _CHUNK = 16  # clips per forward pass
 
@@ -83,15 +92,23 @@ def _errors(pred_deg: list[np.ndarray], test: TestSet) -> np.ndarray:
 
 
 @torch.no_grad()
+def model_spectra(model: CRNN, test: TestSet) -> list[np.ndarray]:
+    """Per clip, ``model``'s (T, K) spatial spectrum (whole-clip forward; padded chunk rows kept)."""
+    model.eval()
+    return [s for x in test.features for s in model.head(model.extract(x))[0].numpy()]
+
+
+def spectrum_errors(
+    spectra: list[np.ndarray], grid: AzimuthGrid, test: TestSet, prior: DirectionPrior | None = None
+) -> np.ndarray:
+    """(N,) error sums per clip of the highest peak of each spectrum (weighted by ``prior`` when given)."""
+    return _errors([grid.decode(prior.apply(s) if prior is not None else s) for s in spectra], test)
+
+
 def model_errors(model: CRNN, test: TestSet, prior: DirectionPrior | None = None) -> np.ndarray:
     """(N,) sum of absolute azimuth errors per clip (degrees) of ``model`` (whole-clip forward),
     its spectrum weighted by ``prior`` (a model's direction prior) when given."""
-    model.eval()
-    preds: list[np.ndarray] = []
-    for x in test.features:
-        spec = model.head(model.extract(x))[0].numpy()
-        preds.extend(model.decode(prior.apply(spec) if prior is not None else spec))
-    return _errors(preds, test)
+    return spectrum_errors(model_spectra(model, test), model.cfg.grid, test, prior)
 
 
 def constant_errors(test: TestSet, azimuth_deg: float = 0.0) -> np.ndarray:
