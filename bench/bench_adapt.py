@@ -7,7 +7,9 @@ What it measures, on this machine:
   2. the adaptation itself with the default :class:`AdaptConfig` (variant iwan): ``--measure-steps``
      training steps and one selection evaluation are timed, then scaled to the default number of
      steps and evaluations. The cost of a step does not depend on how much target audio there is
-     (each step draws ``batch_size`` random crops), so the total is load time + steps x step time.
+     (each step draws ``batch_size`` random crops), so the total is load time + steps x step time;
+  3. the direction prior's pass (the network over all target audio, :mod:`sst_ros.adapt.direction_prior`),
+     timed on the loaded audio and scaled linearly like the loading.
 
 The figure printed is therefore an extrapolation from a measured shorter run; the script says so.
 Without a shipped default model (``sst_ros/models/default.pt``) a CRNN of the default ("cpu")
@@ -99,9 +101,17 @@ def main() -> int:
         for _ in range(args.measure_steps):
             tr.train_step()
         step_s = (time.perf_counter() - t0) / args.measure_steps
+        from sst_ros.adapt.direction_prior import target_directions
+        from sst_ros.model.checkpoint import LoadedModel
+
+        t0 = time.perf_counter()
+        target_directions(LoadedModel(model.eval(), array.microphones_only(), fcfg, model.cfg, {}),
+                          [r.audio for r in target.recordings])  # fmt: skip
+        prior_s = time.perf_counter() - t0
     n_evals = cfg.steps // cfg.eval_every + 1 + 1  # + the final selection pass
     load_full_s = load_s * args.target_min * 60.0 / args.measure_audio_s
-    total_s = load_full_s + setup_s + cfg.steps * step_s + n_evals * eval_s
+    prior_full_s = prior_s * args.target_min * 60.0 / args.measure_audio_s
+    total_s = load_full_s + setup_s + cfg.steps * step_s + n_evals * eval_s + prior_full_s
     res = {
         "model": what,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
@@ -113,6 +123,7 @@ def main() -> int:
             "setup_s": round(setup_s, 2),
             "train_step_s": round(step_s, 3),
             "evaluation_s": round(eval_s, 2),
+            "direction_prior_s": round(prior_s, 2),
             "steps_timed": args.measure_steps,
         },
         "extrapolated": {
@@ -120,6 +131,7 @@ def main() -> int:
             "load_s": round(load_full_s, 1),
             "train_s": round(cfg.steps * step_s, 1),
             "evaluations_s": round(n_evals * eval_s, 1),
+            "direction_prior_s": round(prior_full_s, 1),
             "total_min": round(total_s / 60.0, 2),
         },
     }
