@@ -308,13 +308,21 @@ def test_sim_multi_training_config_loads() -> None:
 
 
 # sha256 of audio + labels of simulate_scene(cfg, respeaker_usb_v2, seed, 3.0), recorded with the
-# single-talker simulator before multi-source scenes existed (same speech corpora as below).
+# single-talker simulator before multi-source scenes existed (same speech corpora as below). The
+# same code and corpora give bit-different audio on two kinds of machine the suite runs on (found
+# on 2026-12-02 on an AMD EPYC without AVX-512, where the base commit failed too; not numpy's SIMD
+# dispatch, cause not found), so each scene has the hash of each; any change of the simulator's
+# default output breaks both.
 DEFAULT_HASHES = {
-    ("default", 0): "e6133578c577d30f53f13d2eb54be52d1594241770209f2a395a6b58d4e56d6e",
-    ("default", 1): "f6ea05b9bfd03a8f66616b8f6e2295a91bcd9daa81cf6a403752d9b6feb34b1b",
-    ("default", 7): "f9d1e31c57341d98dc31dd7c97ec5073ab3a81c45807c885c83965702651201f",
-    ("fan", 0): "c5a8be85363214c6f8cc00f999be66caacf7f145ef6062fd9df6c83777bce37c",
-}
+    ("default", 0): {"e6133578c577d30f53f13d2eb54be52d1594241770209f2a395a6b58d4e56d6e",
+                     "b9a0a80d070a405c5de5d4425dbc217943c62c8e2ced1721a0bc1840b8468b98"},
+    ("default", 1): {"f6ea05b9bfd03a8f66616b8f6e2295a91bcd9daa81cf6a403752d9b6feb34b1b",
+                     "fb60d9ee32390dfe38a1e46b8596683dc0160b423821bf2ab6327fc0874c9da3"},
+    ("default", 7): {"f9d1e31c57341d98dc31dd7c97ec5073ab3a81c45807c885c83965702651201f",
+                     "923decce7199a8f8378b4e0051eb69e35ada365cd877ae3acf9ea59c4fb78c15"},
+    ("fan", 0): {"c5a8be85363214c6f8cc00f999be66caacf7f145ef6062fd9df6c83777bce37c",
+                 "c9af803d3c668f687cc3859f74fa5f78a9ba0488a45e53f5ac383eb29cd40d24"},
+}  # fmt: skip
 # The recorded-speech corpora those hashes were made with (their draws depend on it).
 HASH_CORPORA = {"alsa": 8, "asterisk_allison": 566, "pocketsphinx": 10}
 
@@ -336,7 +344,7 @@ def test_default_config_output_unchanged(array) -> None:
     for (name, seed), expected in DEFAULT_HASHES.items():
         scene = simulate_scene(configs[name], array, seed, 3.0)
         assert not scene.labels.is_multi_source
-        assert _scene_hash(scene) == expected, (name, seed)
+        assert _scene_hash(scene) in expected, (name, seed)
 
 
 def test_simulate_writes_multi_source_csv(tmp_path: Path, array) -> None:
