@@ -18,7 +18,7 @@ from sst_ros.adapt.direction_prior import (
     MIN_ACTIVE_S,
     decide_direction_prior,
     direction_weights,
-    target_directions,
+    learn_direction_prior,
 )
 from sst_ros.errors import ModelError
 from sst_ros.geometry import angular_distance_deg, load_array
@@ -100,8 +100,7 @@ def test_shipped_model_learns_a_front_sector_in_a_real_room(azimuths: list[float
     loaded = load_checkpoint(None)
     half = len(azimuths) // 2
     recordings = [_room(azimuths[:half], 72.0 / len(azimuths), 1), _room(azimuths[half:], 72.0 / len(azimuths), 2)]
-    directions = target_directions(loaded, recordings)
-    decision = decide_direction_prior(directions, loaded.model_cfg.grid, loaded.frame_s)
+    decision = learn_direction_prior(loaded, recordings)
     print(decision.reason, decision.stats)
     assert decision.stats["active_s"] >= MIN_ACTIVE_S
     assert (decision.prior is not None) == learned

@@ -46,6 +46,7 @@ __all__ = [
     "PriorDecision",
     "decide_direction_prior",
     "direction_weights",
+    "learn_direction_prior",
     "target_directions",
 ]
 
@@ -127,6 +128,12 @@ def direction_weights(
 def _distance(a: np.ndarray, b: np.ndarray, grid: AzimuthGrid) -> np.ndarray:
     """|a - b| in degrees, wrapped on a circular grid (a linear grid's folded angles do not wrap)."""
     return np.asarray(angular_distance_deg(a, b)) if grid.circular else np.abs(a - b)
+
+
+def learn_direction_prior(loaded: TrackerModel, recordings: Sequence[np.ndarray]) -> PriorDecision:
+    """:func:`decide_direction_prior` on :func:`target_directions` of ``loaded`` (a model without
+    a prior) over ``recordings`` (float32 (frames, M) at the model's rate): what ``sst adapt`` does."""
+    return decide_direction_prior(target_directions(loaded, recordings), loaded.model_cfg.grid, loaded.frame_s)
 
 
 def _halves(all_az: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from sst_ros.adapt.batches import SourcePool
 from sst_ros.adapt.config import AdaptConfig
-from sst_ros.adapt.direction_prior import decide_direction_prior, target_directions
+from sst_ros.adapt.direction_prior import learn_direction_prior
 from sst_ros.adapt.evaluation import evaluate_oracle
 from sst_ros.adapt.selection import CRITERION_KEYS, AdaptResult
 from sst_ros.adapt.state import STATE_FILE
@@ -22,6 +22,7 @@ from sst_ros.adapt.trainer import IwanTrainer
 from sst_ros.data.clip_reader import ClipReader
 from sst_ros.data.target_set import file_sha256, load_target_set
 from sst_ros.errors import DataError
+from sst_ros.model.direction_prior import DirectionPrior
 
 __all__ = ["AdaptRun", "adapt_checkpoint", "check_run_dir", "default_run_dir", "source_clips", "split_clips"]
 
@@ -44,12 +45,14 @@ def _ess_summary(log: Sequence[dict[str, Any]]) -> dict[str, float] | None:
 
 @dataclass
 class AdaptRun:
-    """Result of :func:`adapt_checkpoint`: the written file, the result and the trainer."""
+    """Result of :func:`adapt_checkpoint`: the written file, the result, the trainer, the
+    provenance written and the direction prior stored with the model (None = none)."""
 
     out_path: Path
     result: AdaptResult
     trainer: IwanTrainer
     provenance: dict[str, Any]
+    direction_prior: DirectionPrior | None = None
 
 
 def split_clips(clips: ClipReader, val_fraction: float, seed: int) -> tuple[ClipReader, ClipReader]:
@@ -178,9 +181,7 @@ def adapt_checkpoint(
         # the written network on the CPU, without a prior (a copy: the caller's model stays where it is)
         net = copy.deepcopy(result.model).cpu().eval()
         shipped = LoadedModel(net, loaded.array, loaded.feature_cfg, loaded.model_cfg, {})
-        decision = decide_direction_prior(
-            target_directions(shipped, [r.audio for r in target.recordings]), loaded.model_cfg.grid, loaded.frame_s
-        )
+        decision = learn_direction_prior(shipped, [r.audio for r in target.recordings])
         prior = decision.prior
         provenance["adaptation"]["direction_prior"] = decision.to_dict()
     if oracle is not None:
@@ -194,4 +195,4 @@ def adapt_checkpoint(
     save_checkpoint(
         out_path, result.model, loaded.array, loaded.feature_cfg, loaded.model_cfg, provenance, direction_prior=prior
     )
-    return AdaptRun(out_path, result, trainer, provenance)
+    return AdaptRun(out_path, result, trainer, provenance, prior)

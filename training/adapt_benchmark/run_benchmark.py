@@ -85,7 +85,7 @@ def prior_row(data: Path, domain: str, out: Path) -> None:
     (:mod:`sst_ros.adapt.direction_prior`; the unadapted model's errors when it decides against one)."""
     if out.exists():
         return
-    from sst_ros.adapt.direction_prior import decide_direction_prior, target_directions
+    from sst_ros.adapt.direction_prior import learn_direction_prior
     from sst_ros.data.target_set import load_target_set
     from sst_ros.model.checkpoint import load_checkpoint
 
@@ -93,8 +93,7 @@ def prior_row(data: Path, domain: str, out: Path) -> None:
     loaded.direction_prior = None  # the network's own estimates (the shipped file has no prior)
     fs, frame_s = loaded.feature_cfg.sample_rate_hz, loaded.frame_s
     pool = load_target_set([data / domain / "pool"], loaded.array, fs, min_duration_s=frame_s)
-    directions = target_directions(loaded, [r.audio for r in pool.recordings])
-    decision = decide_direction_prior(directions, loaded.model_cfg.grid, frame_s)
+    decision = learn_direction_prior(loaded, [r.audio for r in pool.recordings])
     test = _test(data, domain)
     errs = model_errors(loaded.model, test, decision.prior)
     out.write_text(json.dumps({"domain": domain, "prior": errs.round(3).tolist(), "decision": decision.to_dict()}))
@@ -157,8 +156,7 @@ def adaptive_run(task: tuple[str, str, int, dict[str, Any], str, str, str]) -> s
         net.load_state_dict(tr.snapshots[h["step"]])
         history.append({**{k: v for k, v in h.items() if k != "val_losses"},
                         "clip_err": model_errors(net, test).round(3).tolist()})  # fmt: skip
-    written = load_checkpoint(out.with_suffix(".pt"))  # with the direction prior sst adapt stored, if any
-    shipped = model_errors(res.result.model, test, written.direction_prior)
+    shipped = model_errors(res.result.model, test, res.direction_prior)  # as written: with its prior, if any
     rec = {
         "domain": domain, "row": row, "seed": seed, "config": cfg.to_dict(), "adapt_s": round(elapsed, 1),
         "history": history,
