@@ -4,7 +4,7 @@ The shipped model tracks a plane-wave talker streamed in real time as 10 ms mess
 stamped from the sample count (the clean run), then with +-30 ms jitter, with the system
 clock at delivery in bursts, and with zero stamps: each must keep at least 90 % of the clean
 run's tracked frames, with tracks where the talker is and no NaN. A declared rate that the
-stamps contradict is refused within 3 s with both rates named; two publishers on the audio
+stamps contradict is refused within 3 s of stamps with both rates named; two publishers on the audio
 topic are named.
 """
 
@@ -118,17 +118,18 @@ def test_wrong_declared_rate_is_refused_within_3_s(rig) -> None:
     probe.send_info(4, FS, "F32LE")  # declared 16 kHz ...
     time.sleep(0.5)
     x = (0.05 * np.random.default_rng(2).standard_normal((480, 4))).astype(np.float32)  # ... 48 kHz sent
-    t0 = time.monotonic()
     base = time.time_ns() + 100 * 10**9
-    sent = [0]
-
-    def send() -> bool:  # 10 ms stamp steps, at most 100 messages a second
-        probe.send_audio(x, "F32LE", base + sent[0] * 10**7)
-        sent[0] += 1
-        return "but its stamps advance as" in tracker.output()[m:]
-
-    wait_for(send, 10, "the rate mismatch error", poll_s=0.01)
-    assert time.monotonic() - t0 <= 3.0 + 0.5  # + delivery and the log's way to this process
+    # 3 s of stamps in 10 ms steps, paced at 100 messages a second. The claim is about stream
+    # time, so the error must come from these 300 messages alone; how long a loaded machine
+    # takes to process them is not part of it (a wall-clock bound failed under CI load).
+    t0 = time.monotonic()
+    for k in range(300):
+        delay = t0 + k * 0.01 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        probe.send_audio(x, "F32LE", base + k * 10**7)
+    error = "but its stamps advance as"
+    wait_for(lambda: error in tracker.output()[m:], 20, "the rate mismatch error after 3 s of stamps")
     log = tracker.output()[m:]
     assert "declared at 16000 Hz" in log and "48000 Hz" in log and "sample_rate" in log
     # the right description makes it welcome again
