@@ -45,7 +45,7 @@ _TUNABLES: dict[str, tuple[str, float, float]] = {
     "handover_deg": ("a new track this close to a track that lost its peak takes over its id (0 = off)", 0.0, 180.0),
     "birth_hits": ("frames with a peak before a track is published (birth hysteresis)", 1, 50),
     "birth_window": ("... within this many frames", 1, 100),
-    "coast_misses": ("frames a track is still published without a peak (coasting)", 1, 200),
+    "coast_misses": ("a track is published until it misses this many frames in a row (1: only with a peak)", 1, 200),
     "death_misses": ("frames without a peak before a track's identity ends (hidden after coast_misses)", 1, 1000),
     "smoothing": ("weight of a new measurement in the track update, (0, 1]", 0.01, 1.0),
     "velocity_gain": ("beta of the alpha-beta track filter, [0, 1]", 0.0, 1.0),

@@ -78,7 +78,7 @@ class TrackerConfig:
     handover_deg: float = 90.0
     birth_hits: int = 2
     birth_window: int = 4
-    coast_misses: int = 5
+    coast_misses: int = 1
     death_misses: int = 30
     smoothing: float = 0.6
     velocity_gain: float = 0.1
