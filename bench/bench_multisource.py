@@ -17,7 +17,7 @@ and prints matched MAE, precision, recall, F1, identity switches per minute, OSP
 interferer-as-talker rate per set and method, side by side (definitions:
 :mod:`sst_ros.tracking.score`).
 
-Usage (about 6-10 minutes on 2 cores with the defaults, most of it simulation on a first run)::
+Usage (about 2 minutes on 2 cores with the defaults, half of it simulation on a first run)::
 
     python bench/bench_multisource.py [--model PATH | --no-model] [--n 24] [--duration 6]
         [--out /tmp/sst_bench_multisource] [--sets one_talker,two_talkers,three_talkers,talker_interferer]
@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 BASE_CONFIG = HERE.parent / "training" / "configs" / "sim_multi.yaml"
 NO_INTERFERER = {"talker_prob": 0.0, "fan_prob": 0.0, "tv_prob": 0.0, "motor_prob": 0.0}
 APART = {"min_separation_deg": 30.0, "crossing_prob": 0.0}  # crossing pairs would be exempt from the separation
-# name -> (seed, [(share of the scenes, overrides of the base config)]) - seeds far from the recipe's 1 and 2
+# name -> (seed, [(share of the scenes, overrides of the base config)]) - seeds far from the recipes' 1, 2 and 3
 SETS: dict[str, tuple[int, list[tuple[float, dict[str, Any]]]]] = {
     "one_talker": (910_004, [(1.0, {"talkers": {"count_weights": [0, 1, 0, 0]}, "interferers": NO_INTERFERER})]),
     "two_talkers": (
@@ -84,7 +85,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _base_config() -> tuple[dict[str, Any], str]:
+def base_config() -> tuple[dict[str, Any], str]:
     """The scene config every set starts from, and where it came from."""
     if BASE_CONFIG.is_file():
         return yaml.safe_load(BASE_CONFIG.read_text()) or {}, str(BASE_CONFIG.relative_to(HERE.parent))
@@ -102,17 +103,39 @@ def _counts(n: int, shares: list[float]) -> list[int]:
     return out
 
 
-def _simulate(name: str, args: argparse.Namespace, out: Path, base: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    """Simulate (or reuse) one set; returns its clip folder and what it was made with."""
+@dataclass(frozen=True)
+class Draw:
+    """How the sets are drawn.
+
+    Attributes:
+        n: clips per set.
+        duration_s: clip length, seconds.
+        array: array config name of the simulated sets.
+        seed_offset: added to every set's seed (0: the benchmark's own draw).
+        workers: simulation processes.
+    """
+
+    n: int = 24
+    duration_s: float = 6.0
+    array: str = "respeaker_usb_v2"
+    seed_offset: int = 0
+    workers: int = 2
+
+
+def simulate_set(
+    name: str, draw: Draw, out: Path, base: dict[str, Any], fresh: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    """Simulate (or reuse, unless ``fresh``) one set under ``out/<name>/``; returns its clip folder and
+    what it was made with (a set made otherwise, another seed included, is simulated anew)."""
     seed, parts = SETS[name]
-    seed += args.seed_offset
-    counts = _counts(args.n, [share for share, _ in parts])
-    cfgs = [_merge(base, {**over, "duration_s": float(args.duration)}) for _, over in parts]
-    spec = {"seed": seed, "n": sum(counts), "duration_s": float(args.duration), "array": args.array,
+    seed += draw.seed_offset
+    counts = _counts(draw.n, [share for share, _ in parts])
+    cfgs = [_merge(base, {**over, "duration_s": float(draw.duration_s)}) for _, over in parts]
+    spec = {"seed": seed, "n": sum(counts), "duration_s": float(draw.duration_s), "array": draw.array,
             "parts": [{"n": c, "config": cfg} for c, cfg in zip(counts, cfgs, strict=True)]}  # fmt: skip
     set_dir = out / name / "clips"
     stamp = out / name / "bench_set.json"
-    if not args.fresh and stamp.is_file() and json.loads(stamp.read_text()) == spec:
+    if not fresh and stamp.is_file() and json.loads(stamp.read_text()) == spec:
         print(f"[{name}] reusing {spec['n']} clips in {set_dir}", flush=True)
         return set_dir, spec
     if set_dir.exists():
@@ -125,11 +148,11 @@ def _simulate(name: str, args: argparse.Namespace, out: Path, base: dict[str, An
         cfg_path.parent.mkdir(parents=True, exist_ok=True)
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         cmd = [
-            sys.executable, "-m", "sst_ros.cli", "simulate", "--config", str(cfg_path), "--array", args.array,
-            "--n", str(count), "--out", str(set_dir), "--workers", str(args.workers), "--seed", str(seed),
+            sys.executable, "-m", "sst_ros.cli", "simulate", "--config", str(cfg_path), "--array", draw.array,
+            "--n", str(count), "--out", str(set_dir), "--workers", str(draw.workers), "--seed", str(seed),
             "--start-index", str(start), "--no-progress",
         ]  # fmt: skip
-        print(f"[{name}] simulating {count} x {args.duration:g} s (seed {seed}, scenes {start}..{start + count - 1})",
+        print(f"[{name}] simulating {count} x {draw.duration_s:g} s (seed {seed}, scenes {start}..{start + count - 1})",
               flush=True)  # fmt: skip
         subprocess.run(cmd, check=True)
         start += count
@@ -190,10 +213,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     out = Path(args.out)
-    base, base_name = _base_config()
+    base, base_name = base_config()
+    draw = Draw(args.n, args.duration, args.array, args.seed_offset, args.workers)
     summary: dict[str, Any] = {"base_config": base_name, "max_sources": args.max_sources, "sets": {}}
     for name in names:
-        clips, spec = _simulate(name, args, out, base)
+        clips, spec = simulate_set(name, draw, out, base, fresh=args.fresh)
         labels = _label_summary(clips)
         t0 = time.perf_counter()
         report = evaluate(
