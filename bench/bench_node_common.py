@@ -88,6 +88,19 @@ def rss_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE / 2**20
 
 
+def rss_parts_mb(pid: int) -> dict[str, float]:
+    """A process's resident memory by kind, MiB (``/proc/PID/status``): ``anon`` (its own heap and
+    stacks), ``file`` (pages of shared libraries and mapped files: shared with other processes that
+    map them, and dropped by the kernel under memory pressure, to be read again when touched) and
+    ``shmem``."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            out[key[3:].lower()] = int(value.split()[0]) / 1024  # kB
+    return out
+
+
 def test_audio(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
     """(N, 4) float32 audio: a simulated moving talker (sst_ros.sim), or noise if the simulator fails."""
     try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 
-from bench_node_common import CHUNK, FS, START_NS, arg_parser, rig, rss_mb, test_audio
+from bench_node_common import CHUNK, FS, START_NS, arg_parser, rig, rss_mb, rss_parts_mb, test_audio
 
 from sst_ros.timebase import NS_PER_S
 
@@ -63,6 +63,7 @@ def main() -> int:
             time.sleep(0.05)
         wall = time.monotonic() - t0
         samples.append((args.audio_min, rss_mb(tracker.pid)))
+        parts = rss_parts_mb(tracker.pid)
     base = next((r for m, r in samples if m >= args.warmup_min), samples[0][1])
     final = samples[-1][1]
     growth = final - base
@@ -71,6 +72,9 @@ def main() -> int:
           f"{lost} frames lost on the way")  # fmt: skip
     print(f"[bench] RSS at start {samples[0][1]:.1f} MiB, after {args.warmup_min:g} min warm-up {base:.1f} MiB, "
           f"at the end {final:.1f} MiB, max {max(r for _, r in samples):.1f} MiB")  # fmt: skip
+    print(f"[bench] RSS at the end by kind: anonymous {parts.get('anon', float('nan')):.1f} MiB (the node's own "
+          f"heap), file-backed {parts.get('file', float('nan')):.1f} MiB (shared libraries' pages, shared and "
+          f"reclaimable), shared memory {parts.get('shmem', float('nan')):.1f} MiB")  # fmt: skip
     ok = growth <= GOAL_MB
     print(f"[bench] growth after warm-up {growth:+.1f} MiB; goal <= {GOAL_MB:.0f} MB: {'MET' if ok else 'NOT MET'}")
     return 0 if ok else 1
