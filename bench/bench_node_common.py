@@ -90,7 +90,7 @@ def rss_mb(pid: int) -> float:
 
 def rss_parts_mb(pid: int) -> dict[str, float]:
     """A process's resident memory by kind, MiB (``/proc/PID/status``): ``anon`` (its own heap and
-    stacks), ``file`` (pages of shared libraries and mapped files: shared with other processes that
+    stacks), ``file`` (pages of shared libraries and mapped files: shareable with other processes that
     map them, and dropped by the kernel under memory pressure, to be read again when touched) and
     ``shmem``."""
     out = {}

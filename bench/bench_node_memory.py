@@ -73,7 +73,7 @@ def main() -> int:
     print(f"[bench] RSS at start {samples[0][1]:.1f} MiB, after {args.warmup_min:g} min warm-up {base:.1f} MiB, "
           f"at the end {final:.1f} MiB, max {max(r for _, r in samples):.1f} MiB")  # fmt: skip
     print(f"[bench] RSS at the end by kind: anonymous {parts.get('anon', float('nan')):.1f} MiB (the node's own "
-          f"heap), file-backed {parts.get('file', float('nan')):.1f} MiB (shared libraries' pages, shared and "
+          f"heap), file-backed {parts.get('file', float('nan')):.1f} MiB (shared libraries' pages, shareable and "
           f"reclaimable), shared memory {parts.get('shmem', float('nan')):.1f} MiB")  # fmt: skip
     ok = growth <= GOAL_MB
     print(f"[bench] growth after warm-up {growth:+.1f} MiB; goal <= {GOAL_MB:.0f} MB: {'MET' if ok else 'NOT MET'}")
