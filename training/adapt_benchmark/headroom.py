@@ -34,9 +34,10 @@ from sst_ros.adapt.batches import make_batch  # noqa: E402
 from sst_ros.adapt.consistency import spectrum_bin_map  # noqa: E402
 from sst_ros.adapt.target_criteria import symmetric_batch  # noqa: E402
 from sst_ros.audio.wav import read_wav  # noqa: E402
-from sst_ros.geometry import SPEED_OF_SOUND_M_S, angular_distance_deg  # noqa: E402
+from sst_ros.geometry import SPEED_OF_SOUND_M_S, angular_distance_deg, unit_vector  # noqa: E402
 from sst_ros.model.checkpoint import LoadedModel, load_checkpoint  # noqa: E402
 from sst_ros.train.augment import array_symmetries  # noqa: E402
+from sst_ros.train.baselines.base import stft  # noqa: E402
 
 GROSS_DEG = 20.0  # an error above this is a wrong source or a wrong side, not a small bias
 NEAR_BABBLE_DEG = 15.0
@@ -56,8 +57,11 @@ def error_anatomy(loaded: LoadedModel, test: TestSet, clips_jsonl: Path) -> dict
         pred, true = grid.decode(s[:n])[act[:n]], az[:n][act[:n]]
         e = np.asarray(angular_distance_deg(pred, true))
         errs.append(e)
+        wrong = pred[e > GROSS_DEG]
+        at_babble = np.zeros(wrong.size, dtype=bool)
         for b in m.get("babble_az_deg", []):
-            near += int((np.asarray(angular_distance_deg(pred[e > GROSS_DEG], b)) < NEAR_BABBLE_DEG).sum())
+            at_babble |= np.asarray(angular_distance_deg(wrong, b)) < NEAR_BABBLE_DEG
+        near += int(at_babble.sum())
     e = np.concatenate(errs)
     gross = e > GROSS_DEG
     return {
@@ -76,26 +80,19 @@ def symmetry_ensemble_errors(loaded: LoadedModel, test: TestSet, chunk: int = 16
     net, grid = loaded.model, loaded.model.cfg.grid
     fpo = loaded.model_cfg.frames_per_output
     total = model_spectra(net, test)
+    chunks = [test.audio[i : i + chunk] for i in range(0, len(test.audio), chunk)]
+    bases = [make_batch(crops, loaded.feature_cfg, fpo) for crops in chunks]
     for sym in array_symmetries(loaded.array)[1:]:
         src = spectrum_bin_map(grid, sym)
         if src is None:
             continue
         back = np.argsort(src)  # bins of the symmetric audio's spectrum -> the original's bins
         spectra: list[np.ndarray] = []
-        for i in range(0, len(test.audio), chunk):
-            crops = test.audio[i : i + chunk]
-            batch = symmetric_batch(make_batch(crops, loaded.feature_cfg, fpo), crops, sym, loaded.feature_cfg, fpo)
+        for base, crops in zip(bases, chunks, strict=True):
+            batch = symmetric_batch(base, crops, sym, loaded.feature_cfg, fpo)
             spectra.extend(net.head(net.extract(batch.x))[0].numpy())
         total = [t + s[..., back] for t, s in zip(total, spectra, strict=True)]
     return spectrum_errors(total, grid, test)
-
-
-def _stft(x: np.ndarray, n_fft: int = 512, hop: int = 320) -> np.ndarray:
-    """(T, F, M) Hann-windowed STFT of (n, M) audio."""
-    win = np.hanning(n_fft + 1)[:-1]
-    n = (x.shape[0] - n_fft) // hop + 1
-    idx = np.arange(n_fft)[None] + hop * np.arange(n)[:, None]
-    return np.fft.rfft(x[idx] * win[None, :, None], axis=1)
 
 
 def estimate_channel_delays(
@@ -121,7 +118,7 @@ def estimate_channel_delays(
     fb = freq[band]
     blocks = []
     for x in pool:
-        spec = _stft(x)[:, band]
+        spec = stft(x, 512, 320).transpose(2, 1, 0)[:, band]  # (T, F, M)
         g = np.stack([spec[..., i] * np.conj(spec[..., j]) for i, j in pairs], -1)
         g /= np.abs(g) + 1e-12
         t = (g.shape[0] // 5) * 5
@@ -129,8 +126,7 @@ def estimate_channel_delays(
         energy = (np.abs(spec[:t]) ** 2).sum((1, 2)).reshape(-1, 5).sum(1)
         blocks.append(g[energy >= np.quantile(energy, 1 - loudest)])
     g = np.concatenate(blocks)  # (B, F, P): phase = w (tau_i - tau_j) + w (d_i - d_j) by this sign
-    az = np.deg2rad(np.arange(360.0))
-    u = np.stack([np.cos(az), np.sin(az), np.zeros_like(az)], 1)
+    u = unit_vector(np.deg2rad(np.arange(360.0)))  # (A, 3), elevation 0
     arrival = -(u @ mic_positions_m.T) / SPEED_OF_SOUND_M_S  # (A, M) relative arrival times
     lag = np.stack([arrival[:, i] - arrival[:, j] for i, j in pairs], -1)  # (A, P)
     steer = np.exp(1j * 2 * np.pi * fb[None, :, None] * lag[:, None, :])  # (A, F, P)

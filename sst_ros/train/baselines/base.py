@@ -45,6 +45,7 @@ __all__ = [
     "energy_activity",
     "frame_snapshots",
     "smooth_spectra",
+    "stft",
 ]
 
 _DEFAULT_AZIMUTH_BINS = 360  # the baselines' own grid (1-degree bins) when no model grid is given
@@ -118,7 +119,7 @@ class BaselineConfig:
         return replace(self, azimuth_grid_deg=np.asarray(grid_deg, dtype=np.float64))
 
 
-def _stft(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+def stft(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """(M, n_fft // 2 + 1, S) one-sided STFT of (frames, M) audio, Hann window, no padding."""
     n = audio.shape[0]
     n_snap = 0 if n < n_fft else 1 + (n - n_fft) // hop
@@ -258,20 +259,20 @@ class DoaBaseline(ABC):
             raise ConfigError(f"{self.name}: freq_range_hz {cfg.freq_range_hz} holds no STFT bin at fs={fs} Hz")
         n_frames, owner = frame_snapshots(audio.shape[0], fs, cfg)
         grid = cfg.azimuth_grid_deg
-        stft = _stft(audio, cfg.n_fft, cfg.hop)
+        spec = stft(audio, cfg.n_fft, cfg.hop)
         raw = np.zeros((n_frames, grid.size))
         if n_frames:
             state = self._make_state(array, fs)
             for t in range(n_frames):
                 sel = np.flatnonzero(owner == t)
                 if sel.size:
-                    raw[t] = self._frame_spectrum(state, stft[:, :, sel], bins)
+                    raw[t] = self._frame_spectrum(state, spec[:, :, sel], bins)
         spectrum = smooth_spectra(raw, cfg.smoothing)
         return Prediction(
             time_s=np.arange(n_frames) * cfg.frame_s,
             azimuth_deg=cfg.grid.decode(spectrum, log_domain=False),
             elevation_deg=np.zeros(n_frames),
-            activity=energy_activity(stft, owner, n_frames, bins, cfg),
+            activity=energy_activity(spec, owner, n_frames, bins, cfg),
             spectrum=spectrum,
             bin_centers_deg=grid.copy(),
         )
