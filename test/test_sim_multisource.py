@@ -376,3 +376,28 @@ def test_simulate_writes_multi_source_csv(tmp_path: Path, array) -> None:
             np.testing.assert_array_equal(a.active, b.active)
         np.testing.assert_allclose(got.time_s, expected.time_s, atol=1e-4)
     assert (out / "sim_config.yaml").is_file()
+
+
+def test_kept_images_are_the_parts_of_the_mixture(array) -> None:
+    """``keep_images`` returns each talker's image and the background; they add up to the audio
+    (before the final level, with gains and self-noise off) and change none of the scene's draws."""
+    cfg = _cfg(
+        CLEAN,
+        {
+            "noise": {"snr_db": [5.0, 5.0]},
+            "talkers": {"count_weights": [0, 0, 1, 0]},
+            "interferers": {"fan_prob": 1.0},
+        },
+    )
+    plain = simulate_scene(cfg, array, seed=4, duration_s=2.0)
+    kept = simulate_scene(cfg, array, seed=4, duration_s=2.0, keep_images=True)
+    assert plain.talker_images == () and plain.background_image is None
+    np.testing.assert_array_equal(plain.audio, kept.audio)
+    assert len(kept.talker_images) == 2 and kept.background_image is not None
+    parts = np.sum(kept.talker_images, axis=0) + kept.background_image
+    assert parts.shape == kept.audio.shape
+    scale = float(np.sum(parts * kept.audio) / np.sum(parts * parts))  # the final level
+    residual = kept.audio - scale * parts
+    assert np.sqrt(np.mean(residual**2)) < 1e-4 * np.sqrt(np.mean(kept.audio**2))
+    # each part carries energy: two talkers and a fan with noise at 5 dB SNR
+    assert all(np.mean(img**2) > 0 for img in (*kept.talker_images, kept.background_image))

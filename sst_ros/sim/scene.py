@@ -84,12 +84,20 @@ class Scene:
             (it reads as one talker that is never active).
         metadata: plain-data description (room, pose, talkers, trajectories, signals, levels,
             interferers with their source ids, seed).
+        talker_images: with ``simulate_scene(..., keep_images=True)``, each talker's
+            reverberant image at the microphones, (frames, M) float64 in talker (source id)
+            order, at its level in the mixture before microphone responses, gains and the
+            final level; empty otherwise. For analyses that need each talker's share of a frame.
+        background_image: with ``keep_images``, everything else at the same point: diffuse
+            noise, directional babble and interferers, (frames, M) float64; None otherwise.
     """
 
     audio: np.ndarray
     fs: int
     labels: Labels
     metadata: dict[str, Any] = field(default_factory=dict)
+    talker_images: tuple[np.ndarray, ...] = ()
+    background_image: np.ndarray | None = None
 
 
 def direction_labels(
@@ -247,7 +255,12 @@ def _below(x: np.ndarray, p_ref: float, ratio_db: float) -> np.ndarray:
 
 
 def simulate_scene(
-    cfg: SceneConfig | dict[str, Any] | str | None, array: MicArray, seed: int, duration_s: float | None = None
+    cfg: SceneConfig | dict[str, Any] | str | None,
+    array: MicArray,
+    seed: int,
+    duration_s: float | None = None,
+    *,
+    keep_images: bool = False,
 ) -> Scene:
     """Simulate one scene (see module docstring); deterministic for ``seed``.
 
@@ -256,6 +269,9 @@ def simulate_scene(
         array: microphone geometry (array frame, metres).
         seed: random seed (int >= 0).
         duration_s: clip length in seconds (default ``cfg.duration_s``).
+        keep_images: also return each talker's image and the background at the microphones
+            (:attr:`Scene.talker_images`, :attr:`Scene.background_image`); draws nothing, so the
+            scene is the same either way.
     Returns:
         :class:`Scene` with audio (frames, M) float32 at ``cfg.sample_rate_hz``.
     """
@@ -332,6 +348,7 @@ def simulate_scene(
 
     scene = _SceneParts(room, pose, mics, fs, dur, opts, p_ref, cfg.interferers.sir_db)
     interferers, point_sources = _add_interferers(mix, cfg, scene, pool, (r_int, r_tv, r_motor))
+    background = mix - speech_mix if keep_images else None
 
     # Microphone imperfections and level.
     response_db = None
@@ -382,7 +399,8 @@ def simulate_scene(
         "directional_babble": babble_meta,
         "mic_response": response_db,
     }
-    return Scene(audio, fs, labels, metadata)
+    images = tuple(tk.image for tk in talkers) if keep_images else ()
+    return Scene(audio, fs, labels, metadata, images, background)
 
 
 @dataclass
