@@ -122,17 +122,24 @@ class Draw:
     workers: int = 2
 
 
+def set_parts(name: str, draw: Draw, base: dict[str, Any]) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+    """How set ``name`` is simulated: its seed and, per part, the scene count and the scene config
+    (``base`` with the part's overrides and the draw's duration). Scene ``i`` of the set (parts in
+    order) is ``sst simulate``'s scene index ``i`` with that seed."""
+    seed, parts = SETS[name]
+    counts = _counts(draw.n, [share for share, _ in parts])
+    cfgs = [_merge(base, {**over, "duration_s": float(draw.duration_s)}) for _, over in parts]
+    return seed + draw.seed_offset, list(zip(counts, cfgs, strict=True))
+
+
 def simulate_set(
     name: str, draw: Draw, out: Path, base: dict[str, Any], fresh: bool = False
 ) -> tuple[Path, dict[str, Any]]:
     """Simulate (or reuse, unless ``fresh``) one set under ``out/<name>/``; returns its clip folder and
     what it was made with (a set made otherwise, another seed included, is simulated anew)."""
-    seed, parts = SETS[name]
-    seed += draw.seed_offset
-    counts = _counts(draw.n, [share for share, _ in parts])
-    cfgs = [_merge(base, {**over, "duration_s": float(draw.duration_s)}) for _, over in parts]
-    spec = {"seed": seed, "n": sum(counts), "duration_s": float(draw.duration_s), "array": draw.array,
-            "parts": [{"n": c, "config": cfg} for c, cfg in zip(counts, cfgs, strict=True)]}  # fmt: skip
+    seed, parts = set_parts(name, draw, base)
+    spec = {"seed": seed, "n": sum(c for c, _ in parts), "duration_s": float(draw.duration_s), "array": draw.array,
+            "parts": [{"n": c, "config": cfg} for c, cfg in parts]}  # fmt: skip
     set_dir = out / name / "clips"
     stamp = out / name / "bench_set.json"
     if not fresh and stamp.is_file() and json.loads(stamp.read_text()) == spec:
@@ -143,7 +150,7 @@ def simulate_set(
     stamp.unlink(missing_ok=True)
     t0 = time.perf_counter()
     start = 0
-    for k, (count, cfg) in enumerate(zip(counts, cfgs, strict=True)):
+    for k, (count, cfg) in enumerate(parts):
         cfg_path = out / name / f"sim_part{k}.yaml"
         cfg_path.parent.mkdir(parents=True, exist_ok=True)
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))

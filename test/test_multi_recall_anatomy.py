@@ -1,18 +1,35 @@
-"""The pieces of ``training/multi_recall_anatomy.py``: frame energies, the cause of a miss and the
-single-talker-matched recall."""
+"""The pieces of ``training/multi_recall_anatomy.py``: frame energies, the cause of a miss, the
+per-talker-frame rows (SINR, SIR, own level, onset, detection) and the reweighted recall."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from helpers import REPO_ROOT, load_module
 
+from sst_ros.data.clipset import Labels, SourceLabels
+from sst_ros.model.azimuth import AzimuthGrid
+from sst_ros.tracking.pipeline import PipelineConfig
+from sst_ros.tracking.spectra import FrameTracks
+from sst_ros.tracking.types import Peak, PeakConfig, Track
+
 anatomy = load_module("multi_recall_anatomy", REPO_ROOT / "training" / "multi_recall_anatomy.py")
-CENTERS = np.arange(72) * 5.0 - 175.0  # a 5-degree circular grid, degrees
+GRID = AzimuthGrid(n_bins=72)
+CENTERS = GRID.bin_centers_deg()
+TRACKING = PipelineConfig(peaks=PeakConfig(max_peaks=3, threshold=0.3, min_separation_deg=25.0))
 
 
 def _bump(center_deg: float, height: float) -> np.ndarray:
     d = np.abs((CENTERS - center_deg + 180.0) % 360.0 - 180.0)
-    return height * np.exp(-0.5 * (d / 10.0) ** 2)
+    return height * np.exp(-0.5 * (d / 8.0) ** 2)
+
+
+def _track(track_id: int, azimuth_deg: float) -> Track:
+    return Track(track_id, azimuth_deg, 0.0, 1.0, 5, 0, 5, True)
+
+
+def _frame(activity: float = 0.9, peaks: tuple[float, ...] = (), tracks: tuple[Track, ...] = ()) -> FrameTracks:
+    return FrameTracks(tracks=tracks, peaks=tuple(Peak(az, 0.9) for az in peaks), activity=activity, bad=False)
 
 
 def test_frame_energies_sum_each_frame_over_microphones() -> None:
@@ -20,27 +37,66 @@ def test_frame_energies_sum_each_frame_over_microphones() -> None:
     img[10:20, 0] = 2.0  # frame 1 of 10 samples: 10 samples x 4 on one microphone
     img[20:30] = 1.0  # frame 2: 10 samples x 1 on both
     np.testing.assert_allclose(anatomy.frame_energies([img], 10, 3), [[0.0, 40.0, 20.0]])
-    # frames past the image stay 0
-    np.testing.assert_allclose(anatomy.frame_energies([img], 10, 4)[0, 3], 0.0)
+    np.testing.assert_allclose(anatomy.frame_energies([img], 10, 4)[0, 3], 0.0)  # past the image
 
 
 def test_miss_cause_names_what_happened() -> None:
     spec = _bump(0.0, 0.9) + _bump(90.0, 0.2)
     cause = anatomy.miss_cause
-    assert cause(spec, 0.2, CENTERS, 0.0, 0.5, 0.3, 30.0) == "activity gated"
-    assert cause(spec, 0.9, CENTERS, 88.0, 0.5, 0.3, 30.0) == "peak below threshold"
-    assert cause(spec, 0.9, CENTERS, -100.0, 0.5, 0.3, 30.0) == "no local max in gate"
-    assert cause(spec, 0.9, CENTERS, 10.0, 0.5, 0.3, 30.0) == "peak, no track"
+    assert cause(_frame(activity=0.2, peaks=(0.0,)), spec, GRID, 0.0, TRACKING, 30.0) == "activity gated"
+    assert cause(_frame(peaks=(0.0,)), spec, GRID, 88.0, TRACKING, 30.0) == "peak below threshold"
+    assert cause(_frame(peaks=(0.0,)), spec, GRID, -100.0, TRACKING, 30.0) == "no local max in gate"
+    assert cause(_frame(peaks=(0.0,)), spec, GRID, 10.0, TRACKING, 30.0) == "peak, no track"
+    # a local maximum above the threshold that the picking dropped (no extracted peak in the gate)
+    assert cause(_frame(peaks=()), spec, GRID, 10.0, TRACKING, 30.0) == "peak dropped by picking"
+    # two local maxima in the gate: the higher one decides
+    two = _bump(80.0, 0.1) + _bump(100.0, 0.5)
+    assert cause(_frame(peaks=(100.0,)), two, GRID, 85.0, TRACKING, 30.0) == "peak, no track"
 
 
-def _frames(sinr_db: list[float], detected: list[bool]) -> list:
+def test_talker_frames_measure_each_active_talker() -> None:
+    t = np.arange(4) * 0.1
+    labels = Labels.from_sources(
+        t,
+        [
+            SourceLabels(0, np.zeros(4), np.zeros(4), np.array([True, True, True, False])),
+            SourceLabels(1, np.full(4, 90.0), np.zeros(4), np.array([False, True, True, True])),
+        ],
+    )
+    energy = np.array([[1.0, 10.0, 100.0, 0.0], [0.0, 1.0, 1.0, 50.0]])
+    background = np.array([1.0, 9.0, 0.0, 50.0])
+    spectrum = np.tile(_bump(0.0, 0.9) + _bump(90.0, 0.2), (4, 1))
+    frames = [
+        _frame(peaks=(0.0,), tracks=(_track(1, 2.0),)),
+        _frame(peaks=(0.0,), tracks=(_track(1, 2.0), _track(2, 150.0))),  # talker 1's track is far off
+        _frame(peaks=(0.0,), tracks=(_track(1, 2.0), _track(2, 95.0))),
+        _frame(activity=0.1),
+    ]
+    rows = anatomy.talker_frames(labels, frames, spectrum, GRID, energy, background, 7.0, TRACKING)
+    assert len(rows) == 6  # 3 active frames of talker 0, 3 of talker 1
+    first = rows[0]  # frame 0, talker 0: alone, SINR against the background only
+    assert first.detected and first.cause == "" and np.isposinf(first.sir_db) and first.since_onset == 0
+    assert first.sinr_db == pytest.approx(0.0) and first.own_level_db == pytest.approx(-20.0)
+    assert first.snr_db == 7.0
+    # frame 1: talker 0 at 10 against talker 1's 1 (+ background 9); talker 1 missed (its track is 60 deg off)
+    t0, t1 = rows[1], rows[2]
+    assert t0.detected and t0.sir_db == pytest.approx(10.0) and t0.sinr_db == pytest.approx(0.0)
+    assert t0.since_onset == 1 and t0.own_level_db == pytest.approx(-10.0)
+    assert not t1.detected and t1.cause == "peak below threshold" and t1.sir_db == pytest.approx(-10.0)
+    assert t1.own_level_db == pytest.approx(-10.0 * np.log10(50.0))
+    # frame 2: both detected; frame 3: talker 1 gated by the activity
+    assert rows[3].detected and rows[4].detected and rows[4].since_onset == 1
+    assert not rows[5].detected and rows[5].cause == "activity gated" and rows[5].since_onset == 2
+    assert rows[5].sinr_db == pytest.approx(0.0) and np.isposinf(rows[5].sir_db)
+
+
+def _rows(sinr_db: list[float], detected: list[bool]) -> list:
     return [anatomy.TalkerFrame(d, "", s, s, 0.0, 0.0, 0) for s, d in zip(sinr_db, detected, strict=True)]
 
 
 def test_matched_recall_reweights_by_the_reference_rate_per_sinr_bin() -> None:
-    reference = _frames([12.0, 12.0, -12.0, -12.0], [True, True, True, False])  # >= 10 dB: 1.0, < -10 dB: 0.5
-    rows = _frames([12.0, -12.0, -12.0, -12.0], [False, False, False, False])
+    reference = _rows([12.0, 12.0, -12.0, -12.0], [True, True, True, False])  # >= 10 dB: 1.0, < -10 dB: 0.5
+    rows = _rows([12.0, -12.0, -12.0, -12.0], [False, False, False, False])
     assert anatomy.matched_recall(rows, reference) == (1.0 + 3 * 0.5) / 4
     # a bin the reference lacks keeps the rows' own rate
-    rows = _frames([2.0, 2.0], [True, False])
-    assert anatomy.matched_recall(rows, reference) == 0.5
+    assert anatomy.matched_recall(_rows([2.0, 2.0], [True, False]), reference) == 0.5
