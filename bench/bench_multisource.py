@@ -185,6 +185,29 @@ def _label_summary(clips: Path) -> dict[str, int]:
             **{f"clips_with_{k}_talkers": v for k, v in sorted(talkers.items())}}  # fmt: skip
 
 
+def interferer_by_kind(clips: Path, report_json: Path) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per method, per interferer kind (fan, tv, motor: the scenes' metadata), the interferer's active
+    frames tracked as a talker and its active frames, summed over the clips with that one kind."""
+    kinds: dict[str, str] = {}
+    for line in (clips / "scenes.jsonl").read_text().splitlines():
+        scene = json.loads(line)
+        found = {i.get("kind") for i in scene.get("interferers") or []}
+        if len(found) == 1:
+            kinds[scene["name"]] = str(found.pop())
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for clip in json.loads(report_json.read_text())["clips"]:
+        kind = kinds.get(clip["name"])
+        for method, score in (clip.get("multi_source") or {}).items():
+            if kind is None or not score.get("n_interferer_frames"):
+                continue
+            tracked, frames = out.setdefault(method, {}).get(kind, (0, 0))
+            out[method][kind] = (
+                tracked + int(score["n_interferer_tracked"]),
+                frames + int(score["n_interferer_frames"]),
+            )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--model", default=None, help="checkpoint (default: the shipped default model)")
@@ -233,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         t_eval = time.perf_counter() - t0
         print(f"[{name}] evaluated {report['n_clips']} clips in {t_eval:.0f} s", flush=True)
+        by_kind = interferer_by_kind(clips, out / name / "report" / "report.json")
         summary["sets"][name] = {
+            "interferer_by_kind": by_kind,
             "seed": spec["seed"],
             "duration_s": spec["duration_s"],
             "labels": labels,
@@ -265,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         extra = ", ".join(f"{k} {v}" for k, v in lab.items() if k.startswith("clips_with"))
         print(f"{name}: {lab['clips']} clips x {res['duration_s']:g} s, seed {res['seed']}, {extra}, "
               f"{lab['interferers']} labelled interferers; report {res['report']}")  # fmt: skip
+    for name, res in summary["sets"].items():
+        for m, kinds in res["interferer_by_kind"].items():
+            parts = ", ".join(f"{k} {100 * t / n:.1f} % ({t} of {n})" for k, (t, n) in sorted(kinds.items()))
+            print(f"{name}, {m}: interferer tracked as a talker by kind: {parts}")
     print(f"\ntotal {total:.0f} s")
     write_json(out / "summary.json", summary)
     return 0
