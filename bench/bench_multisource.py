@@ -188,8 +188,10 @@ def _label_summary(clips: Path) -> dict[str, int]:
 def interferer_by_kind(clips: Path, report_json: Path) -> dict[str, dict[str, tuple[int, int]]]:
     """Per method, per interferer kind (fan, tv, motor: the scenes' metadata), the interferer's active
     frames tracked as a talker and its active frames, summed over the clips with that one kind."""
+    from sst_ros.sim.cli import MANIFEST
+
     kinds: dict[str, str] = {}
-    for line in (clips / "scenes.jsonl").read_text().splitlines():
+    for line in (clips / MANIFEST).read_text().splitlines():
         scene = json.loads(line)
         found = {i.get("kind") for i in scene.get("interferers") or []}
         if len(found) == 1:
@@ -197,8 +199,10 @@ def interferer_by_kind(clips: Path, report_json: Path) -> dict[str, dict[str, tu
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for clip in json.loads(report_json.read_text())["clips"]:
         kind = kinds.get(clip["name"])
+        if kind is None:
+            continue
         for method, score in (clip.get("multi_source") or {}).items():
-            if kind is None or not score.get("n_interferer_frames"):
+            if not score.get("n_interferer_frames"):
                 continue
             tracked, frames = out.setdefault(method, {}).get(kind, (0, 0))
             out[method][kind] = (

@@ -161,8 +161,11 @@ def talker_frames(
     talkers = labels.talkers()
     n = min(len(frames), len(labels), energy.shape[1])
     loudest = np.maximum(energy.max(axis=1), 1e-30) if talkers else np.zeros(0)
+    run = [0] * len(talkers)  # per talker, active frames in a row before frame k
     rows: list[TalkerFrame] = []
     for k in range(n):
+        if k > 0:
+            run = [r + 1 if t.active[k - 1] else 0 for r, t in zip(run, talkers, strict=True)]
         active = [i for i, t in enumerate(talkers) if t.active[k]]
         if not active:
             continue
@@ -171,21 +174,18 @@ def talker_frames(
         for i in active:
             own = max(float(energy[i, k]), 1e-30)
             others = float(energy[np.arange(len(talkers)) != i, k].sum())
-            onset = 0
-            while onset < k and talkers[i].active[k - onset - 1]:
-                onset += 1
             hit = i in matched
             rows.append(
                 TalkerFrame(
                     detected=hit,
                     cause=""
                     if hit
-                    else miss_cause(frames[k], spectrum[k], grid, true[active.index(i)], tracking, GATE_DEG),
+                    else miss_cause(frames[k], spectrum[k], grid, talkers[i].azimuth_deg[k], tracking, GATE_DEG),
                     sinr_db=10.0 * np.log10(own / max(others + float(background[k]), 1e-30)),
                     sir_db=np.inf if others <= 0 else 10.0 * np.log10(own / others),
                     own_level_db=10.0 * np.log10(own / loudest[i]),
                     snr_db=snr_db,
-                    since_onset=onset,
+                    since_onset=run[i],
                 )
             )
     return rows
@@ -205,19 +205,20 @@ def analyse_scene(scene: Scene, loaded: TrackerModel, tracking: PipelineConfig) 
     """Run the model and the tracker on a scene simulated with ``keep_images`` and return its talker-frames.
 
     Raises:
-        ValueError: the scene was simulated without ``keep_images``, or its frames are not the model's.
+        DataError: the scene was simulated without ``keep_images``, or its frames are not the model's.
     """
+    from sst_ros.errors import DataError
     from sst_ros.model.infer import predict_audio
     from sst_ros.tracking.spectra import track_spectra
     from sst_ros.tracking.tracker import MultiTracker
 
     labels = scene.labels
     if len(scene.talker_images) != len(labels.talkers()) or scene.background_image is None:
-        raise ValueError("the scene has no talker images: simulate it with simulate_scene(..., keep_images=True)")
+        raise DataError("the scene has no talker images: simulate it with simulate_scene(..., keep_images=True)")
     pred = predict_audio(loaded, pcm16(scene.audio, scene.fs), scene.fs)
     n = min(len(labels), pred.time_s.shape[0])
     if not np.allclose(pred.time_s[:n], labels.time_s[:n], atol=1e-6):
-        raise ValueError("the model's output frames do not start where the label frames do")
+        raise DataError("the model's output frames do not start where the label frames do")
     grid = loaded.model_cfg.grid
     frames = track_spectra(
         pred.spectrum, pred.activity, grid, tracking.peaks, tracking.activity_threshold, MultiTracker(tracking.tracker)
