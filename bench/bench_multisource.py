@@ -13,9 +13,9 @@ with seeds the training recipes never use (they use 1, 2 and 3):
 
 then runs ``sst evaluate``'s multi-source scoring (the model and SRP-PHAT + NormMUSIC, every
 method's spectrum through the same peak picking and tracker, ``--max-sources`` peaks per frame)
-and prints matched MAE, precision, recall, F1, identity switches per minute, OSPA and the
-interferer-as-talker rate per set and method, side by side (definitions:
-:mod:`sst_ros.tracking.score`).
+and prints matched MAE, precision, recall (also on the frames where two or more talkers speak
+at once), F1, identity switches per minute, OSPA and the interferer-as-talker rate per set
+and method, side by side (definitions: :mod:`sst_ros.tracking.score`).
 
 Usage (about 2 minutes on 2 cores with the defaults, half of it simulation on a first run)::
 
@@ -71,6 +71,7 @@ COLUMNS = (
     ("mae_deg", "MAE deg", "{:8.2f}"),
     ("precision", "prec", "{:6.3f}"),
     ("recall", "recall", "{:6.3f}"),
+    ("overlap_recall", "overlap", "{:7.3f}"),
     ("f1", "F1", "{:6.3f}"),
     ("id_switches_per_min", "IDsw/min", "{:8.2f}"),
     ("ospa_deg", "OSPA", "{:6.2f}"),

@@ -4,8 +4,9 @@ Reads the ``report.json`` files that ``bench/bench_multisource.py`` and ``bench/
 write per set (``<out>/<set>/report/report.json``) for model A and model B, pairs the clips by
 name and prints, per set, each model's pooled figure (the one the benches print) and the mean
 per-clip difference B - A with a paired bootstrap 95 % interval (2000 resamples of clips).
-Multi-source sets: F1 (frame-source pairs pooled per clip) and the interferer rate; single-source
-sets: MAE over active frames.
+Multi-source sets: F1, recall, recall where two or more talkers speak at once (overlap recall),
+precision (frame-source pairs pooled per clip) and the interferer rate; single-source sets: MAE
+and ACC10 over active frames. The A / B columns are the means of the per-clip figures.
 
     python bench/compare_models.py --a /tmp/old_ms --b /tmp/new_ms --kind multi
     python bench/compare_models.py --a /tmp/old_acc --b /tmp/new_acc --kind single
@@ -43,7 +44,8 @@ def main() -> int:
     ap.add_argument("--b", required=True, help="bench --out folder of model B")
     ap.add_argument("--kind", choices=("multi", "single"), required=True)
     args = ap.parse_args()
-    keys = ("f1", "recall", "precision", "interferer_rate") if args.kind == "multi" else ("mae_deg", "acc10")
+    multi_keys = ("f1", "recall", "overlap_recall", "precision", "interferer_rate")
+    keys = multi_keys if args.kind == "multi" else ("mae_deg", "acc10")
     for report_a in sorted(Path(args.a).glob("*/report/report.json")):
         name = report_a.parent.parent.name
         report_b = Path(args.b) / name / "report" / "report.json"

@@ -151,6 +151,25 @@ def test_linear_array_folds_mirror_images() -> None:
     assert score_tracks([[-60.0]], lab, identifiable=grid).mae_deg == pytest.approx(0.0)  # mirror across the axis
 
 
+def test_overlap_recall_counts_only_frames_with_several_active_talkers() -> None:
+    """Talker 0 speaks in all 10 frames, talker 1 joins in frames 6-9; a model that reports only
+    talker 0 keeps its single-talker frames (recall 14 of 14 there) but finds 4 of 8 talker-frames
+    where both speak."""
+    n = 10
+    lab = _multi({0: ([0.0] * n, [True] * n), 1: ([120.0] * n, [k >= 6 for k in range(n)])})
+    only_first = [[(1, 2.0)] for _ in range(n)]
+    score = score_tracks(only_first, lab)
+    assert (score.n_true, score.n_matched) == (14, 10)
+    assert (score.n_true_overlap, score.n_matched_overlap) == (8, 4)
+    assert score.overlap_recall == pytest.approx(0.5) and score.to_dict()["overlap_recall"] == pytest.approx(0.5)
+    both = [[(1, 2.0)] + ([(2, 118.0)] if k >= 6 else []) for k in range(n)]
+    assert score_tracks(both, lab).overlap_recall == 1.0
+    # one talker at a time: no overlap frame, so the figure is undefined, not perfect
+    assert math.isnan(score_tracks(only_first, _labels([0.0] * n, [True] * n)).overlap_recall)
+    pooled = TrackScore.pooled([score, score_tracks(both, lab)])
+    assert (pooled.n_true_overlap, pooled.n_matched_overlap) == (16, 12)
+
+
 def test_pooled_scores_sum_counts() -> None:
     a = score_tracks([[(1, 2.0)]], _labels([0.0], [True]))
     b = score_tracks([[(1, 40.0)], []], _labels([0.0, 0.0], [True, False]))

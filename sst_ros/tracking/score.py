@@ -16,7 +16,8 @@ counts summed over frames (:class:`TrackScore`):
 - **matched MAE** (``mae_deg``): mean distance of the matched (talker, track) pairs, degrees;
 - **precision / recall / F1** over (frame, source) pairs: a matched pair is a true positive,
   a reported track matched to no active talker is a false positive, an active talker without
-  a match is a miss (``recall`` is the share of active talker-frames detected);
+  a match is a miss (``recall`` is the share of active talker-frames detected;
+  ``overlap_recall`` the same share on the frames where two or more talkers are active);
 - **identity switches** (``id_switches_per_min``): per talker, every time the id of the track
   it is matched to differs from the id it was last matched to (however many frames ago),
   per minute of scored audio (tracks without an id are never counted);
@@ -185,6 +186,8 @@ class TrackScore:
         sum_ospa_deg: OSPA summed over the scored frames, degrees.
         n_interferer_frames: active interferer-frames.
         n_interferer_tracked: of those, frames with an unmatched track within the gate.
+        n_true_overlap: active talker-frames in frames where two or more talkers are active.
+        n_matched_overlap: of those, the matched ones.
     """
 
     n_frames: int = 0
@@ -197,6 +200,8 @@ class TrackScore:
     sum_ospa_deg: float = 0.0
     n_interferer_frames: int = 0
     n_interferer_tracked: int = 0
+    n_true_overlap: int = 0
+    n_matched_overlap: int = 0
 
     @staticmethod
     def _ratio(num: float, den: float) -> float:
@@ -226,6 +231,16 @@ class TrackScore:
     def recall(self) -> float:
         """Matched / active talker-frames (NaN without an active talker)."""
         return self._ratio(self.n_matched, self.n_true)
+
+    @property
+    def overlap_recall(self) -> float:
+        """Recall on frames where two or more talkers are active at once (NaN without such a frame).
+
+        Pooled recall mixes frames with one active talker (alternating speech) and frames with
+        several: a model that reports only the stronger of two simultaneous talkers loses here
+        first.
+        """
+        return self._ratio(self.n_matched_overlap, self.n_true_overlap)
 
     @property
     def f1(self) -> float:
@@ -258,6 +273,7 @@ class TrackScore:
             "mae_deg": self.mae_deg,
             "precision": self.precision,
             "recall": self.recall,
+            "overlap_recall": self.overlap_recall,
             "f1": self.f1,
             "id_switches_per_min": self.id_switches_per_min,
             "ospa_deg": self.ospa_deg,
@@ -369,7 +385,7 @@ def score_tracks(
 
     last_id: list[int | None] = [None] * t_az.shape[1]
     counts = dict.fromkeys(("n_frames", "n_true", "n_reported", "n_matched", "n_id_switches"), 0)
-    counts |= {"n_interferer_frames": 0, "n_interferer_tracked": 0}
+    counts |= {"n_interferer_frames": 0, "n_interferer_tracked": 0, "n_true_overlap": 0, "n_matched_overlap": 0}
     sum_err = sum_ospa = 0.0
     for tracks, k in zip(frames, frame_of, strict=True):
         if k < 0:
@@ -383,6 +399,9 @@ def score_tracks(
         counts["n_true"] += int(active.size)
         counts["n_reported"] += int(est.size)
         counts["n_matched"] += len(pairs)
+        if active.size >= 2:
+            counts["n_true_overlap"] += int(active.size)
+            counts["n_matched_overlap"] += len(pairs)
         sum_err += sum(d for _, _, d in pairs)
         sum_ospa += ospa_distance(true, est, cfg.ospa_cutoff_deg, cfg.ospa_order)
         for i, j, _ in pairs:

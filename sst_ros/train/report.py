@@ -50,7 +50,9 @@ __all__ = [
 PREDICTION_COLUMNS = ("time_s", "azimuth_deg", "elevation_deg", "activity")
 TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "elevation_deg", "activity")
 METRIC_KEYS = ("mae_deg", "acc5", "acc10", "activity_f1")
-MULTI_SOURCE_KEYS = ("mae_deg", "precision", "recall", "f1", "id_switches_per_min", "ospa_deg", "interferer_rate")
+MULTI_SOURCE_KEYS = (
+    "mae_deg", "precision", "recall", "overlap_recall", "f1", "id_switches_per_min", "ospa_deg", "interferer_rate",
+)  # fmt: skip
 
 
 @dataclass
