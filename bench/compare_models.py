@@ -2,11 +2,12 @@
 
 Reads the ``report.json`` files that ``bench/bench_multisource.py`` and ``bench/bench_accuracy.py``
 write per set (``<out>/<set>/report/report.json``) for model A and model B, pairs the clips by
-name and prints, per set, each model's pooled figure (the one the benches print) and the mean
-per-clip difference B - A with a paired bootstrap 95 % interval (2000 resamples of clips).
+name and prints, per set, each model's mean per-clip figure and the mean per-clip difference
+B - A with a paired bootstrap 95 % interval (2000 resamples of clips).
 Multi-source sets: F1, recall, recall where two or more talkers speak at once (overlap recall),
 precision (frame-source pairs pooled per clip) and the interferer rate; single-source sets: MAE
-and ACC10 over active frames. The A / B columns are the means of the per-clip figures.
+and ACC10 over active frames. The means of per-clip figures differ from the pooled figures the
+benches print (every clip weighs the same, not every frame).
 
     python bench/compare_models.py --a /tmp/old_ms --b /tmp/new_ms --kind multi
     python bench/compare_models.py --a /tmp/old_acc --b /tmp/new_acc --kind single

@@ -153,8 +153,8 @@ def test_linear_array_folds_mirror_images() -> None:
 
 def test_overlap_recall_counts_only_frames_with_several_active_talkers() -> None:
     """Talker 0 speaks in all 10 frames, talker 1 joins in frames 6-9; a model that reports only
-    talker 0 keeps its single-talker frames (recall 14 of 14 there) but finds 4 of 8 talker-frames
-    where both speak."""
+    talker 0 finds all 6 talker-frames where one speaks but 4 of the 8 where both speak. An
+    interferer beside one talker is no overlap."""
     n = 10
     lab = _multi({0: ([0.0] * n, [True] * n), 1: ([120.0] * n, [k >= 6 for k in range(n)])})
     only_first = [[(1, 2.0)] for _ in range(n)]
@@ -168,6 +168,8 @@ def test_overlap_recall_counts_only_frames_with_several_active_talkers() -> None
     assert math.isnan(score_tracks(only_first, _labels([0.0] * n, [True] * n)).overlap_recall)
     pooled = TrackScore.pooled([score, score_tracks(both, lab)])
     assert (pooled.n_true_overlap, pooled.n_matched_overlap) == (16, 12)
+    with_interferer = _multi({0: ([0.0] * n, [True] * n), -1: ([120.0] * n, [True] * n)})
+    assert score_tracks(only_first, with_interferer).n_true_overlap == 0
 
 
 def test_pooled_scores_sum_counts() -> None:
