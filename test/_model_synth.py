@@ -61,12 +61,14 @@ def make_clip(
     n_frames: int,
     rng: np.random.Generator,
     active_pattern: np.ndarray | None = None,
+    source: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Labels]:
-    """A static source at ``azimuth_deg``; noise bursts where ``active_pattern`` (per 100 ms frame)."""
+    """A static source at ``azimuth_deg``, on where ``active_pattern`` (per 100 ms frame): band-limited
+    noise bursts, or ``source`` ((n_frames * FRAME + 256,) samples, e.g. :func:`speech_signal`)."""
     if active_pattern is None:
         active_pattern = np.ones(n_frames, dtype=bool)
         active_pattern[rng.integers(0, n_frames, size=max(1, n_frames // 5))] = False
-    wave = plane_wave(array, azimuth_deg, n_frames * FRAME, rng)
+    wave = plane_wave(array, azimuth_deg, n_frames * FRAME, rng, source)
     gate = np.repeat(active_pattern.astype(np.float32), FRAME)[:, None]
     audio = wave * gate + 0.002 * rng.standard_normal(wave.shape).astype(np.float32)
     labels = Labels(
