@@ -153,11 +153,11 @@ def test_guard_rules() -> None:
 def test_spectrum_bin_map_matches_the_symmetric_audio_on_the_shipped_model() -> None:
     """The bin map of each symmetry of the shipped square array turns the spectrum of a talker
     into the spectrum of the same talker heard on channel-permuted audio: the equivariance loss
-    with the right map is the lowest of the maps of all the array's symmetries (no map among
-    them) and below the loss with no map, and a rotation by a fraction of a bin is refused. The
-    network's equivariance is learned (symmetry augmentation), not exact, so the margin to "no
-    map" depends on the model (a smaller network trained on 2026-12-03 reached 0.72x for one
-    reflection), while the ranking of the maps tests the map itself."""
+    with the right map is the lowest of the maps of all the array's symmetries (the ranking
+    tests the map itself) and far below the loss with no map, and a rotation by a fraction of a
+    bin is refused. The margin to "no map" is the shipped model's learned equivariance
+    (symmetry augmentation), not exact: a smaller network trained on 2026-12-03 reached only
+    0.72x for one reflection, so a new default model may need it revisited."""
     from _model_synth import plane_wave, speech_signal
 
     from sst_ros.adapt.consistency import equivariance_loss, spectrum_bin_map
@@ -188,7 +188,7 @@ def test_spectrum_bin_map_matches_the_symmetric_audio_on_the_shipped_model() -> 
             if other != sym and (other_map := spectrum_bin_map(grid, other)) is not None
         ]
         print(f"{sym}: equivariance loss {right:.4f} with the bin map, {none:.4f} without, {min(wrong):.4f} best other")
-        assert right < min(wrong) and right < 0.85 * none, (sym, right, none, wrong)
+        assert right < min(wrong) and right < 0.35 * none, (sym, right, none, wrong)
 
 
 def test_consistency_terms_reach_fe_t_and_are_off_by_default(trainer_parts: dict) -> None:
