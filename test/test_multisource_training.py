@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -173,6 +174,31 @@ def test_fine_tuning_starts_from_the_checkpoint_and_refuses_another_network(tmp_
     with pytest.raises(ModelError, match="init_from .* differ from this run's"):
         train(TrainConfig(**{**base, "sigma_deg": 5.0, "init_from": str(tmp_path / "a" / "latest.pt")}),
               tmp_path / "c", progress=False)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_fine_tuning_takes_weights_across_azimuth_spacings_with_the_same_rows_into_the_gru(tmp_path: Path) -> None:
+    """32 candidate azimuths pooled 2^5 and 16 pooled [2, 2, 2, 2, 1] both bring 1 row to the GRU:
+    the same tensors, so ``--init`` takes them (the recipe's second stage); 2 rows are refused."""
+    clips = write_clipset(tmp_path / "clips", load_array("respeaker_usb_v2"), [-60.0, 20.0], n_frames=20, seed=1)
+    base = dict(
+        data=[str(clips)], val_data=[str(clips)], preset="tiny", crop_s=2.0, batch_size=4, steps=2, lr=1e-9,
+        val_every=2, num_threads=1, seed=0, augment_symmetry=False,
+    )
+
+    def srp(azimuths: int, pool: list[int]) -> dict[str, Any]:
+        return {**base, "features": {"kind": "srp", "srp_bands": 4, "srp_azimuths": azimuths},
+                "model": {"freq_pool": pool}}  # fmt: skip
+
+    train(TrainConfig(**srp(32, [2, 2, 2, 2, 2])), tmp_path / "a", progress=False)  # type: ignore[arg-type]
+    start = load_checkpoint(tmp_path / "a" / "latest.pt")
+    init = {"init_from": str(tmp_path / "a" / "latest.pt")}
+    train(TrainConfig(**srp(16, [2, 2, 2, 2, 1]), **init), tmp_path / "b", progress=False)  # type: ignore[arg-type]
+    tuned = load_checkpoint(tmp_path / "b" / "latest.pt")
+    assert tuned.feature_cfg.srp_azimuths == 16 and tuned.model_cfg.freq_pool == (2, 2, 2, 2, 1)
+    for (name, p0), p1 in zip(start.model.named_parameters(), tuned.model.parameters(), strict=True):
+        assert float((p0 - p1).detach().abs().max()) < 1e-5, name
+    with pytest.raises(ModelError, match="init_from .* differ from this run's"):  # 2 rows into the GRU, not 1
+        train(TrainConfig(**srp(64, [2, 2, 2, 2, 2]), **init), tmp_path / "c", progress=False)  # type: ignore[arg-type]
 
 
 def test_sparse_multi_source_rows_stay_on_the_frame_grid(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ to :data:`~sst_ros.train.precision.MAX_SKIPPED_STEPS` times in a row.)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -317,23 +318,29 @@ class Trainer:
         return isinstance(ts, dict) and ts.get("torchrun_run_id") == job
 
     def _initialise(self, path: str) -> None:
-        """Weights of checkpoint ``path`` (fine-tuning); its features and network must be this run's.
+        """Weights of checkpoint ``path`` (fine-tuning); its features and network must be this run's,
+        or differ only in the steered-response azimuth rows (:func:`rows_only_difference`).
 
         Raises:
             ModelError: unreadable checkpoint, or one built with other features or another network.
         """
         ck = load_checkpoint(path)
-        for what, theirs, ours in (
-            ("features", ck.feature_cfg, self.feature_cfg),
-            ("network", ck.model_cfg, self.model_cfg),
-        ):
-            if theirs != ours:
-                raise ModelError(
-                    f"init_from {path}: its {what} ({theirs}) differ from this run's ({ours}); train with the "
-                    "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array"
-                )
+        rows = rows_only_difference(ck.feature_cfg, ck.model_cfg, self.feature_cfg, self.model_cfg)
+        if rows is None:
+            for what, theirs, ours in (
+                ("features", ck.feature_cfg, self.feature_cfg),
+                ("network", ck.model_cfg, self.model_cfg),
+            ):
+                if theirs != ours:
+                    raise ModelError(
+                        f"init_from {path}: its {what} ({theirs}) differ from this run's ({ours}); train with the "
+                        "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array"
+                    )
         self.model.load_state_dict(ck.model.state_dict())  # copied onto the run's device
-        log.info("initialised from %s", path)
+        if rows:
+            log.warning("initialised from %s: %s", path, rows)
+        else:
+            log.info("initialised from %s", path)
 
     def _restore(self) -> None:
         """Weights, optimiser state and progress from ``latest.pt`` (read with ``weights_only=True``).
@@ -602,3 +609,33 @@ def train(
         return Trainer(cfg, out_dir, resume=resume, on_validation=on_validation).run(progress)
     finally:
         leave()
+
+
+def rows_only_difference(
+    their_features: FeatureConfig, their_net: ModelConfig, our_features: FeatureConfig, our_net: ModelConfig
+) -> str | None:
+    """Whether a checkpoint's weights fit this run although its steered-response azimuth rows differ.
+
+    The convolutions' weights do not depend on the number of azimuth rows, so a network whose
+    features have another ``srp_azimuths`` and whose azimuth pooling brings the same number of
+    rows to the GRU (e.g. 128 rows pooled ``[2, 2, 2, 2, 2]`` and 64 rows pooled ``[2, 2, 2, 2,
+    1]``: 4 rows) has tensors of the same shapes; every conv block then sees another azimuth
+    spacing, which fine-tuning must adapt to (the second stage of ``training/recipe_multi.sh``).
+
+    Returns:
+        "" when nothing differs, a sentence naming the difference when only the rows differ
+        (and the rows reaching the GRU agree), None otherwise (the caller refuses).
+    """
+    if their_features == our_features and their_net == our_net:
+        return ""
+    if their_features.kind != "srp" or our_features.kind != "srp":
+        return None
+    same_features = dataclasses.replace(their_features, srp_azimuths=our_features.srp_azimuths) == our_features
+    same_net = dataclasses.replace(their_net, n_freq=our_net.n_freq, freq_pool=our_net.freq_pool) == our_net
+    if not (same_features and same_net) or their_net.freq_out != our_net.freq_out:
+        return None
+    return (
+        f"its features have {their_features.srp_azimuths} candidate azimuths and this run's "
+        f"{our_features.srp_azimuths} (azimuth pooling {list(their_net.freq_pool)} -> {list(our_net.freq_pool)}, "
+        f"{our_net.freq_out} rows into the GRU in both): the same weights, at another azimuth spacing"
+    )
