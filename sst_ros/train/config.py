@@ -62,7 +62,9 @@ class TrainConfig:
         sim_duration_s: clip length for on-the-fly simulation, seconds.
         init_from: checkpoint whose weights the run starts from (fine-tuning, e.g. the shipped
             single-talker model on multi-talker scenes); its features and network shape must be
-            the ones this config builds. None: random initialisation.
+            the ones this config builds, except ``srp_azimuths`` where ``freq_pool`` brings the
+            same number of rows to the GRU (``loop.rows_only_difference``). None: random
+            initialisation.
     """
 
     array: str = "respeaker_usb_v2"

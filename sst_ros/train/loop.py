@@ -334,7 +334,8 @@ class Trainer:
                 if theirs != ours:
                     raise ModelError(
                         f"init_from {path}: its {what} ({theirs}) differ from this run's ({ours}); train with the "
-                        "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array"
+                        "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array "
+                        "(srp_azimuths may differ when freq_pool brings the same number of rows to the GRU)"
                     )
         self.model.load_state_dict(ck.model.state_dict())  # copied onto the run's device
         if rows:
@@ -614,25 +615,29 @@ def train(
 def rows_only_difference(
     their_features: FeatureConfig, their_net: ModelConfig, our_features: FeatureConfig, our_net: ModelConfig
 ) -> str | None:
-    """Whether a checkpoint's weights fit this run although its steered-response azimuth rows differ.
+    """What differs between a checkpoint's features and network and this run's, when the
+    checkpoint's weights still fit: "" for nothing, a sentence when only the steered-response
+    azimuths differ, None for anything else (the caller refuses).
 
     The convolutions' weights do not depend on the number of azimuth rows, so a network whose
     features have another ``srp_azimuths`` and whose azimuth pooling brings the same number of
     rows to the GRU (e.g. 128 rows pooled ``[2, 2, 2, 2, 2]`` and 64 rows pooled ``[2, 2, 2, 2,
     1]``: 4 rows) has tensors of the same shapes; every conv block then sees another azimuth
-    spacing, which fine-tuning must adapt to (the second stage of ``training/recipe_multi.sh``).
-
-    Returns:
-        "" when nothing differs, a sentence naming the difference when only the rows differ
-        (and the rows reaching the GRU agree), None otherwise (the caller refuses).
+    spacing, which the fine-tuning run must adapt to.
     """
     if their_features == our_features and their_net == our_net:
         return ""
-    if their_features.kind != "srp" or our_features.kind != "srp":
+    if (
+        their_features.kind != "srp"
+        or our_features.kind != "srp"
+        or their_features.srp_azimuths == our_features.srp_azimuths
+        or len(their_net.freq_pool) != len(our_net.freq_pool)  # another number of blocks
+        or their_net.freq_out != our_net.freq_out
+    ):
         return None
     same_features = dataclasses.replace(their_features, srp_azimuths=our_features.srp_azimuths) == our_features
     same_net = dataclasses.replace(their_net, n_freq=our_net.n_freq, freq_pool=our_net.freq_pool) == our_net
-    if not (same_features and same_net) or their_net.freq_out != our_net.freq_out:
+    if not (same_features and same_net):
         return None
     return (
         f"its features have {their_features.srp_azimuths} candidate azimuths and this run's "
