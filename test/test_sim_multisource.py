@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from _direction_probes import gcc_phat_delay, srp_azimuth_deg
 
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import ClipSet, read_labels
@@ -49,30 +50,6 @@ def _cfg(*parts: dict) -> dict:
 @pytest.fixture(scope="module")
 def array():
     return load_array("respeaker_usb_v2")
-
-
-def _gcc_phat_delay(x: np.ndarray, y: np.ndarray, interp: int = 32, max_lag: int = 20) -> float:
-    """Delay of y relative to x in samples (positive: y arrives later), sub-sample by FFT interpolation."""
-    n = 2 * len(x)
-    cross = np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n))
-    cross /= np.maximum(np.abs(cross), 1e-12)
-    cc = np.fft.irfft(cross, n * interp)
-    lags = np.concatenate([np.arange(0, max_lag * interp + 1), np.arange(-max_lag * interp, 0)])
-    vals = np.concatenate([cc[: max_lag * interp + 1], cc[-max_lag * interp :]])
-    return float(lags[np.argmax(vals)] / interp)
-
-
-def _srp_azimuth_deg(audio: np.ndarray, positions_m: np.ndarray) -> float:
-    """SRP-PHAT azimuth estimate (degrees, array frame) in the horizontal plane."""
-    spec = np.fft.rfft(audio, axis=0)
-    f = np.fft.rfftfreq(audio.shape[0], 1.0 / FS)
-    band = (f > 300) & (f < 4000)
-    x = spec[band] / np.maximum(np.abs(spec[band]), 1e-12)
-    az = np.deg2rad(np.arange(-180.0, 180.0, 0.5))
-    advance_s = unit_vector(az, 0.0) @ positions_m.T / SPEED_OF_SOUND_M_S
-    steer = np.exp(-2j * np.pi * f[band][None, :, None] * advance_s[:, None, :])
-    power = np.sum(np.abs(np.sum(x[None] * steer, axis=-1)) ** 2, axis=-1)
-    return float(np.rad2deg(az[np.argmax(power)]))
 
 
 def _rotation(yaw_deg: float) -> np.ndarray:
@@ -129,10 +106,10 @@ def test_two_talkers_labels_match_direct_path_delays(array) -> None:
         from_label = -(array.positions_m @ u) / SPEED_OF_SOUND_M_S * FS
         for i in range(array.n_mics):
             for j in range(i + 1, array.n_mics):
-                measured = _gcc_phat_delay(audio[:, i], audio[:, j])
+                measured = gcc_phat_delay(audio[:, i], audio[:, j])
                 assert abs(measured - (expected[j] - expected[i])) < 1.0, (k, i, j, measured)
                 assert abs(measured - (from_label[j] - from_label[i])) < 1.0, (k, i, j, measured)
-        assert angular_distance_deg(_srp_azimuth_deg(audio[: FS // 4], array.positions_m), src.azimuth_deg[0]) < 5.0
+        assert angular_distance_deg(srp_azimuth_deg(audio[: FS // 4], array.positions_m), src.azimuth_deg[0]) < 5.0
         local = _to_array_frame(scene, pos)
         assert angular_distance_deg(np.rad2deg(np.arctan2(local[1], local[0])), src.azimuth_deg[0]) < 0.05
     # The talkers are apart, and each one's activity was measured on its own signal.
@@ -162,7 +139,7 @@ def test_interferer_is_labelled_negative_at_its_position(array, kind: str) -> No
         assert src.active.all()
     # The sound comes from there: SRP-PHAT on the active frames.
     mask = np.repeat(src.active, int(0.1 * FS))
-    estimate = _srp_azimuth_deg(scene.audio[: mask.shape[0]][mask][: FS // 2], array.positions_m)
+    estimate = srp_azimuth_deg(scene.audio[: mask.shape[0]][mask][: FS // 2], array.positions_m)
     assert angular_distance_deg(estimate, src.azimuth_deg[0]) < 6.0, (estimate, src.azimuth_deg[0])
     # Where it is off, the (noise-free) audio is much quieter.
     if not src.active.all():

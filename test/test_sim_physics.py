@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _direction_probes import gcc_phat_delay, srp_azimuth_deg
 
-from sst_ros.geometry import SPEED_OF_SOUND_M_S, angular_distance_deg, load_array, unit_vector
+from sst_ros.geometry import SPEED_OF_SOUND_M_S, angular_distance_deg, load_array
 from sst_ros.sim import simulate_scene
 from sst_ros.sim.render import RenderOptions, render_source
 from sst_ros.sim.room import Room
@@ -25,30 +26,6 @@ ANECHOIC = {
     "array": {"position_error_m": 0.0, "gain_error_db": 0.0, "self_noise_dbfs": [-150.0, -150.0]},
     "speech": {"lead_s": [0.0, 0.0]},
 }
-
-
-def _gcc_phat_delay(x: np.ndarray, y: np.ndarray, interp: int = 32, max_lag: int = 20) -> float:
-    """Delay of y relative to x in samples (positive: y arrives later), sub-sample by FFT interpolation."""
-    n = 2 * len(x)
-    cross = np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n))
-    cross /= np.maximum(np.abs(cross), 1e-12)
-    cc = np.fft.irfft(cross, n * interp)
-    lags = np.concatenate([np.arange(0, max_lag * interp + 1), np.arange(-max_lag * interp, 0)])
-    vals = np.concatenate([cc[: max_lag * interp + 1], cc[-max_lag * interp :]])
-    return float(lags[np.argmax(vals)] / interp)
-
-
-def _srp_azimuth_deg(audio: np.ndarray, positions_m: np.ndarray) -> float:
-    """SRP-PHAT azimuth estimate (degrees, array frame) in the horizontal plane."""
-    spec = np.fft.rfft(audio, axis=0)
-    f = np.fft.rfftfreq(audio.shape[0], 1.0 / FS)
-    band = (f > 300) & (f < 4000)
-    x = spec[band] / np.maximum(np.abs(spec[band]), 1e-12)  # (F, M)
-    az = np.deg2rad(np.arange(-180.0, 180.0, 0.5))
-    advance_s = unit_vector(az, 0.0) @ positions_m.T / SPEED_OF_SOUND_M_S  # (A, M): mic hears earlier
-    steer = np.exp(-2j * np.pi * f[band][None, :, None] * advance_s[:, None, :])
-    power = np.sum(np.abs(np.sum(x[None] * steer, axis=-1)) ** 2, axis=-1)
-    return float(np.rad2deg(az[np.argmax(power)]))
 
 
 @pytest.mark.parametrize("array_name", ["respeaker_usb_v2", "head_pair_2mic", "realman_9mic"])
@@ -68,7 +45,7 @@ def test_anechoic_direct_path_delays_match_geometry(array_name: str) -> None:
     assert audio.shape[0] > FS // 2, "scene needs speech to measure delays"
     for i in range(array.n_mics):
         for j in range(i + 1, array.n_mics):
-            measured = _gcc_phat_delay(audio[:, i], audio[:, j])
+            measured = gcc_phat_delay(audio[:, i], audio[:, j])
             assert abs(measured - (expected[j] - expected[i])) < 1.0, (i, j, measured, expected[j] - expected[i])
 
 
@@ -89,7 +66,7 @@ def test_azimuth_labels_and_audio_agree_in_all_quadrants(azimuth_deg: float) -> 
     mics = pose.to_room(array.positions_m)
     opts = RenderOptions(ism_max_order=0, late_tail=False)
     audio = render_source(rng.standard_normal(FS), traj, mics, room, FS, rng, opts)
-    estimate = _srp_azimuth_deg(audio[2000:], array.positions_m)
+    estimate = srp_azimuth_deg(audio[2000:], array.positions_m)
     assert angular_distance_deg(estimate, az_label[0]) < 5.0, (estimate, az_label[0])
 
 

@@ -12,13 +12,14 @@ commands that also run ONNX exports without torch.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from typing import Any
 
 from sst_ros.errors import ConfigError
 
-__all__ = ["AMP_MODES", "DEVICE_HELP", "check_device_spec", "resolve_device"]
+__all__ = ["AMP_MODES", "DEVICE_HELP", "add_streaming_run_options", "check_device_spec", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,20 @@ DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else th
 _SPEC = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 AMP_MODES = ("auto", "on", "off")
 """Values of ``--amp`` (mixed precision: on CUDA only, always, never; :mod:`sst_ros.train.precision`)."""
+
+
+def add_streaming_run_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--threads``, ``--device`` and ``--no-direction-prior``: how ``sst predict`` and
+    ``sst evaluate`` run a model through the streaming path (the same options, the same defaults)."""
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
+    parser.add_argument(
+        "--device", default="cpu",
+        help=DEVICE_HELP + " (default cpu: the streaming network is small and sequential; a .pt model runs on CUDA)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-direction-prior", action="store_true",
+        help="ignore the model's direction prior (learned by sst adapt), if it has one",
+    )  # fmt: skip
 
 
 def check_device_spec(spec: str) -> str:

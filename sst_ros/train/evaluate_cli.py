@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from sst_ros.errors import ConfigError
-from sst_ros.model.device import DEVICE_HELP
+from sst_ros.model.device import add_streaming_run_options
 from sst_ros.train.baselines import BaselineConfig, available_baselines
 
 DEFAULT_MAX_SOURCES = 3  # sst_ros.train.evaluate.DEFAULT_MAX_SOURCES (not imported: keeps `sst --help` light)
@@ -79,15 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-clips", type=int, default=None, help="evaluate only the first N clips")
     p.add_argument("--max-plots", type=int, default=None, help="write at most N per-clip plots (default: all)")
     p.add_argument("--no-plots", action="store_true", help="write no plots (plots need matplotlib)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
-    p.add_argument(
-        "--device", default="cpu",
-        help=DEVICE_HELP + " (default cpu: the streaming network is small and sequential; a .pt model runs on CUDA)",
-    )  # fmt: skip
-    p.add_argument(
-        "--no-direction-prior", action="store_true",
-        help="ignore the model's direction prior (learned by sst adapt), if it has one",
-    )  # fmt: skip
+    add_streaming_run_options(p)
     p.set_defaults(func=run)
     return p
 

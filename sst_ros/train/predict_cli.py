@@ -27,7 +27,7 @@ import numpy as np
 
 from sst_ros.errors import AudioFormatError, ConfigError, ModelError
 from sst_ros.geometry import MicArray, load_array
-from sst_ros.model.device import DEVICE_HELP
+from sst_ros.model.device import add_streaming_run_options
 
 if TYPE_CHECKING:
     from sst_ros.model.azimuth import AzimuthGrid
@@ -182,15 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="1: one row per frame (the highest peak) [default]; N > 1: track up to N talkers and write "
         "time_s,track_id,azimuth_deg,elevation_deg,activity, one row per track per frame",
     )
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: its backend's)")
-    p.add_argument(
-        "--device", default="cpu",
-        help=DEVICE_HELP + " (default cpu: the streaming network is small and sequential; a .pt model runs on CUDA)",
-    )  # fmt: skip
-    p.add_argument(
-        "--no-direction-prior", action="store_true",
-        help="ignore the model's direction prior (learned by sst adapt), if it has one",
-    )  # fmt: skip
+    add_streaming_run_options(p)
     p.set_defaults(func=run)
     return p
 
