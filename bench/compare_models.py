@@ -1,28 +1,70 @@
-"""Paired comparison of two models on the same held-out clips, from two runs' reports.
+"""Paired comparison of two networks on the same held-out clips, from the benches' reports,
+judged against the seed-to-seed spread of training.
 
 Reads the ``report.json`` files that ``bench/bench_multisource.py`` and ``bench/bench_accuracy.py``
-write per set (``<out>/<set>/report/report.json``) for model A and model B, pairs the clips by
-name and prints, per set, each model's mean per-clip figure and the mean per-clip difference
-B - A with a paired bootstrap 95 % interval (2000 resamples of clips).
+write per set (``<out>/<set>/report/report.json``). Each side, A (the reference) and B, is one
+or more bench ``--out`` folders: one per training seed of that network (the same recipe with
+another ``seed:``). Clips are paired by name (those every folder has). Per set and figure it
+prints each side's mean per-clip figure (averaged over its seeds), the mean per-clip difference
+B - A with a paired bootstrap 95 % interval over clips (2000 resamples), and the seed spread:
+the largest mean per-clip difference between two seeds of one side.
+
+A per-clip interval compares fixed networks; it knows nothing of the training seed, and two
+seeds of one network can differ by more than the interval's width (training/README.md, "A
+smaller network"). So the last column says ``difference`` only when the interval excludes 0
+and the difference is larger than the seed spread; ``within seed spread`` when it is not;
+``no difference`` when the interval includes 0; ``seed spread unknown`` with one seed a side.
+
 Multi-source sets: F1, recall, recall where two or more talkers speak at once (overlap recall),
 precision (frame-source pairs pooled per clip) and the interferer rate; single-source sets: MAE
 and ACC10 over active frames. The means of per-clip figures differ from the pooled figures the
 benches print (every clip weighs the same, not every frame).
 
     python bench/compare_models.py --a /tmp/old_ms --b /tmp/new_ms --kind multi
-    python bench/compare_models.py --a /tmp/old_acc --b /tmp/new_acc --kind single
+    python bench/compare_models.py --a /tmp/old_acc_s0 /tmp/old_acc_s1 --b /tmp/new_acc_s0 /tmp/new_acc_s1 --kind single
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+MULTI_KEYS = ("f1", "recall", "overlap_recall", "precision", "interferer_rate")
+SINGLE_KEYS = ("mae_deg", "acc10")
 
-def _clips(report: Path, kind: str, key: str) -> dict[str, float]:
+
+@dataclass(frozen=True)
+class Comparison:
+    """One figure of one set: B against A.
+
+    Attributes:
+        set_name, key: the clip set and the figure.
+        mean_a, mean_b: mean per-clip figure of each side (over its seeds).
+        diff, ci: mean per-clip difference B - A and its paired bootstrap 95 % interval.
+        seed_spread: largest mean per-clip difference between two seeds of one side (None:
+            one seed a side).
+        n_clips: clips every folder has.
+        verdict: ``difference``, ``within seed spread``, ``no difference`` or ``seed spread unknown``.
+    """
+
+    set_name: str
+    key: str
+    mean_a: float
+    mean_b: float
+    diff: float
+    ci: tuple[float, float]
+    seed_spread: float | None
+    n_clips: int
+    verdict: str
+
+
+def clip_figures(report: Path, kind: str, key: str) -> dict[str, float]:
+    """The model's figure ``key`` per clip name of one report (non-finite values left out)."""
     data = json.loads(report.read_text())
     out: dict[str, float] = {}
     for clip in data["clips"]:
@@ -39,29 +81,68 @@ def paired_ci(diff: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[floa
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--a", required=True, help="bench --out folder of model A (the reference)")
-    ap.add_argument("--b", required=True, help="bench --out folder of model B")
-    ap.add_argument("--kind", choices=("multi", "single"), required=True)
-    args = ap.parse_args()
-    multi_keys = ("f1", "recall", "overlap_recall", "precision", "interferer_rate")
-    keys = multi_keys if args.kind == "multi" else ("mae_deg", "acc10")
-    for report_a in sorted(Path(args.a).glob("*/report/report.json")):
+def _seed_spread(per_seed: np.ndarray) -> float | None:
+    """Largest |mean per-clip difference| between two seeds; ``per_seed`` is (seeds, clips)."""
+    pairs = list(itertools.combinations(range(per_seed.shape[0]), 2))
+    return max(abs(float((per_seed[j] - per_seed[i]).mean())) for i, j in pairs) if pairs else None
+
+
+def verdict(diff: float, ci: tuple[float, float], spread: float | None) -> str:
+    """What the difference is worth: see the module docstring."""
+    if ci[0] <= 0.0 <= ci[1]:
+        return "no difference"
+    if spread is None:
+        return "seed spread unknown"
+    return "difference" if abs(diff) > spread else "within seed spread"
+
+
+def compare(a_dirs: list[Path], b_dirs: list[Path], kind: str) -> list[Comparison]:
+    """Every figure of every set that all folders of both sides have, B against A."""
+    keys = MULTI_KEYS if kind == "multi" else SINGLE_KEYS
+    rows: list[Comparison] = []
+    for report_a in sorted(a_dirs[0].glob("*/report/report.json")):
         name = report_a.parent.parent.name
-        report_b = Path(args.b) / name / "report" / "report.json"
-        if not report_b.is_file():
+        reports = [d / name / "report" / "report.json" for d in (*a_dirs, *b_dirs)]
+        if not all(r.is_file() for r in reports):
             continue
         for key in keys:
-            a, b = _clips(report_a, args.kind, key), _clips(report_b, args.kind, key)
-            common = sorted(set(a) & set(b))
+            figures = [clip_figures(r, kind, key) for r in reports]
+            common = sorted(set.intersection(*(set(f) for f in figures)))
             if not common:
                 continue
-            diff = np.array([b[c] - a[c] for c in common])
-            lo, hi = paired_ci(diff)
-            mean_a, mean_b = np.mean([a[c] for c in common]), np.mean([b[c] for c in common])
-            print(f"{name:18s} {key:16s} A {mean_a:7.3f}  B {mean_b:7.3f}  B-A per clip {diff.mean():+7.3f} "
-                  f"[{lo:+.3f}, {hi:+.3f}]  ({len(common)} clips)")  # fmt: skip
+            table = np.array([[f[c] for c in common] for f in figures])  # (folders, clips)
+            a, b = table[: len(a_dirs)], table[len(a_dirs) :]
+            diff = b.mean(axis=0) - a.mean(axis=0)
+            ci = paired_ci(diff)
+            spreads = [s for s in (_seed_spread(a), _seed_spread(b)) if s is not None]
+            spread = max(spreads) if spreads else None
+            rows.append(Comparison(
+                name, key, float(a.mean()), float(b.mean()), float(diff.mean()), ci, spread, len(common),
+                verdict(float(diff.mean()), ci, spread),
+            ))  # fmt: skip
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--a", required=True, nargs="+", type=Path,
+                    help="bench --out folder(s) of network A (the reference), one per training seed")  # fmt: skip
+    ap.add_argument("--b", required=True, nargs="+", type=Path, help="bench --out folder(s) of network B, one per seed")
+    ap.add_argument("--kind", choices=("multi", "single"), required=True)
+    args = ap.parse_args()
+    missing = [str(d) for d in (*args.a, *args.b) if not d.is_dir()]
+    if missing:
+        ap.error(f"not a folder: {', '.join(missing)} (give the --out folders of bench_accuracy.py or "
+                 "bench_multisource.py)")  # fmt: skip
+    rows = compare(args.a, args.b, args.kind)
+    if not rows:
+        ap.error("no set has a report in every folder: run the same bench (--kind single: bench_accuracy.py, "
+                 "multi: bench_multisource.py) with --out each folder")  # fmt: skip
+    print(f"A: {len(args.a)} seed(s), B: {len(args.b)} seed(s)")
+    for r in rows:
+        spread = f"seed spread {r.seed_spread:.3f}" if r.seed_spread is not None else "seed spread  n/a "
+        print(f"{r.set_name:18s} {r.key:16s} A {r.mean_a:7.3f}  B {r.mean_b:7.3f}  B-A per clip {r.diff:+7.3f} "
+              f"[{r.ci[0]:+.3f}, {r.ci[1]:+.3f}]  {spread}  ({r.n_clips} clips)  {r.verdict}")  # fmt: skip
     return 0
 
 
