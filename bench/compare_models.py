@@ -13,7 +13,10 @@ A per-clip interval compares fixed networks; it knows nothing of the training se
 seeds of one network can differ by more than the interval's width (training/README.md, "A
 smaller network"). So the last column says ``difference`` only when the interval excludes 0
 and the difference is larger than the seed spread; ``within seed spread`` when it is not;
-``no difference`` when the interval includes 0; ``seed spread unknown`` with one seed a side.
+``no difference`` when the interval includes 0; ``seed spread unknown`` with one seed a side;
+``too few clips`` below 10 paired clips. The seed spread is only as wide as what the seeds
+differ by (e.g. stage-2 seeds on one stage 1 leave stage 1's seed out) and is measured on the
+same clips. Figures are fractions (ACC10 0.05 = 5 points) or degrees (MAE).
 
 Multi-source sets: F1, recall, recall where two or more talkers speak at once (overlap recall),
 precision (frame-source pairs pooled per clip) and the interferer rate; single-source sets: MAE
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,11 @@ import numpy as np
 
 MULTI_KEYS = ("f1", "recall", "overlap_recall", "precision", "interferer_rate")
 SINGLE_KEYS = ("mae_deg", "acc10")
+MIN_CLIPS = 10  # fewer paired clips: a bootstrap interval means nothing
+
+
+class ReportError(ValueError):
+    """A report that is not what ``--kind`` reads (the message names the file and the fix)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,8 @@ class Comparison:
         seed_spread: largest mean per-clip difference between two seeds of one side (None:
             one seed a side).
         n_clips: clips every folder has.
-        verdict: ``difference``, ``within seed spread``, ``no difference`` or ``seed spread unknown``.
+        verdict: ``difference``, ``within seed spread``, ``no difference``, ``seed spread unknown``
+            or ``too few clips``.
     """
 
     set_name: str
@@ -64,11 +74,23 @@ class Comparison:
 
 
 def clip_figures(report: Path, kind: str, key: str) -> dict[str, float]:
-    """The model's figure ``key`` per clip name of one report (non-finite values left out)."""
+    """The model's figure ``key`` per clip name of one report (missing or non-finite values left out).
+
+    Raises:
+        ReportError: a clip without the model's figures of ``kind``.
+    """
     data = json.loads(report.read_text())
+    section = "multi_source" if kind == "multi" else "metrics"
     out: dict[str, float] = {}
     for clip in data["clips"]:
-        value = clip["multi_source"]["crnn"].get(key) if kind == "multi" else clip["metrics"]["crnn"].get(key)
+        figures = clip.get(section, {}).get("crnn")
+        if figures is None:
+            bench = "bench_multisource.py" if kind == "multi" else "bench_accuracy.py"
+            raise ReportError(
+                f"{report}: clip {clip.get('name')} has no model figures under '{section}'; --kind {kind} "
+                f"reads the reports of {bench} run with a model"
+            )
+        value = figures.get(key)
         if value is not None and np.isfinite(value):
             out[clip["name"]] = float(value)
     return out
@@ -87,8 +109,10 @@ def _seed_spread(per_seed: np.ndarray) -> float | None:
     return max(abs(float((per_seed[j] - per_seed[i]).mean())) for i, j in pairs) if pairs else None
 
 
-def verdict(diff: float, ci: tuple[float, float], spread: float | None) -> str:
+def verdict(diff: float, ci: tuple[float, float], spread: float | None, n_clips: int) -> str:
     """What the difference is worth: see the module docstring."""
+    if n_clips < MIN_CLIPS:
+        return "too few clips"
     if ci[0] <= 0.0 <= ci[1]:
         return "no difference"
     if spread is None:
@@ -96,14 +120,18 @@ def verdict(diff: float, ci: tuple[float, float], spread: float | None) -> str:
     return "difference" if abs(diff) > spread else "within seed spread"
 
 
-def compare(a_dirs: list[Path], b_dirs: list[Path], kind: str) -> list[Comparison]:
-    """Every figure of every set that all folders of both sides have, B against A."""
+def compare(a_dirs: list[Path], b_dirs: list[Path], kind: str) -> tuple[list[Comparison], list[str]]:
+    """Every figure of every set that all folders of both sides have, B against A; and the names
+    of the sets some folder has and another lacks (not compared)."""
     keys = MULTI_KEYS if kind == "multi" else SINGLE_KEYS
+    dirs = (*a_dirs, *b_dirs)
+    names = sorted({r.parent.parent.name for d in dirs for r in d.glob("*/report/report.json")})
     rows: list[Comparison] = []
-    for report_a in sorted(a_dirs[0].glob("*/report/report.json")):
-        name = report_a.parent.parent.name
-        reports = [d / name / "report" / "report.json" for d in (*a_dirs, *b_dirs)]
+    skipped: list[str] = []
+    for name in names:
+        reports = [d / name / "report" / "report.json" for d in dirs]
         if not all(r.is_file() for r in reports):
+            skipped.append(name)
             continue
         for key in keys:
             figures = [clip_figures(r, kind, key) for r in reports]
@@ -118,9 +146,9 @@ def compare(a_dirs: list[Path], b_dirs: list[Path], kind: str) -> list[Compariso
             spread = max(spreads) if spreads else None
             rows.append(Comparison(
                 name, key, float(a.mean()), float(b.mean()), float(diff.mean()), ci, spread, len(common),
-                verdict(float(diff.mean()), ci, spread),
+                verdict(float(diff.mean()), ci, spread, len(common)),
             ))  # fmt: skip
-    return rows
+    return rows, skipped
 
 
 def main() -> int:
@@ -130,17 +158,25 @@ def main() -> int:
     ap.add_argument("--b", required=True, nargs="+", type=Path, help="bench --out folder(s) of network B, one per seed")
     ap.add_argument("--kind", choices=("multi", "single"), required=True)
     args = ap.parse_args()
+    dirs = [d.resolve() for d in (*args.a, *args.b)]
+    if len(set(dirs)) < len(dirs):
+        ap.error("a folder is given twice: each folder is one training seed (the same one twice is a seed spread of 0)")
     missing = [str(d) for d in (*args.a, *args.b) if not d.is_dir()]
     if missing:
         ap.error(f"not a folder: {', '.join(missing)} (give the --out folders of bench_accuracy.py or "
                  "bench_multisource.py)")  # fmt: skip
-    rows = compare(args.a, args.b, args.kind)
+    try:
+        rows, skipped = compare(args.a, args.b, args.kind)
+    except ReportError as err:
+        ap.error(str(err))
+    if skipped:
+        print(f"not compared (not in every folder): {', '.join(skipped)}", file=sys.stderr)
     if not rows:
         ap.error("no set has a report in every folder: run the same bench (--kind single: bench_accuracy.py, "
                  "multi: bench_multisource.py) with --out each folder")  # fmt: skip
     print(f"A: {len(args.a)} seed(s), B: {len(args.b)} seed(s)")
     for r in rows:
-        spread = f"seed spread {r.seed_spread:.3f}" if r.seed_spread is not None else "seed spread  n/a "
+        spread = f"seed spread {r.seed_spread:6.3f}" if r.seed_spread is not None else "seed spread    n/a"
         print(f"{r.set_name:18s} {r.key:16s} A {r.mean_a:7.3f}  B {r.mean_b:7.3f}  B-A per clip {r.diff:+7.3f} "
               f"[{r.ci[0]:+.3f}, {r.ci[1]:+.3f}]  {spread}  ({r.n_clips} clips)  {r.verdict}")  # fmt: skip
     return 0
