@@ -7,7 +7,7 @@ or more bench ``--out`` folders: one per training seed of that network (the same
 another ``seed:``). Clips are paired by name (those every folder has). Per set and figure it
 prints each side's mean per-clip figure (averaged over its seeds), the mean per-clip difference
 B - A with a paired bootstrap 95 % interval over clips (2000 resamples), and the seed spread:
-the largest mean per-clip difference between two seeds of one side.
+the largest absolute mean per-clip difference between two seeds of one side.
 
 A per-clip interval compares fixed networks; it knows nothing of the training seed, and two
 seeds of one network can differ by more than the interval's width (training/README.md, "A
@@ -55,7 +55,7 @@ class Comparison:
         set_name, key: the clip set and the figure.
         mean_a, mean_b: mean per-clip figure of each side (over its seeds).
         diff, ci: mean per-clip difference B - A and its paired bootstrap 95 % interval.
-        seed_spread: largest mean per-clip difference between two seeds of one side (None:
+        seed_spread: largest absolute mean per-clip difference between two seeds of one side (None:
             one seed a side).
         n_clips: clips every folder has.
         verdict: ``difference``, ``within seed spread``, ``no difference``, ``seed spread unknown``
@@ -73,15 +73,16 @@ class Comparison:
     verdict: str
 
 
-def clip_figures(report: Path, kind: str, key: str) -> dict[str, float]:
-    """The model's figure ``key`` per clip name of one report (missing or non-finite values left out).
+def clip_figures(report: Path, kind: str, keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """The model's figures per key, then per clip name, of one report (missing or non-finite
+    values left out); the file is read once for all keys.
 
     Raises:
         ReportError: a clip without the model's figures of ``kind``.
     """
     data = json.loads(report.read_text())
     section = "multi_source" if kind == "multi" else "metrics"
-    out: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {key: {} for key in keys}
     for clip in data["clips"]:
         figures = clip.get(section, {}).get("crnn")
         if figures is None:
@@ -90,9 +91,10 @@ def clip_figures(report: Path, kind: str, key: str) -> dict[str, float]:
                 f"{report}: clip {clip.get('name')} has no model figures under '{section}'; --kind {kind} "
                 f"reads the reports of {bench} run with a model"
             )
-        value = figures.get(key)
-        if value is not None and np.isfinite(value):
-            out[clip["name"]] = float(value)
+        for key in keys:
+            value = figures.get(key)
+            if value is not None and np.isfinite(value):
+                out[key][clip["name"]] = float(value)
     return out
 
 
@@ -133,8 +135,9 @@ def compare(a_dirs: list[Path], b_dirs: list[Path], kind: str) -> tuple[list[Com
         if not all(r.is_file() for r in reports):
             skipped.append(name)
             continue
+        per_report = [clip_figures(r, kind, keys) for r in reports]
         for key in keys:
-            figures = [clip_figures(r, kind, key) for r in reports]
+            figures = [f[key] for f in per_report]
             common = sorted(set.intersection(*(set(f) for f in figures)))
             if not common:
                 continue

@@ -30,13 +30,14 @@ def _write(out: Path, acc10: np.ndarray, kind: str = "single", set_name: str = "
     clips = []
     order = np.arange(len(acc10)) if order_seed < 0 else np.random.default_rng(order_seed).permutation(len(acc10))
     for k in order:
-        v = acc10[k]
-        figures = {"acc10": None if np.isnan(v) else float(v), "mae_deg": 10.0 * float(v)}
-        key = "metrics" if kind == "single" else "multi_source"
+        v = float(acc10[k])
         if kind == "multi":
-            figures = {"f1": float(v), "recall": float(v), "overlap_recall": float("nan"),
-                       "precision": float(v), "interferer_rate": None}  # fmt: skip
-        clips.append({"name": f"scene_{k:06d}", key: {"crnn": figures}})
+            section = "multi_source"
+            figures = {"f1": v, "recall": v, "overlap_recall": float("nan"), "precision": v, "interferer_rate": None}
+        else:
+            section = "metrics"
+            figures = {"acc10": None if np.isnan(v) else v, "mae_deg": 10.0 * v}
+        clips.append({"name": f"scene_{k:06d}", section: {"crnn": figures}})
     report = out / set_name / "report" / "report.json"
     report.parent.mkdir(parents=True)
     report.write_text(json.dumps({"clips": clips}))
