@@ -48,7 +48,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from sst_ros.config_fields import check_fields
 from sst_ros.errors import AudioFormatError, ConfigError
@@ -209,22 +208,28 @@ class StreamingFeatures:
                 "select the microphone channels first (MicArray.microphone_audio)"
             )
         cfg = self.cfg
-        buf = np.concatenate([self._buf, x.astype(np.float64, copy=False)], axis=0)
+        buf = np.concatenate([self._buf, x.astype(np.float64, copy=False)], axis=0)  # C-contiguous (n, M)
         hist = cfg.n_fft - cfg.hop
         t_new = (buf.shape[0] - hist) // cfg.hop
         if t_new <= 0:
             self._buf = buf
             return np.zeros((cfg.n_planes(self.n_mics), cfg.n_rows, 0), dtype=np.float32)
-        frames = sliding_window_view(buf, cfg.n_fft, axis=0)[:: cfg.hop][:t_new]  # (t, M, n_fft), a view
+        # (t, M, n_fft) frames as a view of the buffer (numpy's sliding_window_view, built
+        # directly: that helper's checks cost more than the windowing at 5 frames per call)
+        row, col = buf.strides
+        frames = np.ndarray((t_new, self.n_mics, cfg.n_fft), np.float64, buf, 0, (cfg.hop * row, col, row))
         spec = np.fft.rfft(frames * self._window, axis=-1)  # (t, M, n_fft // 2 + 1)
         spec = spec[:, :, 1 : cfg.n_freq + 1].transpose(0, 2, 1)  # (t, F, M)
         self._buf = buf[t_new * cfg.hop :]
-        mag = np.abs(spec).mean(axis=(1, 2))  # (t,)
+        bin_mag = np.abs(spec)  # (t, F, M)
+        mag = bin_mag.mean(axis=(1, 2))  # (t,)
         num, den = self._running_mean(mag)
         scale = 1.0 / (num / den + cfg.eps)  # (t,)
         spec = spec * scale[:, None, None]
         if cfg.kind == "srp":
-            return self._srp_planes(spec, mag * scale)
+            # per-bin magnitudes of the normalised spectra: |X| * scale, as |X * scale| up to rounding
+            weight = (bin_mag.mean(axis=2) * scale[:, None]).astype(np.float32)  # (t, F)
+            return self._srp_planes(spec, weight, mag * scale)
         if cfg.phase_reference:
             ref = spec[:, :, :1]
             spec = spec * (np.conj(ref) / (np.abs(ref) + 1e-12))
@@ -271,17 +276,22 @@ class StreamingFeatures:
         np.subtract(c, s, out=out[:, c.shape[1] :])
         return out
 
-    def _srp_planes(self, spec: np.ndarray, frame_mag: np.ndarray) -> np.ndarray:
-        """(P, A, t) srp planes from normalised spectra (t, F, M) and frame magnitudes (t,)."""
+    def _srp_planes(self, spec: np.ndarray, weight: np.ndarray, frame_mag: np.ndarray) -> np.ndarray:
+        """(P, A, t) srp planes from normalised spectra (t, F, M), their float32 mean magnitude over
+        the microphones per bin (t, F), the within-band weight, and frame magnitudes (t,)."""
         cfg = self.cfg
         t = spec.shape[0]
         nb, fb = cfg.srp_bands, cfg.n_freq // cfg.srp_bands
         spec = spec.astype(np.complex64)  # element-wise work in single precision (exact per element)
         cross = spec[:, :, self._pairs[:, 0]] * np.conj(spec[:, :, self._pairs[:, 1]])  # (t, F, P)
-        weight = np.abs(spec).mean(axis=2)  # (t, F) bin magnitude, the within-band weight
         g = cross * (weight[:, :, None] / (np.abs(cross) + np.float32(1e-20)))  # phase transform x weight
-        g = g.transpose(1, 2, 0).reshape(nb, fb * g.shape[2], t)  # (B, fb P, t)
-        stacked = np.concatenate([g.real, -g.imag], axis=1)  # (B, 2 fb P, t)
+        # stacked [Re G; -Im G] (B, 2 fb P, t), each half written once from (t, F, P) = (t, B, fb, P)
+        n_pairs = g.shape[2]
+        stacked = np.empty((nb, 2 * fb * n_pairs, t), dtype=np.float32)
+        halves = stacked.reshape(nb, 2, fb, n_pairs, t)
+        by_band = (t, nb, fb, n_pairs)
+        halves[:, 0] = g.real.reshape(by_band).transpose(1, 2, 3, 0)
+        np.negative(g.imag.reshape(by_band).transpose(1, 2, 3, 0), out=halves[:, 1])
         # single precision: BLAS may round a product differently for different chunk lengths, so
         # chunked and whole-clip srp features agree to about 1e-7, not bit for bit (the element-wise
         # work and the STFT front end are exact); double precision would triple the feature cost
