@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from sst_ros.model.crnn import CRNN, ModelOutput, StreamState
 
-__all__ = ["FusedCRNN", "FusedState"]
+__all__ = ["FoldedBlock", "FusedCRNN", "FusedState", "folded_blocks"]
 
 _CL = torch.channels_last
 
@@ -41,6 +41,47 @@ class FusedState(StreamState):
     keeps one engine (built at its start) across calls."""
 
     engine: FusedCRNN | None = None
+
+
+@dataclass(frozen=True)
+class FoldedBlock:
+    """One CNN block of an eval-mode :class:`CRNN` with BatchNorm folded into its convolutions.
+
+    Attributes:
+        convs: (weight, bias) per convolution, in order: weight (C_out, C_in, 3, 3) over
+            (azimuth, time) as in the network, bias (C_out,); copies, not the network's tensors.
+        freq_pool, time_pool: the block's max-pooling factors over azimuth and time.
+    """
+
+    convs: list[tuple[torch.Tensor, torch.Tensor]]
+    freq_pool: int
+    time_pool: int
+
+
+def folded_blocks(model: CRNN) -> list[FoldedBlock]:
+    """The CNN of an eval-mode ``model`` as :class:`FoldedBlock` s: ``w * g / sqrt(var + eps)`` and
+    the bias ``beta - mean * g / sqrt(var + eps)`` per convolution (one op instead of two).
+
+    Raises:
+        ValueError: ``model`` is in training mode (training-mode BatchNorm has no fixed affine form).
+    """
+    if model.training:
+        raise ValueError("folding BatchNorm needs its running statistics: call model.eval() first")
+    blocks = []
+    convs = iter(model.convs)
+    with torch.no_grad():
+        for pool in model.pools:
+            layers = []
+            for _ in range(model.cfg.convs_per_block):
+                layer = next(convs)
+                conv, bn = cast(nn.Conv2d, layer.conv), cast(nn.BatchNorm2d, layer.bn)
+                mean, var = cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
+                scale = bn.weight / torch.sqrt(var + bn.eps)  # (C_out,)
+                w = conv.weight * scale[:, None, None, None]
+                b = bn.bias - mean * scale
+                layers.append((w.detach().clone(), b.detach().clone()))
+            blocks.append(FoldedBlock(layers, int(cast(int, pool.fp)), int(cast(int, pool.tp))))
+    return blocks
 
 
 class FusedCRNN:
@@ -54,23 +95,11 @@ class FusedCRNN:
     """
 
     def __init__(self, model: CRNN) -> None:
-        if model.training:
-            raise ValueError("FusedCRNN folds BatchNorm statistics: call model.eval() first")
         self.model = model
-        self._blocks: list[tuple[list[tuple[torch.Tensor, torch.Tensor]], int, int]] = []
-        convs = iter(model.convs)
-        with torch.no_grad():
-            for pool in model.pools:
-                layers = []
-                for _ in range(model.cfg.convs_per_block):
-                    layer = next(convs)
-                    conv, bn = cast(nn.Conv2d, layer.conv), cast(nn.BatchNorm2d, layer.bn)
-                    mean, var = cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
-                    scale = bn.weight / torch.sqrt(var + bn.eps)  # (C_out,)
-                    w = (conv.weight * scale[:, None, None, None]).contiguous(memory_format=_CL)
-                    b = bn.bias - mean * scale
-                    layers.append((w.detach().clone(), b.detach().clone()))
-                self._blocks.append((layers, int(cast(int, pool.fp)), int(cast(int, pool.tp))))
+        self._blocks = [
+            ([(w.contiguous(memory_format=_CL), b) for w, b in block.convs], block.freq_pool, block.time_pool)
+            for block in folded_blocks(model)
+        ]
 
     def init_state(self, batch: int = 1) -> FusedState:
         """Zero state in the channels-last layout (the start of a stream)."""

@@ -51,8 +51,9 @@ class StateTensor:
 
     Attributes:
         input: graph input name. output: graph output name.
-        shape: its fixed shape (batch 1), e.g. (1, C, F, 2) for a convolution's history or
-            (layers, 1, H) for the GRU; zeros at the start of a stream.
+        shape: its fixed shape (batch 1), e.g. (1, C, 2, F) for a convolution's history
+            ((1, C, F, 2) in exports made before the graph was time-major) or (layers, 1, H) for
+            the GRU; zeros at the start of a stream. The runtime only feeds each back.
     """
 
     input: str
