@@ -224,6 +224,53 @@ def test_block_calls_equal_single_frame_calls_and_version_1_metadata_reads(
     np.testing.assert_array_equal(st_b.pending, st_s.pending)
 
 
+def _frequency_major_copy(src: Path, dst: Path) -> Path:
+    """A version 2 file made from the export: the same graph behind a feature input of the layout
+    before version 3, (1, P, F, frames), transposed to the time-major one inside."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load(str(src))
+    graph = proto.graph
+    old = next(i for i in graph.input if i.name == "features")
+    dims = old.type.tensor_type.shape.dim
+    shape = [dims[0].dim_value, dims[1].dim_value, dims[3].dim_value, "frames"]
+    new = helper.make_tensor_value_info("features_pft", old.type.tensor_type.elem_type, shape)
+    graph.input.remove(old)
+    graph.input.insert(0, new)
+    graph.node.insert(0, helper.make_node("Transpose", ["features_pft"], ["features"], perm=[0, 1, 3, 2]))
+    onnx.save(proto, str(dst))
+    return _with_metadata(
+        dst, dst, lambda d: {**d, "version": 2, "io": {**d["io"], "features": "features_pft", "time_major": False}}
+    )
+
+
+def test_version_2_files_with_frequency_major_features_still_run(
+    models, onnx_path: Path, tmp_path: Path, speech: np.ndarray
+) -> None:
+    """Exports before version 3 take features as (1, P, F, frames): the runtime still feeds them
+    that way, with the same outputs and state as the time-major graph, in uneven chunks."""
+    _, onnx_model = models
+    assert onnx_model.metadata.time_major
+    old = load_model(_frequency_major_copy(onnx_path, tmp_path / "v2.onnx"), threads=1)
+    assert not old.metadata.time_major
+    assert old.init_state().pending.shape == (19, 128, 0)
+    cuts = [1, 1600, 2500, 2501, 20000, 20001]  # samples: empty, partial and block-sized calls
+    spec_new, act_new = _stream(onnx_model, speech, cuts)
+    spec_old, act_old = _stream(old, speech, cuts)
+    assert spec_new.shape == spec_old.shape and spec_new.shape[0] >= 30
+    np.testing.assert_array_equal(spec_new, spec_old)
+    np.testing.assert_array_equal(act_new, act_old)
+    from sst_ros.model.onnx_export import check_features
+
+    feats = check_features(onnx_model, seconds=0.26)  # 13 frames: two output frames and 3 pending
+    _, _, st_new = onnx_model.step(feats)
+    _, _, st_old = old.step(feats)
+    for a, b in zip(st_new.tensors, st_old.tensors, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(st_new.pending, st_old.pending.transpose(0, 2, 1))
+
+
 def test_bad_files_and_inputs_are_refused(models, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
         load_model(tmp_path / "missing.onnx")

@@ -181,12 +181,13 @@ class StreamingFeatures:
             n_cfg = 0 if cfg.mic_positions_m is None else len(cfg.mic_positions_m)
             if n_cfg != n_mics:
                 raise ConfigError(f"srp features were configured for {n_cfg} microphones but the audio has {n_mics}")
-            self._pairs, self._steer_t, self._coords, self._half = _srp_tables(cfg)
+            self._pairs, self._steer, self._coords, self._half = _srp_tables(cfg)
         self.reset()
 
     def reset(self) -> None:
         """Forget all history (start of a new stream)."""
-        self._buf = np.zeros((self.cfg.n_fft - self.cfg.hop, self.n_mics), dtype=np.float64)
+        # (M, n) microphone-major: each frame below is then a contiguous run of samples
+        self._buf = np.zeros((self.n_mics, self.cfg.n_fft - self.cfg.hop), dtype=np.float64)
         # running-average filter states: numerator (magnitude) and denominator (weight)
         self._z_num = 0.0
         self._z_den = 0.0
@@ -198,8 +199,9 @@ class StreamingFeatures:
             audio_chunk: (n, M) float samples at ``cfg.sample_rate_hz``; any n >= 0.
         Returns:
             float32 array (``cfg.n_planes(M)``, ``cfg.n_rows``, t_new): the new frames in time
-            order (t_new may be 0). A numpy array for every backend: the torch call sites wrap it
-            with ``torch.from_numpy`` (no copy).
+            order (t_new may be 0). Its memory is time-major: ``.transpose(0, 2, 1)`` is a
+            C-contiguous (P, t_new, R) array (the ONNX graph's input, no copy). A numpy array for
+            every backend: the torch call sites wrap it with ``torch.from_numpy`` (no copy).
         """
         x = np.asarray(audio_chunk)
         if x.ndim != 2 or x.shape[1] != self.n_mics:
@@ -208,20 +210,19 @@ class StreamingFeatures:
                 "select the microphone channels first (MicArray.microphone_audio)"
             )
         cfg = self.cfg
-        buf = np.concatenate([self._buf, x.astype(np.float64, copy=False)], axis=0)  # C-contiguous (n, M)
+        buf = np.concatenate([self._buf, x.T.astype(np.float64, copy=False)], axis=1)  # C-contiguous (M, n)
         hist = cfg.n_fft - cfg.hop
-        t_new = (buf.shape[0] - hist) // cfg.hop
+        t_new = (buf.shape[1] - hist) // cfg.hop
         if t_new <= 0:
             self._buf = buf
             return np.zeros((cfg.n_planes(self.n_mics), cfg.n_rows, 0), dtype=np.float32)
         # (t, M, n_fft) frames as a view of the buffer (numpy's sliding_window_view, built
         # directly: that helper's checks cost about 20 us a call, as much as the windowing)
-        row, col = buf.strides
-        frames = np.ndarray((t_new, self.n_mics, cfg.n_fft), np.float64, buf, 0, (cfg.hop * row, col, row))
-        spec = np.fft.rfft(frames * self._window, axis=-1)  # (t, M, n_fft // 2 + 1)
-        spec = spec[:, :, 1 : cfg.n_freq + 1].transpose(0, 2, 1)  # (t, F, M)
-        self._buf = buf[t_new * cfg.hop :]
-        bin_mag = np.abs(spec)  # (t, F, M)
+        mic, sample = buf.strides
+        frames = np.ndarray((t_new, self.n_mics, cfg.n_fft), np.float64, buf, 0, (cfg.hop * sample, mic, sample))
+        spec = np.fft.rfft(frames * self._window, axis=-1)[:, :, 1 : cfg.n_freq + 1]  # (t, M, F)
+        self._buf = buf[:, t_new * cfg.hop :]
+        bin_mag = np.abs(spec)  # (t, M, F)
         mag = bin_mag.mean(axis=(1, 2))  # (t,)
         num, den = self._running_mean(mag)
         scale = 1.0 / (num / den + cfg.eps)  # (t,)
@@ -229,15 +230,16 @@ class StreamingFeatures:
         if cfg.kind == "srp":
             # mean over microphones of each bin's normalised magnitude: mean|X| * scale, equal to
             # mean|X * scale| up to rounding
-            weight = (bin_mag.mean(axis=2) * scale[:, None]).astype(np.float32)  # (t, F)
+            # (sum / M is what ndarray.mean computes, without its slower path for a middle axis)
+            weight = (bin_mag.sum(axis=1) / self.n_mics * scale[:, None]).astype(np.float32)  # (t, F)
             return self._srp_planes(spec, weight, mag * scale)
         if cfg.phase_reference:
-            ref = spec[:, :, :1]
+            ref = spec[:, :1]
             spec = spec * (np.conj(ref) / (np.abs(ref) + 1e-12))
-        out = np.empty((self.n_mics, 2, cfg.n_freq, t_new), dtype=np.float32)
-        out[:, 0] = spec.real.transpose(2, 1, 0)
-        out[:, 1] = spec.imag.transpose(2, 1, 0)
-        return out.reshape(2 * self.n_mics, cfg.n_freq, t_new)
+        out = np.empty((self.n_mics, 2, t_new, cfg.n_freq), dtype=np.float32)  # time-major
+        out[:, 0] = spec.real.transpose(1, 0, 2)
+        out[:, 1] = spec.imag.transpose(1, 0, 2)
+        return out.reshape(2 * self.n_mics, t_new, cfg.n_freq).transpose(0, 2, 1)
 
     def _running_mean(self, mag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Numerator and weight of the bias-corrected moving average of ``mag`` (t,), state carried.
@@ -259,51 +261,55 @@ class StreamingFeatures:
         return num, den
 
     def _steered(self, stacked: np.ndarray) -> np.ndarray:
-        """(B, A, t) ``steer @ stacked`` for stacked ``[Re G; -Im G]`` (B, 2 fb P, t).
+        """(B, t, A) ``stacked @ steer`` for stacked ``[Re G, -Im G]`` (B, t, 2 P fb).
 
         With an even number of azimuths, azimuth ``a + A/2`` is ``a + 180`` degrees: its delays
         are those of ``a`` negated, so its cosines are the same and its sines change sign. Both
         halves then come from the first half's two products (``C + S`` and ``C - S``), which
-        reads half the steering table: the product is bound by that read (1.5 MB per call).
+        reads half the steering table: the product is bound by that read (0.8 MB per call).
         """
         if self._half is None:
-            return np.matmul(self._steer_t, stacked)
-        cos, neg_sin = self._half  # (B, A/2, fb P) each
-        n = cos.shape[2]
-        c = np.matmul(cos, stacked[:, :n])  # cos . Re G
-        s = np.matmul(neg_sin, stacked[:, n:])  # (-sin) . (-Im G) = sin . Im G
-        out = np.empty((c.shape[0], 2 * c.shape[1], c.shape[2]), dtype=np.float32)
-        np.add(c, s, out=out[:, : c.shape[1]])
-        np.subtract(c, s, out=out[:, c.shape[1] :])
+            return np.matmul(stacked, self._steer)
+        cos, neg_sin = self._half  # (B, P fb, A/2) each
+        n = cos.shape[1]
+        c = np.matmul(stacked[:, :, :n], cos)  # Re G . cos
+        s = np.matmul(stacked[:, :, n:], neg_sin)  # (-Im G) . (-sin) = Im G . sin
+        out = np.empty((c.shape[0], c.shape[1], 2 * c.shape[2]), dtype=np.float32)
+        np.add(c, s, out=out[:, :, : c.shape[2]])
+        np.subtract(c, s, out=out[:, :, c.shape[2] :])
         return out
 
     def _srp_planes(self, spec: np.ndarray, weight: np.ndarray, frame_mag: np.ndarray) -> np.ndarray:
-        """(B + 3, A, t) srp planes from the normalised spectra ``spec`` (t, F, M), the within-band
+        """(B + 3, A, t) srp planes from the normalised spectra ``spec`` (t, M, F), the within-band
         ``weight`` (t, F) float32 (mean over microphones of each bin's magnitude) and the
-        normalised frame magnitudes ``frame_mag`` (t,)."""
+        normalised frame magnitudes ``frame_mag`` (t,).
+
+        Every array keeps frequency last (rows of F or fb bins), and the steering product runs
+        with time as its rows, so no step reads or writes with a stride of a few elements."""
         cfg = self.cfg
         t = spec.shape[0]
         nb, fb = cfg.srp_bands, cfg.n_freq // cfg.srp_bands
         spec = spec.astype(np.complex64)  # element-wise work in single precision (exact per element)
-        cross = spec[:, :, self._pairs[:, 0]] * np.conj(spec[:, :, self._pairs[:, 1]])  # (t, F, P)
-        g = cross * (weight[:, :, None] / (np.abs(cross) + np.float32(1e-20)))  # phase transform x weight
-        # stacked [Re G; -Im G] (B, 2 fb P, t), each half written once from (t, F, P) = (t, B, fb, P)
-        n_pairs = g.shape[2]
-        stacked = np.empty((nb, 2 * fb * n_pairs, t), dtype=np.float32)
-        halves = stacked.reshape(nb, 2, fb, n_pairs, t)
-        by_band = (t, nb, fb, n_pairs)
-        halves[:, 0] = g.real.reshape(by_band).transpose(1, 2, 3, 0)
-        np.negative(g.imag.reshape(by_band).transpose(1, 2, 3, 0), out=halves[:, 1])
+        cross = spec[:, self._pairs[:, 0]] * np.conj(spec[:, self._pairs[:, 1]])  # (t, P, F)
+        g = cross * (weight[:, None, :] / (np.abs(cross) + np.float32(1e-20)))  # phase transform x weight
+        # stacked [Re G, -Im G] (B, t, 2 P fb), each half written once from (t, P, F) = (t, P, B, fb)
+        n_pairs = g.shape[1]
+        n = n_pairs * fb
+        stacked = np.empty((nb, t, 2 * n), dtype=np.float32)
+        halves = stacked.reshape(nb, t, 2, n_pairs, fb)
+        by_band = (t, n_pairs, nb, fb)
+        halves[:, :, 0] = g.real.reshape(by_band).transpose(2, 0, 1, 3)
+        np.negative(g.imag.reshape(by_band).transpose(2, 0, 1, 3), out=halves[:, :, 1])
         # single precision: BLAS may round a product differently for different chunk lengths, so
-        # chunked and whole-clip srp features agree to about 1e-7, not bit for bit (the element-wise
+        # chunked and whole-clip srp features agree to about 1e-6, not bit for bit (the element-wise
         # work and the STFT front end are exact); double precision would triple the feature cost
-        num = self._steered(stacked)  # (B, A, t): Re(G * steering) summed over band and pairs
-        den = weight.T.reshape(nb, fb, t).sum(axis=1) * len(self._pairs) + 1e-12  # (B, t)
-        out = np.empty((nb + 3, cfg.srp_azimuths, t), dtype=np.float32)
-        np.divide(num, den[:, None, :], out=out[:nb])
-        out[nb] = np.log(frame_mag + 1e-3)[None, :]
-        out[nb + 1 :] = self._coords[:, :, None]
-        return out
+        num = self._steered(stacked)  # (B, t, A): Re(G * steering) summed over band and pairs
+        den = weight.reshape(t, nb, fb).sum(axis=2).T * n_pairs + 1e-12  # (B, t)
+        out = np.empty((nb + 3, t, cfg.srp_azimuths), dtype=np.float32)  # time-major
+        np.divide(num, den[:, :, None], out=out[:nb])
+        out[nb] = np.log(frame_mag + 1e-3)[:, None]
+        out[nb + 1 :] = self._coords[:, None, :]
+        return out.transpose(0, 2, 1)
 
 
 def feature_config_for(positions_m: np.ndarray, **fields: Any) -> FeatureConfig:
@@ -333,31 +339,32 @@ def _srp_tables(
     cfg: FeatureConfig,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Per-configuration constants of the srp features, built once (every training crop and
-    every stream makes a new extractor): pairs (P, 2), the steering matrix transposed for
-    ``steer @ planes`` as float32 (B, A, 2 fb P), the cos/sin coordinate rows (2, A), and for an
-    even A the first half's cosine and negated-sine blocks (B, A/2, fb P) each (see
+    every stream makes a new extractor): pairs (P, 2), the steering matrix as float32
+    (B, 2 P fb, A) for ``stacked @ steer``, the cos/sin coordinate rows (2, A), and for an even
+    A the first half's cosine and negated-sine blocks (B, P fb, A/2) each (see
     ``StreamingFeatures._steered``; None for an odd A). Read-only: shared between extractors."""
-    steer_t = np.ascontiguousarray(srp_steering(cfg).transpose(0, 2, 1), dtype=np.float32)
+    steer = np.ascontiguousarray(srp_steering(cfg), dtype=np.float32)
     az = _srp_azimuths_rad(cfg)
     coords = np.stack([np.cos(az), np.sin(az)]).astype(np.float32)
     pairs = _mic_pairs(len(cfg.mic_positions_m or ()))
     half = None
     if cfg.srp_azimuths % 2 == 0:
-        a2, n = cfg.srp_azimuths // 2, steer_t.shape[2] // 2
-        half = (np.ascontiguousarray(steer_t[:, :a2, :n]), np.ascontiguousarray(steer_t[:, :a2, n:]))
-    for a in (pairs, steer_t, coords, *(half or ())):
+        a2, n = cfg.srp_azimuths // 2, steer.shape[1] // 2
+        half = (np.ascontiguousarray(steer[:, :n, :a2]), np.ascontiguousarray(steer[:, n:, :a2]))
+    for a in (pairs, steer, coords, *(half or ())):
         a.setflags(write=False)
-    return pairs, steer_t, coords, half
+    return pairs, steer, coords, half
 
 
 def srp_steering(cfg: FeatureConfig) -> np.ndarray:
     """Steering matrix of the ``srp`` features.
 
     Returns:
-        float64 (srp_bands, 2 * bins_per_band * P, srp_azimuths): for each band, rows
-        ``[cos; sin]`` of ``2 pi f tau_ij(az)`` over (bin, pair), so that ``[Re G, -Im G] @ W``
-        is ``Re(G exp(-j 2 pi f tau))``; ``tau_ij(az) = (p_i - p_j) . u(az) / c`` with ``u`` the
-        unit vector towards azimuth ``az`` at elevation 0 (a nearer microphone hears earlier).
+        float64 (srp_bands, 2 * P * bins_per_band, srp_azimuths): for each band, rows
+        ``[cos; -sin]`` of ``2 pi f tau_ij(az)`` over (pair, bin), bins fastest, so that
+        ``[Re G, -Im G] @ W`` is ``Re(G exp(-j 2 pi f tau))``; ``tau_ij(az) = (p_i - p_j) . u(az) / c``
+        with ``u`` the unit vector towards azimuth ``az`` at elevation 0 (a nearer microphone
+        hears earlier).
     """
     from sst_ros.geometry import SPEED_OF_SOUND_M_S
 
@@ -368,13 +375,12 @@ def srp_steering(cfg: FeatureConfig) -> np.ndarray:
     u = np.stack([np.cos(az), np.sin(az), np.zeros_like(az)], axis=1)  # (A, 3)
     tau = diff @ u.T / SPEED_OF_SOUND_M_S  # (P, A) seconds
     freq = np.arange(1, cfg.n_freq + 1) * cfg.sample_rate_hz / cfg.n_fft  # (F,) Hz
-    phase = 2.0 * np.pi * freq[:, None, None] * tau[None]  # (F, P, A)
+    phase = 2.0 * np.pi * tau[:, None, :] * freq[None, :, None]  # (P, F, A)
     # X_i conj(X_j) ~ exp(+j w (p_i - p_j).u / c): multiply by exp(-j phase) and keep the real part
     nb, fb = cfg.srp_bands, cfg.n_freq // cfg.srp_bands
-    cos = np.cos(phase).reshape(nb, fb * len(pairs), -1)
-    sin = np.sin(phase).reshape(nb, fb * len(pairs), -1)
+    by_band = phase.reshape(len(pairs), nb, fb, -1).transpose(1, 0, 2, 3).reshape(nb, len(pairs) * fb, -1)
     # Re(G e^{-j phi}) = Re G cos phi + Im G sin phi = [Re G, -Im G] @ [cos; -sin]
-    return np.concatenate([cos, -sin], axis=1)
+    return np.concatenate([np.cos(by_band), -np.sin(by_band)], axis=1)
 
 
 def compute_features(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:

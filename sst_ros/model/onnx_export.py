@@ -117,9 +117,11 @@ class _StepGraph(nn.Module):
     and its 3x3 kernel runs along rows of 7 time frames. Here the maps are (B, C, time,
     azimuth): a history is contiguous rows, and the kernels run along rows of 128, 64, ...
     azimuths. ONNX Runtime then spends about 0.6x the time per call on the same weights
-    (BatchNorm folded, kernels transposed), with the same outputs to float rounding. The
-    graph's convolution histories are (1, C, 2, F), the network's :class:`StreamState` ones
-    transposed (:func:`_graph_state`).
+    (BatchNorm folded, kernels transposed), with the same outputs to float rounding. Its
+    feature input is time-major as well, (1, P, T, F): the memory order of the feature
+    extractor's output, so the runtime feeds it without a copy. The graph's convolution
+    histories are (1, C, 2, F), the network's :class:`StreamState` ones transposed
+    (:func:`_graph_state`).
     """
 
     def __init__(self, model: CRNN) -> None:
@@ -139,7 +141,7 @@ class _StepGraph(nn.Module):
     def forward(
         self, features: torch.Tensor, conv: tuple[torch.Tensor, ...], gru: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        x = features.transpose(2, 3)  # (1, P, T, F)
+        x = features  # (1, P, T, F): the time-major input (format version 3)
         history = []
         i = 0
         for n_convs, pool in zip(self._n_convs, self._pools, strict=True):
@@ -188,7 +190,7 @@ def _trace(loaded: LoadedModel, names: _Names, n_out: int = 1) -> Any:
     progress output kept out of the console."""
     model = loaded.model
     *conv, gru = _graph_state(model.init_state(1))
-    x = torch.zeros(1, model.cfg.n_in_planes, model.cfg.n_freq, model.cfg.frames_per_output * n_out)
+    x = torch.zeros(1, model.cfg.n_in_planes, model.cfg.frames_per_output * n_out, model.cfg.n_freq)  # time-major
     args = (x, tuple(conv), gru)
     quiet = io.StringIO()
     try:
@@ -254,7 +256,7 @@ def _two_graphs(single: Any, block: Any, names: _Names, block_frames: int) -> An
         v = onnx.ValueInfoProto()
         v.CopyFrom(i)
         if v.name == names.inputs[0]:
-            dim = v.type.tensor_type.shape.dim[3]
+            dim = v.type.tensor_type.shape.dim[2]  # time-major (1, P, frames, F)
             dim.Clear()
             dim.dim_param = time_dim
         inputs.append(v)
@@ -268,7 +270,7 @@ def _two_graphs(single: Any, block: Any, names: _Names, block_frames: int) -> An
             dim.dim_param = "output_frames"
         outputs.append(v)
     nodes = [
-        helper.make_node("Shape", [names.inputs[0]], ["sst_frames"], start=3, end=4),
+        helper.make_node("Shape", [names.inputs[0]], ["sst_frames"], start=2, end=3),
         helper.make_node("Constant", [], ["sst_block_frames"],
                          value=helper.make_tensor("sst_block_frames_value", TensorProto.INT64, [1], [block_frames])),
         helper.make_node("Equal", ["sst_frames", "sst_block_frames"], ["sst_is_block_1"]),
@@ -327,6 +329,7 @@ def _metadata(loaded: LoadedModel, names: _Names, sha256: str, block_frames: int
         frames_per_call=loaded.model_cfg.frames_per_output,
         block_frames=block_frames,
         direction_prior=loaded.direction_prior,
+        time_major=True,
         export={
             "torch": str(torch.__version__).split("+")[0],
             "opset": OPSET,

@@ -37,9 +37,11 @@ __all__ = ["DEFAULT_TOLERANCE", "METADATA_KEY", "ONNX_FORMAT", "ONNX_FORMAT_VERS
 METADATA_KEY = "sst_ros"
 """Key of the JSON entry in the ONNX model's ``metadata_props``."""
 ONNX_FORMAT = "sst_ros.crnn.onnx"
-ONNX_FORMAT_VERSION = 2
+ONNX_FORMAT_VERSION = 3
 """2: the graph also takes ``block_frames`` feature frames per call (a block of output frames, for
-offline runs); version 1 files (one output frame per call only) are still read."""
+offline runs). 3: the feature input is time-major, (1, P, frames, F), the memory order the
+feature extractor writes (no copy per call). Version 1 (one output frame per call only) and 2
+files ((1, P, F, frames)) are still read."""
 DEFAULT_TOLERANCE = 1e-4
 """Largest accepted |onnx - torch| of an export's outputs (spectrum, activity: in [0, 1], unitless) and of
 its carried state, relative to that state's largest magnitude (at least 1); ``sst export --onnx`` checks it."""
@@ -74,7 +76,8 @@ class OnnxMetadata:
         source: the source checkpoint: ``{"path": str, "sha256": hex str}``.
         export: how the file was made and checked (torch and opset versions, time, the largest
             difference to torch found by the export's check).
-        features_input: name of the (1, P, F, ``frames_per_call``) float32 feature input.
+        features_input: name of the float32 feature input: (1, P, ``frames_per_call``, F) when
+            ``time_major``, else (1, P, F, ``frames_per_call``).
         spectrum_output: name of the (1, 1, K) spectrum output. activity_output: the (1, 1) activity.
         state: the carried state tensors, in graph order.
         frames_per_call: feature frames per call (one output frame).
@@ -83,6 +86,7 @@ class OnnxMetadata:
             input); 0 = none (version 1 files).
         direction_prior: the checkpoint's spectrum weights (``sst adapt``), applied by the
             runtime after the graph; None = none.
+        time_major: the feature input's layout (see ``features_input``; True from version 3 on).
     """
 
     array: MicArray
@@ -99,6 +103,7 @@ class OnnxMetadata:
     block_frames: int = 0
     export: dict[str, Any] = field(default_factory=dict)
     direction_prior: DirectionPrior | None = None
+    time_major: bool = False
 
     def to_json(self) -> str:
         """The metadata entry's value."""
@@ -120,6 +125,7 @@ class OnnxMetadata:
                     "activity": self.activity_output,
                     "frames_per_call": self.frames_per_call,
                     "block_frames": self.block_frames,
+                    "time_major": self.time_major,
                     "state": [{"input": s.input, "output": s.output, "shape": list(s.shape)} for s in self.state],
                 },
             },
@@ -169,6 +175,7 @@ class OnnxMetadata:
                 ),
                 frames_per_call=int(io["frames_per_call"]),
                 block_frames=int(io.get("block_frames", 0)),
+                time_major=bool(io.get("time_major", False)),
                 direction_prior=DirectionPrior.from_data(
                     data.get("direction_prior"), ModelConfig.from_dict(data["model_config"]).grid.n_bins, origin
                 ),

@@ -51,8 +51,9 @@ class OnnxState:
     Attributes:
         tensors: the graph's state tensors (convolution histories, GRU hidden state), in the
             order of :attr:`OnnxMetadata.state`.
-        pending: float32 (P, F, r) feature frames of the output frame not yet complete
-            (r < frames_per_call).
+        pending: float32 feature frames of the output frame not yet complete (r <
+            frames_per_call), in the graph's layout: (P, r, F) time-major (version 3 files),
+            else (P, F, r).
     """
 
     tensors: tuple[np.ndarray, ...]
@@ -105,9 +106,10 @@ class OnnxModel:
     def init_state(self) -> OnnxState:
         """Zero state: the start of a stream (as the torch network's)."""
         meta = self.metadata
+        P, F = self._planes, self.model_cfg.n_freq
         return OnnxState(
             tensors=tuple(np.zeros(s.shape, dtype=np.float32) for s in meta.state),
-            pending=np.zeros((self._planes, self.model_cfg.n_freq, 0), dtype=np.float32),
+            pending=np.zeros((P, 0, F) if meta.time_major else (P, F, 0), dtype=np.float32),
         )
 
     def step(self, features: np.ndarray, state: OnnxState | None = None) -> tuple[np.ndarray, np.ndarray, OnnxState]:
@@ -128,10 +130,13 @@ class OnnxModel:
         if x.ndim != 3 or x.shape[:2] != (P, F):
             raise ModelError(f"the ONNX model expects features (P={P}, F={F}, t), got {x.shape}")
         st = self.init_state() if state is None else state
-        frames = np.concatenate([st.pending, x], axis=-1) if st.pending.shape[-1] else x
         meta = self.metadata
+        # the graph's layout; time-major: the features' own memory order, so a slice is contiguous
+        frames = x.transpose(0, 2, 1) if meta.time_major else x
+        axis = 1 if meta.time_major else 2
+        frames = np.concatenate([st.pending, frames], axis=axis) if st.pending.shape[axis] else frames
         n = meta.frames_per_call
-        n_out = frames.shape[-1] // n
+        n_out = frames.shape[axis] // n
         tensors = st.tensors
         spec = np.empty((n_out, self.model_cfg.grid.n_bins), dtype=np.float32)
         act = np.empty(n_out, dtype=np.float32)
@@ -140,14 +145,16 @@ class OnnxModel:
         i = 0
         while i < n_out:
             k = block if block and n_out - i >= block else 1
-            feeds[meta.features_input] = np.ascontiguousarray(frames[None, :, :, i * n : (i + k) * n])
+            part = frames[:, i * n : (i + k) * n] if meta.time_major else frames[:, :, i * n : (i + k) * n]
+            feeds[meta.features_input] = np.ascontiguousarray(part[None])
             feeds.update((s.input, t) for s, t in zip(meta.state, tensors, strict=True))
             out = self.session.run(self._outputs, feeds)
             spec[i : i + k] = out[0].reshape(k, -1)
             act[i : i + k] = out[1].reshape(k)
             tensors = tuple(out[2:])
             i += k
-        pending = np.array(frames[..., n_out * n :], dtype=np.float32)  # a copy: the caller's array is not kept
+        rest = frames[:, n_out * n :] if meta.time_major else frames[:, :, n_out * n :]
+        pending = np.array(rest, dtype=np.float32)  # a copy: the caller's array is not kept
         if self.direction_prior is not None:
             spec = self.direction_prior.apply(spec)
         return spec, act, OnnxState(tensors=tensors, pending=pending)
@@ -227,13 +234,16 @@ def onnx_model_from_bytes(data: bytes, path: Path | None, *, threads: int | None
 
 def _check_graph(session: Any, meta: OnnxMetadata, origin: str) -> None:
     """The graph's inputs and outputs are the ones the metadata names, with its shapes."""
-    planes = meta.feature_cfg.n_planes(meta.array.n_mics)
-    want_in: dict[str, list[Any]] = {meta.features_input: [1, planes, meta.model_cfg.n_freq, meta.frames_per_call]}
+    planes, rows = meta.feature_cfg.n_planes(meta.array.n_mics), meta.model_cfg.n_freq
+    time_axis = 2 if meta.time_major else 3
+    n = meta.frames_per_call
+    shape: list[Any] = [1, planes, n, rows] if meta.time_major else [1, planes, rows, n]
+    want_in: dict[str, list[Any]] = {meta.features_input: shape}
     want_in.update({s.input: list(s.shape) for s in meta.state})
     have_in = {i.name: list(i.shape) for i in session.get_inputs()}
     feat = have_in.get(meta.features_input)
-    if feat is not None and len(feat) == 4 and isinstance(feat[3], str):
-        want_in[meta.features_input][3] = feat[3]  # a free time length (version 2): one output frame or a block
+    if feat is not None and len(feat) == 4 and isinstance(feat[time_axis], str):
+        shape[time_axis] = feat[time_axis]  # a free time length (version 2): one output frame or a block
     have_out = {o.name for o in session.get_outputs()}
     want_out = {meta.spectrum_output, meta.activity_output, *(s.output for s in meta.state)}
     if have_in != want_in or not want_out <= have_out:
