@@ -58,6 +58,26 @@ def test_refine_several_bins_per_row_and_linear_domain() -> None:
         g.decode(np.zeros(10))
 
 
+_GRIDS = [AzimuthGrid(72), AzimuthGrid(37, circular=False), AzimuthGrid(19, circular=False, center_deg=30.0)]
+
+
+@pytest.mark.parametrize("grid", _GRIDS)
+@pytest.mark.parametrize("log_domain", [True, False])
+def test_refine_one_is_refine_for_every_bin(grid: AzimuthGrid, log_domain: bool) -> None:
+    """The tracker's plain-Python refinement of one bin equals the vectorised one: sharp and flat
+    peaks, zeros (the log floor), both ends of a linear grid."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        s = rng.random(grid.n_bins) ** 4
+        s[rng.integers(0, grid.n_bins, 3)] = 0.0
+        s[rng.integers(0, grid.n_bins - 1) :][:2] = 0.5  # a flat pair
+        bins = np.arange(grid.n_bins)
+        want = grid.refine(s, bins, log_domain=log_domain)
+        got = [grid.refine_one(s.tolist(), int(k), log_domain=log_domain) for k in bins]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+        assert np.any(np.abs(want - grid.bin_centers_deg()) > 0.1)  # some bins are refined off their centre
+
+
 def test_circular_from_centers_is_the_one_convention() -> None:
     g = AzimuthGrid(n_bins=360)
     assert AzimuthGrid.circular_from_centers(g.bin_centers_deg()) == g

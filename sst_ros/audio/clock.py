@@ -32,6 +32,7 @@ Times are integer nanoseconds (ROS time); durations in seconds; sample indices c
 
 from __future__ import annotations
 
+import bisect
 import collections
 import math
 import statistics
@@ -404,20 +405,20 @@ class StreamClock(Generic[T]):
             self.last_rate = self._check_rate()
 
     def _check_rate(self) -> RateCheck | None:
-        pts = np.array(self._rate_pts, dtype=np.int64)  # (k, 3): hint ns, received index, n
-        t = (pts[:, 0] - pts[0, 0]) / NS_PER_S
-        s, n = pts[:, 1].astype(np.float64), pts[:, 2].astype(np.float64)
-        far = np.searchsorted(t, t + RATE_SPAN_S)  # first point at least a span later
-        ok = far < len(t)
-        if not np.any(ok):
+        # plain Python on the few dozen points: numpy's per-call overhead made this most of the clock's cost
+        pts = self._rate_pts  # (hint ns, received index, n) per message
+        h0 = pts[0][0]
+        t = [(h - h0) / NS_PER_S for h, _, _ in pts]
+        far = [bisect.bisect_left(t, v + RATE_SPAN_S) for v in t]  # first point at least a span later
+        spans = [(pts[j][1] - pts[i][1]) / (t[j] - t[i]) for i, j in enumerate(far) if j < len(t)]
+        if not spans:
             return None
-        i, j = np.nonzero(ok)[0], far[ok]
-        span_hz = float(np.median((s[j] - s[i]) / (t[j] - t[i])))
-        steps = np.diff(t) / n[:-1]  # seconds per frame, message to message
-        step_med = float(np.median(steps))
+        span_hz = statistics.median(spans)
+        steps = [(t[k + 1] - t[k]) / pts[k][2] for k in range(len(t) - 1)]  # seconds per frame, message to message
+        step_med = statistics.median(steps)
         # a lost message only lengthens a step: drop the long ones once, then take the median again
-        short = steps[steps < 1.5 * step_med] if step_med > 0 else steps
-        step_med = float(np.median(short)) if short.size else step_med
+        short = [v for v in steps if v < 1.5 * step_med] if step_med > 0 else steps
+        step_med = statistics.median(short) if short else step_med
         step_hz = 1.0 / step_med if step_med > 0 else math.inf
         tol, fs = self.rate_tolerance, self.sample_rate_hz
         high = span_hz > fs * (1 + tol) and step_hz > fs * (1 + tol)

@@ -133,7 +133,7 @@ class AzimuthGrid:
         Raises:
             ConfigError: the spectrum does not have K bins.
         """
-        s = self._checked(spectrum)
+        s = self.checked(spectrum)
         if s.size == 0:
             return np.zeros(s.shape[:-1])
         k = np.argmax(s, axis=-1)[..., None]
@@ -157,7 +157,7 @@ class AzimuthGrid:
             (..., P) float64 azimuth in degrees, wrapped to (-180, 180] (linear grids: within
             the identifiable range).
         """
-        s = self._checked(spectrum)
+        s = self.checked(spectrum)
         k = np.asarray(peak_bins, dtype=np.intp)
         n = self.n_bins
         if self.circular:
@@ -185,7 +185,37 @@ class AzimuthGrid:
             return np.asarray(wrap_deg(rel))
         return np.asarray(wrap_deg(self.center_deg + rel))
 
-    def _checked(self, spectrum: np.ndarray) -> np.ndarray:
+    def refine_one(self, values: list[float], k: int, *, log_domain: bool = True) -> float:
+        """:meth:`refine` for one bin of one finite spectrum given as a Python list: the same
+        parabola, in plain Python (the tracker's per-frame path, where numpy's per-call
+        overhead on a few values cost more than the fit). Equal to :meth:`refine` up to the
+        rounding of the logarithm (a few 1e-15 degrees).
+
+        Args:
+            values: the K finite spectrum values.
+            k: bin index in [0, K).
+        Returns:
+            azimuth in degrees, wrapped to (-180, 180] (linear grids: within the identifiable range).
+        """
+        n = self.n_bins
+        if self.circular:
+            kl, kr = (k - 1) % n, (k + 1) % n
+        else:
+            kl, kr = max(k - 1, 0), min(k + 1, n - 1)
+        left, centre, right = values[kl], values[k], values[kr]
+        tol = 0.0
+        if log_domain:
+            left, centre, right = (math.log(max(v, _LOG_FLOOR)) for v in (left, centre, right))
+            tol = _LOG_CURVATURE_TOL
+        curvature = left - 2.0 * centre + right
+        delta = min(max(0.5 * (left - right) / curvature, -0.5), 0.5) if curvature < -tol else 0.0
+        if not self.circular and ((k == 0 and delta < 0) or (k == n - 1 and delta > 0)):
+            delta = 0.0  # no interpolation beyond the range ends
+        if self.circular:
+            return float(wrap_deg(-180.0 + k * self.step_deg + delta * self.step_deg))
+        return float(wrap_deg(self.center_deg + (float(self.relative_centers_deg()[k]) + delta * self.step_deg)))
+
+    def checked(self, spectrum: np.ndarray) -> np.ndarray:
         """``spectrum`` as float64 (..., K); ConfigError when the last axis is not K bins."""
         s = np.asarray(spectrum, dtype=np.float64)
         if s.ndim == 0 or s.shape[-1] != self.n_bins:

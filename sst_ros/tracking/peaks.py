@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import math
 
 import numpy as np
 
@@ -11,12 +11,6 @@ from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.tracking.types import Peak, PeakConfig
 
 __all__ = ["extract_peaks"]
-
-
-@functools.lru_cache(maxsize=8)
-def _circular_neighbours(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n,) indices of each bin's left and right neighbours on a circular grid (``np.roll`` as an index)."""
-    return np.roll(np.arange(n), 1), np.roll(np.arange(n), -1)
 
 
 def extract_peaks(spectrum: np.ndarray, grid: AzimuthGrid, config: PeakConfig) -> list[Peak]:
@@ -38,23 +32,25 @@ def extract_peaks(spectrum: np.ndarray, grid: AzimuthGrid, config: PeakConfig) -
     Raises:
         ConfigError: the spectrum does not have the grid's K bins.
     """
-    s = np.asarray(spectrum, dtype=np.float64).ravel()
-    s = np.where(np.isfinite(s), s, 0.0)
-    if grid.circular and s.size == grid.n_bins:
-        left_idx, right_idx = _circular_neighbours(s.size)
-        left, right = s[left_idx], s[right_idx]
+    s = grid.checked(np.asarray(spectrum, dtype=np.float64).ravel())  # ConfigError when not K bins
+    # plain Python over the K values: numpy's per-call overhead on 72 values was most of the cost
+    v = s.tolist()
+    if not all(map(math.isfinite, v)):
+        v = [x if math.isfinite(x) else 0.0 for x in v]
+    n, thr = len(v), config.threshold
+    # >= on the left, > on the right: a flat top yields one peak (its first bin); a linear grid's
+    # ends compare with -inf outside it
+    if grid.circular:
+        idx = [i for i in range(n) if v[i] >= thr and v[i] >= v[i - 1] and v[i] > v[(i + 1) % n]]
     else:
-        left = np.concatenate(([-np.inf], s[:-1]))
-        right = np.concatenate((s[1:], [-np.inf]))
-    # >= on the left, > on the right: a flat top yields one peak (its first bin).
-    idx = np.flatnonzero((s >= left) & (s > right) & (s >= config.threshold))
-    idx = idx[np.argsort(-s[idx], kind="stable")]
-    azimuths = grid.refine(s, idx)  # ConfigError when s does not have K bins
+        idx = [i for i in range(n) if v[i] >= thr and (i == 0 or v[i] >= v[i - 1]) and (i == n - 1 or v[i] > v[i + 1])]
+    idx.sort(key=lambda i: -v[i])  # stable: equal heights keep bin order
     peaks: list[Peak] = []
-    for i, az in zip(idx, azimuths, strict=True):
-        if any(angular_distance_deg(float(az), p.azimuth_deg) < config.min_separation_deg for p in peaks):
+    for i in idx:
+        az = grid.refine_one(v, i)
+        if any(angular_distance_deg(az, p.azimuth_deg) < config.min_separation_deg for p in peaks):
             continue
-        peaks.append(Peak(azimuth_deg=float(az), height=float(s[i])))
+        peaks.append(Peak(azimuth_deg=az, height=v[i]))
         if len(peaks) >= config.max_peaks:
             break
     return peaks
