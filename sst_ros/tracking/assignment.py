@@ -82,31 +82,43 @@ def min_cost_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"cost must be a 2-D matrix, got shape {c.shape}")
     if not np.all(np.isfinite(c)):
         raise ValueError("cost matrix contains NaN or infinite entries")
-    n, m = c.shape
+    pairs = _assign(c.tolist())
+    rows = np.array([i for i, _ in pairs], dtype=np.intp)
+    cols = np.array([j for _, j in pairs], dtype=np.intp)
+    return rows, cols
+
+
+def _assign(cost: list[list[float]]) -> list[tuple[int, int]]:
+    """``min(n, m)`` (row, column) pairs of a minimum-cost assignment of a finite (n, m) cost
+    given as lists, rows ascending."""
+    n = len(cost)
+    m = len(cost[0]) if n else 0
     if n == 0 or m == 0:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty
+        return []
     if n <= m:
-        return np.arange(n, dtype=np.intp), np.asarray(_hungarian(c.tolist(), n, m), dtype=np.intp)
-    row_of = np.asarray(_hungarian(c.T.tolist(), m, n), dtype=np.intp)  # the row of each column
-    order = np.argsort(row_of, kind="stable")
-    return row_of[order], order.astype(np.intp)
+        return list(enumerate(_hungarian(cost, n, m)))
+    row_of = _hungarian([list(col) for col in zip(*cost, strict=True)], m, n)  # the row of each column
+    return sorted((r, j) for j, r in enumerate(row_of))
 
 
-def gated_assignment(dist: np.ndarray, gate: float | np.ndarray) -> list[tuple[int, int]]:
+def gated_assignment(
+    dist: np.ndarray | list[list[float]], gate: float | list[float] | np.ndarray
+) -> list[tuple[int, int]]:
     """Pairs ``(i, j)`` of an optimal matching within a gate.
 
     Maximises the number of pairs with ``dist[i, j] <= gate`` (inclusive), then minimises their
-    summed distance; pairs outside the gate are never returned.
+    summed distance; pairs outside the gate are never returned. Plain Python: the tracker calls it
+    twice a frame with a handful of tracks and peaks, where numpy's per-call overhead cost more
+    than the assignment.
 
     Args:
-        dist: (n, m) non-negative distances (e.g. wrap-aware azimuth differences, degrees).
+        dist: (n, m) non-negative distances (e.g. wrap-aware azimuth differences, degrees), an
+            array or lists.
         gate: largest distance of a pair: a scalar, or (n,) one per row (a track's own gate).
     Returns:
         the pairs, rows ascending.
     """
-    d = np.asarray(dist, dtype=np.float64)
-    g = np.asarray(gate, dtype=np.float64)
-    inside = d <= (g[:, None] if g.ndim == 1 else g)
-    rows, cols = min_cost_assignment(np.where(inside, d, _INFEASIBLE))
-    return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if inside[i, j]]
+    rows = [[float(x) for x in row] for row in dist]
+    gates = [float(g) for g in np.ravel(gate)] if np.ndim(gate) else [float(gate)] * len(rows)  # type: ignore[arg-type]
+    cost = [[x if x <= g else _INFEASIBLE for x in row] for row, g in zip(rows, gates, strict=True)]
+    return [(i, j) for i, j in _assign(cost) if rows[i][j] <= gates[i]]

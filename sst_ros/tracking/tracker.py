@@ -27,8 +27,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from sst_ros.geometry import angular_distance_deg, wrap_deg
 from sst_ros.tracking.assignment import gated_assignment
 from sst_ros.tracking.types import Peak, Track, TrackerConfig
@@ -170,14 +168,11 @@ class MultiTracker:
         if not track_idx or not free:
             return []
         cfg = self._config
-        pred = np.array([self._tracks[i].azimuth_deg for i in track_idx])
+        tracks = [self._tracks[i] for i in track_idx]
         # misses counts the frames before this one without a peak: the gate widens with them
-        gate = np.minimum(
-            cfg.gate_deg + cfg.gate_growth_deg_s * cfg.frame_s * np.array([self._tracks[i].misses for i in track_idx]),
-            180.0,
-        )
-        meas = np.array([peaks[p].azimuth_deg for p in free])
-        dist = np.abs(np.asarray(wrap_deg(meas[None, :] - pred[:, None])))
+        gate = [min(cfg.gate_deg + cfg.gate_growth_deg_s * cfg.frame_s * t.misses, 180.0) for t in tracks]
+        meas = [float(peaks[p].azimuth_deg) for p in free]
+        dist = [[abs(float(wrap_deg(m - t.azimuth_deg))) for m in meas] for t in tracks]
         return [(track_idx[r], free[c]) for r, c in gated_assignment(dist, gate)]
 
     def _hit(self, t: _State, peak: Peak) -> bool:
