@@ -409,12 +409,17 @@ class StreamClock(Generic[T]):
         pts = self._rate_pts  # (hint ns, received index, n) per message
         h0 = pts[0][0]
         t = [(h - h0) / NS_PER_S for h, _, _ in pts]
-        far = [bisect.bisect_left(t, v + RATE_SPAN_S) for v in t]  # first point at least a span later
+        # first point at least a span later (a binary search, as numpy's searchsorted before it: with
+        # stamps out of order, jitter beyond the message spacing, it finds a nearby point instead)
+        far = [bisect.bisect_left(t, v + RATE_SPAN_S) for v in t]
         spans = [(pts[j][1] - pts[i][1]) / (t[j] - t[i]) for i, j in enumerate(far) if j < len(t)]
         if not spans:
             return None
         span_hz = statistics.median(spans)
-        steps = [(t[k + 1] - t[k]) / pts[k][2] for k in range(len(t) - 1)]  # seconds per frame, message to message
+        # seconds per frame, message to message
+        steps = [(t[k + 1] - t[k]) / pts[k][2] for k in range(len(t) - 1) if pts[k][2]]
+        if not steps:
+            return None
         step_med = statistics.median(steps)
         # a lost message only lengthens a step: drop the long ones once, then take the median again
         short = [v for v in steps if v < 1.5 * step_med] if step_med > 0 else steps

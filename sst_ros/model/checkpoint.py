@@ -212,7 +212,7 @@ class LoadedModel:
         stream starts (``state`` None) and carried in the state. On another device (:meth:`to`)
         the network's own step runs there; its outputs come back to the CPU. The spectrum is
         weighted by :attr:`direction_prior` when there is one."""
-        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None]
+        x = torch.from_numpy(np.asarray(features, dtype=np.float32))[None]  # strides kept: the step lays it out once
         device = next(self.model.parameters()).device
         if self.model.training or device.type != "cpu":  # batch statistics / not the CPU engine
             with torch.inference_mode():

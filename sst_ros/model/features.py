@@ -22,7 +22,7 @@ Two changes make it fit for streaming:
 Both the framing and the moving average are plain recursions over frames, so feeding the
 same audio at once (:func:`compute_features`) or in arbitrary chunks
 (:class:`StreamingFeatures`) gives identical features (bit for bit for ``stft``; for ``srp``
-up to the single-precision rounding of one matrix product, about 1e-7).
+up to the single-precision rounding of one matrix product, about 1e-6).
 
 Two feature kinds share that front end (``FeatureConfig.kind``):
 
@@ -220,7 +220,11 @@ class StreamingFeatures:
         # directly: that helper's checks cost about 20 us a call, as much as the windowing)
         mic, sample = buf.strides
         frames = np.ndarray((t_new, self.n_mics, cfg.n_fft), np.float64, buf, 0, (cfg.hop * sample, mic, sample))
-        spec = np.fft.rfft(frames * self._window, axis=-1)[:, :, 1 : cfg.n_freq + 1]  # (t, M, F)
+        # windowed into a C-ordered (t, M, n_fft) array: numpy would lay a product of the strided
+        # view out microphone-major for t > 1 and not for t = 1, and the sums below would then
+        # round differently with the chunking
+        windowed = np.multiply(frames, self._window, out=np.empty(frames.shape))
+        spec = np.fft.rfft(windowed, axis=-1)[:, :, 1 : cfg.n_freq + 1]  # (t, M, F)
         self._buf = buf[:, t_new * cfg.hop :]
         bin_mag = np.abs(spec)  # (t, M, F)
         mag = bin_mag.mean(axis=(1, 2))  # (t,)

@@ -116,7 +116,7 @@ class _StepGraph(nn.Module):
     convolution's history (its last 2 input frames) is a strided copy of 2 of every 7 values,
     and its 3x3 kernel runs along rows of 7 time frames. Here the maps are (B, C, time,
     azimuth): a history is contiguous rows, and the kernels run along rows of 128, 64, ...
-    azimuths. ONNX Runtime then spends about 0.6x the time per call on the same weights
+    azimuths. ONNX Runtime then spends about 0.65x the time per call on the same weights
     (BatchNorm folded, kernels transposed), with the same outputs to float rounding. Its
     feature input is time-major as well, (1, P, T, F): the memory order of the feature
     extractor's output, so the runtime feeds it without a copy. The graph's convolution
@@ -401,15 +401,21 @@ def step_difference(
     out = max(np.abs(a - b).max(initial=0.0), np.abs(act_a - act_b).max(initial=0.0))
     state = 0.0
     if states[0] is not None and states[1] is not None:
-        pairs = zip(_flat_state(states[0]), _flat_state(states[1]), strict=True)
+        # the graph's layout of the histories: time-major unless an older export (format < 3) is compared
+        time_major = all(getattr(getattr(m, "metadata", None), "time_major", True) for m in (reference, other))
+        flat = [_flat_state(s, time_major) for s in states]
+        pairs = zip(flat[0], flat[1], strict=True)
         state = max(float(np.abs(x - y).max() / max(1.0, np.abs(x).max())) for x, y in pairs)
     return StepDifference(float(out), state, int(a.shape[0]))
 
 
-def _flat_state(state: Any) -> list[np.ndarray]:
-    """The network state as the graph's arrays in graph order (conv histories, GRU), whichever backend made it."""
+def _flat_state(state: Any, time_major: bool = True) -> list[np.ndarray]:
+    """The network state as arrays in graph order (conv histories, GRU), whichever backend made it:
+    a torch state's histories in the graph's layout, time-major (1, C, 2, F) or, for exports
+    before format 3, the network's own (1, C, F, 2)."""
     if isinstance(state, StreamState):
-        return [t.detach().numpy() for t in _graph_state(state)]
+        tensors = _graph_state(state) if time_major else [*state.conv, state.gru]
+        return [t.detach().numpy() for t in tensors]
     return [np.asarray(t) for t in state.tensors]
 
 

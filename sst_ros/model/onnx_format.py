@@ -175,7 +175,7 @@ class OnnxMetadata:
                 ),
                 frames_per_call=int(io["frames_per_call"]),
                 block_frames=int(io.get("block_frames", 0)),
-                time_major=bool(io.get("time_major", False)),
+                time_major=_flag(io.get("time_major", False), "io.time_major"),
                 direction_prior=DirectionPrior.from_data(
                     data.get("direction_prior"), ModelConfig.from_dict(data["model_config"]).grid.n_bins, origin
                 ),
@@ -212,3 +212,10 @@ class OnnxMetadata:
                 f"model file {origin} is inconsistent: output frames of {self.label_frame_s} s, but the features "
                 f"and network make {frame_s} s"
             )
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A JSON boolean of the metadata (a string such as "false" is not read as True)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value

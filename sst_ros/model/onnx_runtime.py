@@ -243,7 +243,7 @@ def _check_graph(session: Any, meta: OnnxMetadata, origin: str) -> None:
     have_in = {i.name: list(i.shape) for i in session.get_inputs()}
     feat = have_in.get(meta.features_input)
     if feat is not None and len(feat) == 4 and isinstance(feat[time_axis], str):
-        shape[time_axis] = feat[time_axis]  # a free time length (version 2): one output frame or a block
+        shape[time_axis] = feat[time_axis]  # a free time length (version 2 on): one output frame or a block
     have_out = {o.name for o in session.get_outputs()}
     want_out = {meta.spectrum_output, meta.activity_output, *(s.output for s in meta.state)}
     if have_in != want_in or not want_out <= have_out:

@@ -118,7 +118,10 @@ def gated_assignment(
     Returns:
         the pairs, rows ascending.
     """
-    rows = [[float(x) for x in row] for row in dist]
-    gates = [float(g) for g in np.ravel(gate)] if np.ndim(gate) else [float(gate)] * len(rows)  # type: ignore[arg-type]
+    rows = dist.tolist() if isinstance(dist, np.ndarray) else [[float(x) for x in row] for row in dist]
+    if isinstance(gate, (int, float)):
+        gates = [float(gate)] * len(rows)
+    else:
+        gates = [float(g) for g in np.ravel(gate)]
     cost = [[x if x <= g else _INFEASIBLE for x in row] for row, g in zip(rows, gates, strict=True)]
     return [(i, j) for i, j in _assign(cost) if rows[i][j] <= gates[i]]

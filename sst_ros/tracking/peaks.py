@@ -19,7 +19,7 @@ def extract_peaks(spectrum: np.ndarray, grid: AzimuthGrid, config: PeakConfig) -
     A bin is a peak when it is at least as high as its left neighbour, higher than its right
     one (neighbours wrap around on a circular grid; a flat top yields its first bin) and at
     least ``config.threshold``. The direction is refined by the grid's sub-bin refiner
-    (:meth:`AzimuthGrid.refine`, log-parabolic, as the model's decoding). Peaks closer than
+    (:meth:`AzimuthGrid.refine_one`, log-parabolic, the model's decoding for one bin). Peaks closer than
     ``config.min_separation_deg`` (wrap-aware) to a higher kept peak are dropped. Non-finite
     spectrum values are treated as 0.
 
