@@ -127,16 +127,11 @@ class _StepGraph(nn.Module):
     def __init__(self, model: CRNN) -> None:
         super().__init__()
         self.model = model
-        self._pools: list[tuple[int, int]] = []  # (time, azimuth) pooling of each block
-        self._n_convs: list[int] = []  # convolutions of each block
-        i = 0
-        for block in folded_blocks(model):
-            for w, b in block.convs:
-                self.register_buffer(f"weight_{i}", w.transpose(2, 3).contiguous())  # (C_out, C_in, time, azimuth)
-                self.register_buffer(f"bias_{i}", b)
-                i += 1
-            self._pools.append((block.time_pool, block.freq_pool))
-            self._n_convs.append(len(block.convs))
+        blocks = folded_blocks(model)
+        self._pools = [(block.time_pool, block.freq_pool) for block in blocks]  # (time, azimuth) of each block
+        for i, (w, b) in enumerate(conv for block in blocks for conv in block.convs):
+            self.register_buffer(f"weight_{i}", w.transpose(2, 3).contiguous())  # (C_out, C_in, time, azimuth)
+            self.register_buffer(f"bias_{i}", b)
 
     def forward(
         self, features: torch.Tensor, conv: tuple[torch.Tensor, ...], gru: torch.Tensor
@@ -144,8 +139,8 @@ class _StepGraph(nn.Module):
         x = features  # (1, P, T, F): the time-major input (format version 3)
         history = []
         i = 0
-        for n_convs, pool in zip(self._n_convs, self._pools, strict=True):
-            for _ in range(n_convs):
+        for pool in self._pools:
+            for _ in range(self.model.cfg.convs_per_block):
                 w, b = getattr(self, f"weight_{i}"), getattr(self, f"bias_{i}")
                 z = torch.cat([conv[i], x], dim=2)
                 history.append(z[:, :, z.shape[2] - (w.shape[2] - 1) :])
