@@ -89,3 +89,53 @@ def test_odas_config_has_geometry_and_sinks(tmp_path: Path) -> None:
     assert re.search(r'tracked: \{ format = "json"', cfg)
     assert 'mode = "kalman"' in cfg and 'add = "dynamic"' in cfg
     assert cfg.count("sigma2 = ( " + ", ".join(["+0.000"] * 9) + " )") == array.n_mics
+
+
+# A stand-in for odaslive (``odaslive -s -c CFG``): reads its raw input to the end, 12 800-byte
+# blocks as ODAS's 128-sample hops would, and writes the byte count and its read times as "tracks".
+_FAKE_ODAS = """#!{python}
+import re, sys, time
+cfg = open(sys.argv[sys.argv.index("-c") + 1]).read()
+raw, tracks = re.findall(r'type = "file"; path = "([^"]+)";', cfg)
+got, stamps = 0, []
+if {reads}:
+    with open(raw, "rb") as fh:
+        while block := fh.read(12800):
+            got += len(block)
+            stamps.append(time.monotonic())
+with open(tracks, "w") as fh:
+    fh.write(f"{{got}} {{stamps[-1] - stamps[0] if stamps else 0.0}}\\n")
+"""
+
+
+def _fake_odas(tmp_path: Path, reads: bool) -> Path:
+    path = tmp_path / ("odaslive" if reads else "odaslive_no_read")
+    path.write_text(_FAKE_ODAS.format(python=sys.executable, reads=reads))
+    path.chmod(0o755)
+    return path
+
+
+def test_odas_paced_run_feeds_messages_at_their_due_times(tmp_path: Path) -> None:
+    bench = load_module("bench_streaming", SCRIPT)
+    array = load_array("respeaker_usb_v2")  # 4 channels: 1600 samples = 12 800 bytes a message
+    raw = tmp_path / "clip.raw"
+    raw.write_bytes(bytes(range(256)) * 150)  # 38 400 bytes: 3 messages, looped by the feeder
+    core = min(os.sched_getaffinity(0))
+    r = bench.odas_realtime(str(_fake_odas(tmp_path, True)), tmp_path, array, raw, 1600, 1.0, core, 0.0)
+    got, span = (float(v) for v in (tmp_path / "tracks.txt").read_text().split())
+    assert got == 10 * 12800  # ten 100 ms messages: 1 s of audio, the 3-message clip looped
+    assert span >= 0.85  # the last message was released 0.9 s after the first, not at once
+    assert r["rt_wall_s"] >= 0.85 and r["rt_cpu_s"] > 0
+    assert r["rt_cpu_per_audio_s"] == pytest.approx(r["rt_cpu_s"] / 1.0)
+    assert not list(tmp_path.glob("*.fifo"))
+
+
+def test_odas_paced_run_that_never_reads_fails_clearly(tmp_path: Path) -> None:
+    bench = load_module("bench_streaming", SCRIPT)
+    raw = tmp_path / "clip.raw"
+    raw.write_bytes(bytes(12800 * 2))
+    with pytest.raises(RuntimeError, match="ODAS exited without opening its input"):
+        bench.odas_realtime(
+            str(_fake_odas(tmp_path, False)), tmp_path, load_array("respeaker_usb_v2"), raw, 1600, 1.0,
+            min(os.sched_getaffinity(0)), 0.0,
+        )  # fmt: skip
