@@ -9,7 +9,8 @@ hidden ``--child`` mode) pinned to one core (``--core``) with one thread everywh
 1. **start-up**: CPU seconds (user+sys since process start: interpreter, imports, model load)
    and wall seconds from the spawn until the pipeline has processed its first message; RSS then;
 2. **fast**: all messages back to back: CPU seconds per audio second (start-up excluded);
-3. **real time** (``--realtime-s``): messages released at their due times: per-message wall
+3. **real time** (``--realtime-s``): messages released at their due times and taken as the node
+   takes them (in batches while a model frame's audio gathers, ``_realtime``): per-message wall
    latency of ``process_bytes`` (p50/p99/max) and CPU seconds per audio second;
 4. **peak RSS** (VmHWM) at the end.
 
@@ -129,7 +130,9 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     )
     if args.breakdown:
         out["breakdown"] = _breakdown(pipe, model, lambda j: os.pread(fd, nbytes, j * nbytes), n_msgs, chunk, step)
-    out.update(_realtime(args.realtime_s, chunk, n_msgs, lambda j: os.pread(fd, nbytes, j * nbytes), step))
+    out.update(
+        _realtime(args.realtime_s, chunk, n_msgs, lambda j: os.pread(fd, nbytes, j * nbytes), step, pipe.gather_delay_s)
+    )
     os.close(fd)
     out.update(
         peak_rss_mib=_status_mib("VmHWM"),
@@ -195,30 +198,52 @@ def _breakdown(
 
 
 def _realtime(
-    seconds: float, chunk: int, n_msgs: int, read: Callable[[int], bytes], step: Callable[[int, bytes], None]
+    seconds: float,
+    chunk: int,
+    n_msgs: int,
+    read: Callable[[int], bytes],
+    step: Callable[[int, bytes], None],
+    gather_delay_s: Callable[[], float],
 ) -> dict[str, Any]:
-    """Messages released at their real-time due times, continuing the stream (stamps go on, the clip loops).
+    """Messages released at their real-time due times, taken as the tracker node takes them
+    (continuing the stream: stamps go on, the clip loops).
 
-    ``read(j)``: payload of message ``j`` of the clip; ``step(k, data)``: process it as message ``k`` of the
-    stream (timed alone: the latency is ``process_bytes``'s).
+    The node blocks until a message is there, processes every message that has arrived, then
+    sleeps ``TrackingPipeline.gather_delay_s`` (until the next model frame's audio is due) before
+    taking again: messages shorter than a model frame are taken in batches. ``read(j)``: payload
+    of message ``j`` of the clip; ``step(k, data)``: process it as message ``k`` of the stream
+    (timed alone: the latency is ``process_bytes``'s); ``gather_delay_s()``: the pipeline's.
     """
+    from sst_ros.tracking.pipeline import GATHER_MAX_S
+
     n = int(round(seconds * FS / chunk))
     if n <= 0:
         return {}
+    period = chunk / FS
     lat = np.empty(n)
-    late = 0  # released more than one message length after its due time (the previous ones overran)
+    late = 0  # taken more than a gathering pause and a message length after its due time (the ones before overran)
+    slack = GATHER_MAX_S + period
+    wakes = 0
     c0 = time.process_time()
     t0 = time.perf_counter()
-    for i in range(n):
-        data = read(i % n_msgs)
-        delay = t0 + i * chunk / FS - time.perf_counter()
+    i = 0
+    while i < n:
+        delay = t0 + i * period - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        late += delay < -chunk / FS
-        t1 = time.perf_counter()
-        step(n_msgs + i, data)
-        lat[i] = time.perf_counter() - t1
-    audio_s = n * chunk / FS
+        wakes += 1
+        due = min(n, max(i + 1, int((time.perf_counter() - t0) / period) + 1))  # every message arrived by now
+        for j in range(i, due):
+            data = read(j % n_msgs)
+            t1 = time.perf_counter()
+            late += t1 - (t0 + j * period) > slack
+            step(n_msgs + j, data)
+            lat[j] = time.perf_counter() - t1
+        i = due
+        pause = gather_delay_s()
+        if pause > 0:
+            time.sleep(pause)
+    audio_s = n * period
     p50, p99 = np.percentile(lat, [50, 99]) * 1e3
     return {
         "rt_audio_s": audio_s,
@@ -227,6 +252,7 @@ def _realtime(
         "rt_latency_p99_ms": float(p99),
         "rt_latency_max_ms": float(lat.max() * 1e3),
         "rt_late_messages": late,
+        "rt_wakes_per_s": wakes / audio_s,
     }
 
 

@@ -145,6 +145,20 @@ def test_small_messages_run_the_model_once_per_frame(loaded, monkeypatch) -> Non
     assert len(calls) == 10 and stamps == [5 * NS + k * NS // 10 for k in range(10)]  # no frame later than due
 
 
+def test_gather_delay_waits_for_the_next_frames_audio(loaded) -> None:
+    pl = TrackingPipeline(loaded, config=permissive())
+    assert pl.gather_delay_s() == 0.0  # no format: nothing to wait for
+    pl.set_format(AudioFormat(4, 16000, "S16LE"))
+    x = noise(0.2)
+    delays = []
+    for i in range(0, 3200, 320):  # 20 ms messages: a model frame every fifth
+        pl.process_bytes(encode_pcm(x[i : i + 320], "S16LE"), 5 * NS + i * NS // 16000)
+        delays.append(pl.gather_delay_s())
+    # 80, 60, 40, 20 ms of the frame's audio missing (at most 50 ms, less the 3 ms margin), then a new frame's 100 ms
+    expected = [0.047, 0.047, 0.037, 0.017, 0.047] * 2
+    assert delays == pytest.approx(expected, abs=1e-9)
+
+
 def test_runtime_config_change_keeps_ids(loaded) -> None:
     pl = TrackingPipeline(loaded, config=permissive())
     pl.set_format(AudioFormat(4, 16000, "S16LE"))

@@ -84,8 +84,6 @@ __all__ = ["TrackerNode", "main"]
 
 LARGE_MESSAGE_S = 1.0  # audio per message (seconds) above which the node warns
 WAIT_S = 0.1  # the worker's longest wait for audio (it also wakes on a format change and at shutdown), s
-BATCH_S = 0.05  # longest sleep while small messages gather for the next model frame, s
-BATCH_MARGIN_S = 0.003  # wake this much before the frame's audio is due, s
 GRAPH_CHECK_S = 1.0  # how often the audio topic's publishers are looked at (their message type), s
 RESET_WARN_EVERY_S = 2.0  # at most one gap (and one backward-jump) warning this often; the stats line counts all
 
@@ -349,18 +347,12 @@ class TrackerNode(Node):
             self._let_audio_gather()
 
     def _let_audio_gather(self) -> None:
-        """Sleep until the audio the next model frame needs has arrived (at most BATCH_S).
-
-        Each wait-set wake-up and take costs as much as processing a 10 ms message; sleeping
-        until a frame can complete takes small messages in batches at no cost in latency (the
-        message that completes the frame arrives as the sleep ends).
-        """
-        rate = self._rate_hz()
-        need = self._pipeline.frames_until_output()
-        if rate and need:
-            delay = min(need / rate, BATCH_S) - BATCH_MARGIN_S
-            if delay > 0:
-                time.sleep(delay)
+        """Sleep until the audio the next model frame needs has arrived (``TrackingPipeline.gather_delay_s``):
+        small messages are then taken in batches."""
+        with self._lock:
+            delay = self._pipeline.gather_delay_s()
+        if delay > 0:
+            time.sleep(delay)
 
     def _hold(self, item: _Audio) -> None:
         """Keep audio that arrives before any format (up to ``queue_size`` messages)."""

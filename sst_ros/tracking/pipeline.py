@@ -44,7 +44,18 @@ from sst_ros.tracking.types import Peak, PeakConfig, Track, TrackerConfig
 if TYPE_CHECKING:
     from sst_ros.model.runtime import TrackerModel
 
-__all__ = ["AudioFormat", "ChunkReport", "PipelineConfig", "TrackFrame", "TrackingPipeline"]
+__all__ = [
+    "GATHER_MARGIN_S",
+    "GATHER_MAX_S",
+    "AudioFormat",
+    "ChunkReport",
+    "PipelineConfig",
+    "TrackFrame",
+    "TrackingPipeline",
+]
+
+GATHER_MAX_S = 0.05  # longest sleep while small messages gather for the next model frame, s
+GATHER_MARGIN_S = 0.003  # wake this much before the frame's audio is due, s
 
 
 @dataclass(frozen=True)
@@ -350,6 +361,21 @@ class TrackingPipeline:
         if self._format is None or (self._clock is not None and self._clock.held):
             return 0
         return max(0, self._next_frame_in() - self._segment_in)
+
+    def gather_delay_s(self) -> float:
+        """How long a consumer of the stream may sleep before taking messages again, seconds.
+
+        Until the audio the next model frame needs has arrived (:meth:`frames_until_output` at the
+        stream's rate), at most :data:`GATHER_MAX_S`, less :data:`GATHER_MARGIN_S`; 0 when a frame
+        can complete now or no format is known. Each wake-up and take costs as much as processing
+        a 10 ms message, and after a wait the caches are cold: sleeping this long takes small
+        messages in batches at no cost in latency (the message that completes the frame arrives
+        as the sleep ends). The tracker node and ``bench/bench_streaming.py`` both wait this way.
+        """
+        need = self.frames_until_output()
+        if self._format is None or not need:
+            return 0.0
+        return max(0.0, min(need / self._format.sample_rate_hz, GATHER_MAX_S) - GATHER_MARGIN_S)
 
     def _screen(self, x: np.ndarray, stamp_ns: int, receipt_ns: int | None) -> ChunkReport | None:
         """A report that drops the message, or None to process it.
