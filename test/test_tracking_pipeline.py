@@ -154,9 +154,15 @@ def test_gather_delay_waits_for_the_next_frames_audio(loaded) -> None:
     for i in range(0, 3200, 320):  # 20 ms messages: a model frame every fifth
         pl.process_bytes(encode_pcm(x[i : i + 320], "S16LE"), 5 * NS + i * NS // 16000)
         delays.append(pl.gather_delay_s())
-    # 80, 60, 40, 20 ms of the frame's audio missing (at most 50 ms, less the 3 ms margin), then a new frame's 100 ms
-    expected = [0.047, 0.047, 0.037, 0.017, 0.047] * 2
+    # 80, 60, 40 ms of the frame's audio missing (at most 50 ms, less the 3 ms margin); at 20 ms the next message
+    # completes the frame alone (no sleep first); then a new frame's 100 ms
+    expected = [0.047, 0.047, 0.037, 0.0, 0.047] * 2
     assert delays == pytest.approx(expected, abs=1e-9)
+    delays = []
+    for i in range(3200, 16000, 1600):  # 100 ms messages: each completes a frame, the next one the next
+        pl.process_bytes(encode_pcm(noise(0.1, seed=i)[:1600], "S16LE"), 5 * NS + i * NS // 16000)
+        delays.append(pl.gather_delay_s())
+    assert delays == [0.0] * 8  # no sleep before a message that completes the frame alone
 
 
 def test_runtime_config_change_keeps_ids(loaded) -> None:

@@ -355,8 +355,8 @@ class TrackingPipeline:
         """Input frames (samples per channel) still needed before the next model frame can complete.
 
         0 when it can complete now, while the clock holds messages (the next message may release
-        them), or when no format is known. The tracker node waits this long for more audio before
-        taking messages again, so that 10 ms messages are taken in batches.
+        them), or when no format is known. :meth:`gather_delay_s` turns it into the wait before
+        the next take.
         """
         if self._format is None or (self._clock is not None and self._clock.held):
             return 0
@@ -366,14 +366,17 @@ class TrackingPipeline:
         """How long a consumer of the stream may sleep before taking messages again, seconds.
 
         Until the audio the next model frame needs has arrived (:meth:`frames_until_output` at the
-        stream's rate), at most :data:`GATHER_MAX_S`, less :data:`GATHER_MARGIN_S`; 0 when a frame
-        can complete now or no format is known. Each wake-up and take costs as much as processing
-        a 10 ms message, and after a wait the caches are cold: sleeping this long takes small
-        messages in batches at no cost in latency (the message that completes the frame arrives
-        as the sleep ends). The tracker node and ``bench/bench_streaming.py`` both wait this way.
+        stream's rate), at most :data:`GATHER_MAX_S`, less :data:`GATHER_MARGIN_S`. 0 when a frame
+        can complete now, when no format is known, and when the last message was at least that
+        long (the next message alone completes the frame: sleeping first would only add a
+        wake-up). Each wake-up and take costs as much as processing a 10 ms message, and after a
+        wait the caches are cold: sleeping this long takes small messages in batches. The sleep
+        starts when processing ends, so it costs no latency while processing takes less than the
+        margin (the message that completes the frame arrives as the sleep ends). The tracker
+        node and ``bench/bench_streaming.py`` both wait this way.
         """
         need = self.frames_until_output()
-        if self._format is None or not need:
+        if self._format is None or not need or (self._last is not None and self._last[1].shape[0] >= need):
             return 0.0
         return max(0.0, min(need / self._format.sample_rate_hz, GATHER_MAX_S) - GATHER_MARGIN_S)
 
