@@ -222,9 +222,12 @@ def test_plain_audio_data_is_tracked_with_a_warning_and_mp3_is_refused(rig) -> N
         tracker.wait_new_log(mark, "AudioInfo describes raw PCM ('WAVE') again: audio is tracked")
         probe.clear()
         t_start = time.time_ns()
-        for i in range(0, clip.shape[0], CHUNK):
+        # in real time: without header stamps the node stamps by receipt, so audio sent faster than it
+        # plays would read as overlapping messages (backward jumps that reset the tracker)
+        paced_from = time.monotonic()
+        for k, i in enumerate(range(0, clip.shape[0], CHUNK)):
+            time.sleep(max(0.0, paced_from + k * CHUNK / FS - time.monotonic()))
             probe.send_audio(clip[i : i + CHUNK], "S16LE", 0)
-            time.sleep(0.05)
         wait_for(lambda: probe.n_poses() >= N_FRAMES - 2, 60, "PoseArrays from plain AudioData")
         with probe.lock:
             msgs = list(probe.poses)
