@@ -118,6 +118,10 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     nbytes = chunk * channels * 2
     fd = os.open(args.audio, os.O_RDONLY)
     n_msgs = os.fstat(fd).st_size // nbytes
+
+    def read(j: int) -> bytes:  # message j of the clip, fresh from the file as a node gets it from DDS
+        return os.pread(fd, nbytes, j * nbytes)
+
     tally = {"frames": 0, "dropped": 0}
 
     def step(k: int, data: bytes) -> None:
@@ -125,7 +129,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         tally["frames"] += len(report.frames)
         tally["dropped"] += report.dropped is not None
 
-    step(0, os.pread(fd, nbytes, 0))
+    step(0, read(0))
     out: dict[str, Any] = {
         "backend": model.backend,
         "model": str(model.path),
@@ -135,14 +139,13 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     }
     c0, w0 = time.process_time(), time.perf_counter()
     for k in range(1, n_msgs):
-        step(k, os.pread(fd, nbytes, k * nbytes))
+        step(k, read(k))
     audio_s = (n_msgs - 1) * chunk / FS
     out.update(
         fast_audio_s=audio_s,
         fast_cpu_per_audio_s=(time.process_time() - c0) / audio_s,
         fast_wall_per_audio_s=(time.perf_counter() - w0) / audio_s,
     )
-    read = lambda j: os.pread(fd, nbytes, j * nbytes)  # noqa: E731 - message j of the clip
     if args.breakdown:
         with _stage_timers(model) as spent:
             pipe.reset()
@@ -488,10 +491,17 @@ def run_odas(binary: str, cfg: Path, tracks: Path, core: int, timeout_s: float) 
 
 
 def _feed_fifo(
-    fifo: Path, clip: bytes, nbytes: int, n: int, cpus: list[int], done: threading.Event, fed: dict[str, Any]
+    fifo: Path,
+    clip: bytes,
+    nbytes: int,
+    n: int,
+    period_s: float,
+    cpus: list[int],
+    done: threading.Event,
+    fed: dict[str, Any],
 ) -> None:
     """Write ``n`` messages of ``nbytes`` (the clip looped) into ``fifo``, message ``i`` at ``i``
-    message lengths after the reader opened it; stops when ``done`` is set (the reader exited).
+    times ``period_s`` (seconds) after the reader opened it; stops when ``done`` is set (the reader exited).
     Counts the messages in ``fed["messages"]`` and sets ``fed["error"]`` on a failure. Runs on
     ``cpus`` (if any: this thread only, so the reader's core stays free)."""
     if cpus:
@@ -509,7 +519,7 @@ def _feed_fifo(
         n_clip = len(clip) // nbytes
         t0 = time.perf_counter()
         for i in range(n):
-            if done.wait(max(0.0, t0 + i * fed["period_s"] - time.perf_counter())):
+            if done.wait(max(0.0, t0 + i * period_s - time.perf_counter())):
                 fed["error"] = "ODAS exited before the last message"
                 break
             j = i % n_clip
@@ -536,7 +546,7 @@ def odas_paced_run(binary: str, work: Path, array: Any, raw: Path, chunk: int, n
     fifo = work / "odas_rt.fifo"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
-    fed: dict[str, Any] = {"messages": 0, "error": None, "period_s": chunk / FS}
+    fed: dict[str, Any] = {"messages": 0, "error": None}
     done = threading.Event()
     try:
         cfg = work / "odas_rt.cfg"
@@ -546,7 +556,9 @@ def odas_paced_run(binary: str, work: Path, array: Any, raw: Path, chunk: int, n
         if len(clip) < nbytes:
             raise RuntimeError(f"ODAS paced in real time: the clip {raw} is shorter than one message")
         others = sorted(os.sched_getaffinity(0) - {core})
-        feeder = threading.Thread(target=_feed_fifo, args=(fifo, clip, nbytes, n, others, done, fed), daemon=True)
+        feeder = threading.Thread(
+            target=_feed_fifo, args=(fifo, clip, nbytes, n, chunk / FS, others, done, fed), daemon=True
+        )
         feeder.start()
         try:
             r = run_odas(binary, cfg, work / "tracks.txt", core, timeout_s=120 + 2 * n * chunk / FS)
