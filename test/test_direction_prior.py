@@ -178,7 +178,11 @@ def test_checkpoint_carries_the_prior_and_the_step_applies_it(prior_model: tuple
     behind, front = slice(5, 28), slice(35, 58)
     assert np.median(angular_distance_deg(b.azimuth_deg[behind], 170.0)) < 15
     assert a.spectrum[behind].max(axis=1).mean() < 0.2 * b.spectrum[behind].max(axis=1).mean()
-    np.testing.assert_allclose(a.spectrum[front].max(axis=1), b.spectrum[front].max(axis=1), rtol=1e-5)
+    assert np.median(angular_distance_deg(b.azimuth_deg[front], 10.0)) < 15
+    # around the front talker (inside the sector) nothing changes; whatever is left of the
+    # talker behind in the first frames after the switch is weakened like any direction there
+    near_front = angular_distance_deg(with_prior.model_cfg.grid.bin_centers_deg(), 10.0) <= 25.0
+    np.testing.assert_allclose(a.spectrum[front][:, near_front], b.spectrum[front][:, near_front], rtol=1e-5)
     with_prior.direction_prior = None  # how callers run without it
     np.testing.assert_allclose(predict_audio(with_prior, audio, FS).spectrum, b.spectrum, atol=1e-6)
 

@@ -292,11 +292,11 @@ def test_nonfinite_loss_stops_source_training_keeping_latest(tmp_path: Path, mon
     trainer = Trainer(cfg, run)
     real = Trainer.batch
 
-    def batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, target, active = real(self)
+    def batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, target, active, bin_weight = real(self)
         if self.progress.step == 2:
             x[0, 0, 0, 0] = float("inf")
-        return x, target, active
+        return x, target, active, bin_weight
 
     monkeypatch.setattr(Trainer, "batch", batch)
     with pytest.raises(NonFiniteLossError, match=r"training step 3 .*loss is (nan|inf).*latest\.pt keeps step 2"):

@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from _model_synth import FRAME, FS, plane_wave, speech_signal, write_clipset
 
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import Labels, SourceLabels, read_labels, write_array_yaml, write_clip, write_labels
-from sst_ros.errors import DataError, ModelError
+from sst_ros.errors import ConfigError, DataError, ModelError
 from sst_ros.geometry import angular_distance_deg, load_array
 from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.model.checkpoint import load_checkpoint
@@ -134,6 +135,76 @@ def test_tiny_model_trained_on_two_talker_clips_gives_two_peaks(two_talker_set: 
         near = [min(angular_distance_deg(p.azimuth_deg, a) for p in peaks) if peaks else 180.0 for a in pair]
         found += int(len(peaks) >= 2 and max(near) <= 20.0)
     assert found >= 3, f"two peaks at the talkers in only {found} of {len(PAIRS)} clips"
+
+
+def _talker_and_interferer_set(d: Path, n_frames: int = 20) -> Path:
+    """Clips of one talker (speech) and a louder, always-on interferer (noise) 90-180 degrees
+    away, labelled -1: the interferer is heard and is not a talker."""
+    array = load_array("respeaker_usb_v2")
+    rng = np.random.default_rng(11)
+    write_array_yaml(d, array)
+    n = n_frames * FRAME
+    zeros, on = np.zeros(n_frames), np.ones(n_frames, bool)
+    for i, (talker, interferer) in enumerate(PAIRS):
+        audio = plane_wave(array, talker, n, rng, speech_signal(n, rng)) + 1.5 * plane_wave(array, interferer, n, rng)
+        audio = audio + 0.002 * rng.standard_normal(audio.shape)
+        labels = Labels.from_sources(np.arange(n_frames) * 0.1, [
+            SourceLabels(0, np.full(n_frames, talker), zeros, on),
+            SourceLabels(-1, np.full(n_frames, interferer), zeros, on),
+        ])  # fmt: skip
+        write_clip(d, f"clip{i}", audio.astype(np.float32), FS, labels)
+    return d
+
+
+def test_interferer_weight_makes_a_peak_at_an_interferer_cost_more(tmp_path: Path) -> None:
+    """``interferer_weight``: the batch carries the spectrum loss's per-bin factors (the weight
+    at the interferer, 1 at the talker and far from both), and the same run with them leaves
+    less of a peak at the interferer than without them."""
+    from sst_ros.data.clipset import ClipSet
+    from sst_ros.train.loop import Trainer
+
+    clips = _talker_and_interferer_set(tmp_path / "clips")
+    base = dict(
+        data=[str(clips)], val_data=[str(clips)], preset="tiny", features={"phase_reference": True, "n_freq": 64},
+        crop_s=2.0, batch_size=8, steps=120, lr=3e-3, val_every=120, num_threads=1, seed=0, augment_symmetry=False,
+    )
+    weighted = Trainer(TrainConfig(**{**base, "interferer_weight": 8.0}), tmp_path / "w")  # type: ignore[arg-type]
+    _, target, _, factor = weighted.step_batches[0]
+    grid = weighted.model_cfg.grid
+    centers = grid.bin_centers_deg()
+    talker_bin = int(np.argmin(angular_distance_deg(centers, PAIRS[0][0])))
+    interferer_bin = int(np.argmin(angular_distance_deg(centers, PAIRS[0][1])))
+    far = angular_distance_deg(centers, PAIRS[0][0]) > 60
+    far &= angular_distance_deg(centers, PAIRS[0][1]) > 60
+    assert factor.shape == target.shape and float(factor.min()) == 1.0
+    at_interferer = factor[..., interferer_bin][target[..., talker_bin] > 0.99]  # the crops of clip 0
+    assert at_interferer.numel() > 0 and float(at_interferer.min()) > 7.5
+    # clip 0's talker: factor 1 where its target is 1 (its interferer is 160 degrees away)
+    at_talker = factor[..., talker_bin][target[..., talker_bin] > 0.99]
+    assert at_talker.numel() > 0 and float((at_talker - 1.0).abs().max()) < 1e-3
+    assert torch.all(factor[target[..., talker_bin] > 0.99][:, far] == 1.0)
+    plain = Trainer(TrainConfig(**base), tmp_path / "p")  # type: ignore[arg-type]
+    assert torch.all(plain.step_batches[0][3] == 1.0)
+    with pytest.raises(ConfigError, match="interferer_weight must be a finite number >= 1"):
+        TrainConfig(**{**base, "interferer_weight": 0.5})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="finite number >= 1"):
+        TrainConfig(**{**base, "interferer_weight": float("inf")})  # type: ignore[arg-type]
+
+    heights = {}
+    for name, trainer in (("plain", plain), ("weighted", weighted)):
+        trainer.run(progress=False)
+        model = load_checkpoint(tmp_path / name[0] / "latest.pt")
+        cs = ClipSet(clips)
+        at = []
+        for k, (talker, interferer) in enumerate(PAIRS):
+            audio, fs, _ = cs.load(k)
+            spectrum = predict_audio(model, audio, fs).spectrum[5:].mean(axis=0)
+            at.append((spectrum[int(np.argmin(angular_distance_deg(centers, interferer)))],
+                       spectrum[int(np.argmin(angular_distance_deg(centers, talker)))]))  # fmt: skip
+        heights[name] = np.array(at)  # (clips, [interferer, talker])
+    # The same seed and batches: only the factors differ, and they lower the interferer's bin.
+    assert heights["weighted"][:, 0].mean() < 0.7 * heights["plain"][:, 0].mean(), heights
+    assert heights["weighted"][:, 1].mean() > 0.5, heights  # the talker is still reported
 
 
 def test_predict_max_sources_writes_one_row_per_track(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_cli_device_cuda_without_cuda_exits_with_the_fix(
 def _step_batches(trainer: Trainer, rank: int, world: int) -> StepBatches:
     sb = trainer.step_batches
     return StepBatches(sb.examples, sb.crop_frames, sb.symmetries, sb.gain_db_range, sb.feature_cfg, sb.grid,
-                       sb.seed, sb.global_batch, rank, world)  # fmt: skip
+                       sb.seed, sb.global_batch, rank, world, sb.interferer_weight)  # fmt: skip
 
 
 def test_a_batch_depends_on_the_step_only(clips: Path, tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_a_batch_depends_on_the_step_only(clips: Path, tmp_path: Path) -> None:
     in_workers = list(batch_loader(one, 2, 5, workers=2, pin_memory=False))
     for step, (a, b) in enumerate(zip(in_process, in_workers, strict=True), start=2):
         split = [h[step] for h in halves]
-        for i in range(3):
+        for i in range(4):  # features, targets, activity, loss factors
             torch.testing.assert_close(a[i], b[i], rtol=0, atol=0)
             torch.testing.assert_close(a[i], torch.cat([split[0][i], split[1][i]]), rtol=0, atol=0)
     assert not torch.equal(in_process[0][0], in_process[1][0])  # the steps differ

@@ -199,13 +199,21 @@ class Labels:
     def talker_tracks(self) -> tuple[np.ndarray, np.ndarray]:
         """Every talker as columns: azimuth (F, S) degrees and active (F, S) bool, S >= 1
         (a clip without talkers gives one inactive column)."""
-        talkers = self.talkers()
-        n = len(self)
-        if not talkers:
-            return np.zeros((n, 1)), np.zeros((n, 1), dtype=bool)
+        return self._as_columns(self.talkers(), empty_columns=1)
+
+    def interferer_tracks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every labelled interferer as columns: azimuth (F, I) degrees and active (F, I) bool;
+        I = 0 (empty columns) when there is none."""
+        return self._as_columns(self.interferers(), empty_columns=0)
+
+    def _as_columns(self, sources: list[SourceLabels], empty_columns: int) -> tuple[np.ndarray, np.ndarray]:
+        """Azimuth (F, S) degrees and active (F, S) bool of ``sources``; without any, that many
+        inactive columns."""
+        if not sources:
+            return np.zeros((len(self), empty_columns)), np.zeros((len(self), empty_columns), dtype=bool)
         return (
-            np.stack([src.azimuth_deg for src in talkers], axis=1),
-            np.stack([src.active for src in talkers], axis=1),
+            np.stack([src.azimuth_deg for src in sources], axis=1),
+            np.stack([src.active for src in sources], axis=1),
         )
 
     def map_azimuths(self, fn: Callable[[np.ndarray], np.ndarray]) -> Labels:

@@ -26,11 +26,13 @@ from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.model.features import FeatureConfig, compute_features
 from sst_ros.train.augment import Symmetry, random_augment
 from sst_ros.train.examples import TrainingExamples
+from sst_ros.train.losses import interferer_bin_weights
 
 __all__ = ["Batch", "StepBatches", "batch_loader"]
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-"""features (B, C, F, T) float32, spectrum targets (B, T_out, K) and activity labels (B, T_out) float 0/1."""
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""features (B, C, F, T) float32, spectrum targets (B, T_out, K), activity labels (B, T_out) float
+0/1 and the spectrum loss's per-bin factors (B, T_out, K) (:func:`~sst_ros.train.losses.interferer_bin_weights`)."""
 
 
 class StepBatches(Dataset[Batch]):
@@ -47,6 +49,8 @@ class StepBatches(Dataset[Batch]):
         global_batch: examples per step over all ranks.
         rank: this process's rank.
         world_size: processes sharing the global batch (must divide it).
+        interferer_weight: the spectrum loss's factor at a labelled interferer's direction (1:
+            every bin counts the same).
     Raises:
         ConfigError: a global batch that the processes cannot share equally.
     """
@@ -63,6 +67,7 @@ class StepBatches(Dataset[Batch]):
         global_batch: int,
         rank: int = 0,
         world_size: int = 1,
+        interferer_weight: float = 1.0,
     ) -> None:
         if global_batch % world_size:
             raise ConfigError(
@@ -74,6 +79,7 @@ class StepBatches(Dataset[Batch]):
         self.feature_cfg, self.grid, self.seed = feature_cfg, grid, int(seed)
         self.global_batch, self.per_rank = int(global_batch), int(global_batch) // int(world_size)
         self.first = int(rank) * self.per_rank  # this rank's first example within a step
+        self.interferer_weight = float(interferer_weight)
 
     def example_indices(self, step: int) -> range:
         """Stream indices ``k`` of this rank's examples of ``step``."""
@@ -81,16 +87,20 @@ class StepBatches(Dataset[Batch]):
         return range(k0, k0 + self.per_rank)
 
     def __getitem__(self, step: int) -> Batch:
-        feats, targets, acts = [], [], []
+        feats, targets, acts, bin_weights = [], [], [], []
         for k in self.example_indices(step):
             rng = np.random.default_rng([self.seed, k])
             audio, _, labels = self.examples.crop(self.examples.item(k), self.crop_frames, rng)
             audio, labels = random_augment(audio, labels, self.symmetries, self.gain_db_range, rng)
             feats.append(torch.from_numpy(compute_features(audio, self.feature_cfg)))
             az, active = labels.talker_tracks()  # (T, S): one bump per active talker
-            targets.append(torch.from_numpy(self.grid.targets(az, active)))
+            target = self.grid.targets(az, active)
+            targets.append(torch.from_numpy(target))
             acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
-        return torch.stack(feats), torch.stack(targets), torch.stack(acts)
+            i_az, i_active = labels.interferer_tracks()
+            i_target = self.grid.targets(i_az, i_active) if i_az.shape[1] else np.zeros_like(target)
+            bin_weights.append(torch.from_numpy(interferer_bin_weights(target, i_target, self.interferer_weight)))
+        return torch.stack(feats), torch.stack(targets), torch.stack(acts), torch.stack(bin_weights)
 
 
 def batch_loader(batches: StepBatches, first_step: int, steps: int, workers: int, pin_memory: bool) -> Iterator[Batch]:

@@ -45,6 +45,10 @@ class TrainConfig:
         loss: spectrum loss, ``bce`` or ``mse``.
         spectrum_weight: weight of the spectrum loss.
         activity_weight: weight of the activity loss.
+        interferer_weight: factor of the spectrum loss at the direction of an active labelled
+            interferer (television, fan, motor) where no talker is, >= 1 (1: off, every bin counts
+            the same); a peak there then costs the model this many times more
+            (:func:`~sst_ros.train.losses.interferer_bin_weights`).
         augment_symmetry: apply random array symmetries.
         gain_db_range: random overall gain, dB (features are normalised; this exercises it).
         val_every: steps between validations.
@@ -87,6 +91,7 @@ class TrainConfig:
     loss: str = TaskLoss.spectrum_loss
     spectrum_weight: float = TaskLoss.spectrum_weight
     activity_weight: float = TaskLoss.activity_weight
+    interferer_weight: float = 1.0
     augment_symmetry: bool = True
     gain_db_range: float = 6.0
     val_every: int = 200
@@ -106,6 +111,10 @@ class TrainConfig:
             raise ConfigError(f"train config: loss must be 'bce' or 'mse', got '{self.loss}'")
         if self.batch_size < 1 or self.steps < 0 or self.val_every < 1:
             raise ConfigError("train config: batch_size and val_every must be >= 1 and steps >= 0")
+        if not (math.isfinite(self.interferer_weight) and self.interferer_weight >= 1.0):
+            raise ConfigError(
+                f"train config: interferer_weight must be a finite number >= 1 (1: off), got {self.interferer_weight}"
+            )
         if self.crop_s <= 0:
             raise ConfigError(f"train config: crop_s must be > 0, got {self.crop_s}")
         if self.warmup_steps < 0 or not self.grad_clip_norm > 0:

@@ -286,7 +286,7 @@ class Trainer:
                                          cfg.seed * _SIM_SEED_STRIDE, fs, self.frame_samples)  # fmt: skip
         self.step_batches = StepBatches(
             examples, self.crop_frames, self.symmetries, cfg.gain_db_range, self.feature_cfg, self.model_cfg.grid,
-            cfg.seed, cfg.batch_size, self.ranks.rank, self.ranks.world_size,
+            cfg.seed, cfg.batch_size, self.ranks.rank, self.ranks.world_size, cfg.interferer_weight,
         )  # fmt: skip
         if self.ranks.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -386,20 +386,23 @@ class Trainer:
         on the CPU.
 
         Returns:
-            features (B, C, F, T), spectrum targets (B, T_out, n_bins) and activity labels
-            (B, T_out) float 0/1; B = ``batch_size`` / processes.
+            features (B, C, F, T), spectrum targets (B, T_out, n_bins), activity labels
+            (B, T_out) float 0/1 and the spectrum loss's per-bin factors (B, T_out, n_bins);
+            B = ``batch_size`` / processes.
         """
         if self._batches is None:
             pin = self.device.type == "cuda"
             self._batches = batch_loader(self.step_batches, self.progress.step, self.cfg.steps, self.workers, pin)
         return next(self._batches)
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor, active: torch.Tensor, bin_weight: torch.Tensor
+    ) -> torch.Tensor:
         """Mean task loss of a batch (frames beyond the shorter of output and labels dropped)."""
         spec_logit, act_logit = self.net(x)
         T = min(spec_logit.shape[1], target.shape[1])
         return self.task_loss.per_frame(
-            spec_logit[:, :T].float(), act_logit[:, :T].float(), target[:, :T], active[:, :T]
+            spec_logit[:, :T].float(), act_logit[:, :T].float(), target[:, :T], active[:, :T], bin_weight[:, :T]
         ).mean()
 
     def step(self) -> float:
@@ -411,11 +414,11 @@ class Trainer:
                 of the gradients under mixed precision skips the step instead (the loss scale
                 is lowered).
         """
-        x, target, active = (t.to(self.device, non_blocking=True) for t in self.batch())
+        x, target, active, bin_weight = (t.to(self.device, non_blocking=True) for t in self.batch())
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.learning_rate(self.progress.step)
         with self.precision.autocast():
-            loss = self.loss(x, target, active)
+            loss = self.loss(x, target, active, bin_weight)
         mean_loss = all_ranks_mean(loss, self.ranks)  # every rank takes the same decision
         where = f"training step {self.progress.step + 1} ({self.out})"
         check_finite(mean_loss, "loss", where, self._nonfinite_fix())

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from sst_ros.errors import ConfigError
 
-__all__ = ["SPECTRUM_LOSSES", "TaskLoss", "task_loss_per_frame"]
+__all__ = ["SPECTRUM_LOSSES", "TaskLoss", "interferer_bin_weights", "task_loss_per_frame"]
 
 SPECTRUM_LOSSES = ("bce", "mse")
 
@@ -25,26 +26,31 @@ def task_loss_per_frame(
     spectrum_loss: str = "bce",
     spectrum_weight: float = 1.0,
     activity_weight: float = 0.2,
+    bin_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Loss of each output frame.
 
     ``spectrum_weight`` x (BCE or MSE of the sigmoid spatial spectrum against the Gaussian-bump
-    target, mean over azimuth bins) + ``activity_weight`` x BCE of the activity output.
+    target, mean over azimuth bins, each bin's term times ``bin_weight`` when given) +
+    ``activity_weight`` x BCE of the activity output.
 
     Args:
         spec_logit: (B, T, K) spectrum logits.
         act_logit: (B, T) activity logits.
         target: (B, T, K) spectrum targets in [0, 1] (zero on inactive frames).
         active: (B, T) labelled activity, 0 or 1.
+        bin_weight: (B, T, K) factor of each bin's spectrum term (None: all 1), e.g. larger
+            around an interferer that must not become a peak (:func:`interferer_bin_weights`).
     Returns:
         (B, T) loss per frame.
     """
     if spectrum_loss == "bce":
-        l_spec = F.binary_cross_entropy_with_logits(spec_logit, target, reduction="none").mean(-1)
+        per_bin = F.binary_cross_entropy_with_logits(spec_logit, target, reduction="none")
     elif spectrum_loss == "mse":
-        l_spec = ((torch.sigmoid(spec_logit) - target) ** 2).mean(-1)
+        per_bin = (torch.sigmoid(spec_logit) - target) ** 2
     else:
         raise ConfigError(f"spectrum loss must be one of {', '.join(SPECTRUM_LOSSES)}, got '{spectrum_loss}'")
+    l_spec = (per_bin if bin_weight is None else per_bin * bin_weight).mean(-1)
     l_act = F.binary_cross_entropy_with_logits(act_logit, active, reduction="none")
     return spectrum_weight * l_spec + activity_weight * l_act
 
@@ -89,10 +95,34 @@ class TaskLoss:
         )
 
     def per_frame(
-        self, spec_logit: torch.Tensor, act_logit: torch.Tensor, target: torch.Tensor, active: torch.Tensor
+        self,
+        spec_logit: torch.Tensor,
+        act_logit: torch.Tensor,
+        target: torch.Tensor,
+        active: torch.Tensor,
+        bin_weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, T) loss per frame: :func:`task_loss_per_frame` with these settings."""
         return task_loss_per_frame(
             spec_logit, act_logit, target, active, spectrum_loss=self.spectrum_loss,
-            spectrum_weight=self.spectrum_weight, activity_weight=self.activity_weight,
+            spectrum_weight=self.spectrum_weight, activity_weight=self.activity_weight, bin_weight=bin_weight,
         )  # fmt: skip
+
+
+def interferer_bin_weights(talker_target: np.ndarray, interferer_target: np.ndarray, weight: float) -> np.ndarray:
+    """Per-bin factors of the spectrum loss that make a peak at an interferer cost more.
+
+    ``1 + (weight - 1) x interferer bump x (1 - talker bump)``: ``weight`` at an active
+    interferer's direction where no talker is, 1 far from it and wherever a talker's target is
+    1 (a talker next to a television must still be reported). Without it an interferer's few
+    bins are a small part of the per-frame mean, so a peak there costs the model little.
+
+    Args:
+        talker_target: (T, K) the spectrum target of the talkers (:meth:`AzimuthGrid.targets`).
+        interferer_target: (T, K) the same bumps built for the interferers.
+        weight: the factor at an interferer's centre, >= 1 (1: every bin 1).
+    Returns:
+        (T, K) float32 factors >= 1.
+    """
+    w = 1.0 + (float(weight) - 1.0) * interferer_target * (1.0 - talker_target)
+    return w.astype(np.float32)
