@@ -21,6 +21,7 @@ different files (``--out`` not on shared storage) is refused.
 from __future__ import annotations
 
 import datetime
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -127,9 +128,22 @@ def join(device: torch.device) -> tuple[Ranks, torch.device]:
     return Ranks(rank, world, local), device
 
 
-def leave() -> None:
-    """Leave the process group, if this process joined one (end of a run, or its failure)."""
+def leave(finished: bool = False) -> None:
+    """Leave the process group, if this process joined one (end of a run, or its failure).
+
+    Args:
+        finished: the run ended normally on this rank, so every rank reaches this call: wait
+            for all of them first (a barrier), so that none tears its group down while another
+            still exchanges with it. After a failure there is no barrier (a dead rank would
+            never arrive; torchrun ends the others).
+    """
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
+        # DDP's reducer and finished gloo work objects hold the group; freeing them now, while
+        # the interpreter is whole, keeps gloo's threads from being torn down at its exit
+        # (an intermittent "terminate called without an active exception", SIGABRT, on a rank).
+        gc.collect()
         dist.destroy_process_group()
 
 

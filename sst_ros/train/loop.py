@@ -609,10 +609,13 @@ def train(
     Returns:
         summary dict: steps, wall time, best and last validation metrics, checkpoint paths.
     """
+    finished = False
     try:
-        return Trainer(cfg, out_dir, resume=resume, on_validation=on_validation).run(progress)
+        summary = Trainer(cfg, out_dir, resume=resume, on_validation=on_validation).run(progress)
+        finished = True
+        return summary
     finally:
-        leave()
+        leave(finished)
 
 
 def rows_only_difference(
