@@ -98,8 +98,11 @@ class StepBatches(Dataset[Batch]):
             targets.append(torch.from_numpy(target))
             acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
             i_az, i_active = labels.interferer_tracks()
-            i_target = self.grid.targets(i_az, i_active) if i_az.shape[1] else np.zeros_like(target)
-            bin_weights.append(torch.from_numpy(interferer_bin_weights(target, i_target, self.interferer_weight)))
+            if self.interferer_weight == 1.0 or not i_az.shape[1]:  # off, or no interferer: every factor 1
+                factor = np.ones_like(target)
+            else:
+                factor = interferer_bin_weights(target, self.grid.targets(i_az, i_active), self.interferer_weight)
+            bin_weights.append(torch.from_numpy(factor))
         return torch.stack(feats), torch.stack(targets), torch.stack(acts), torch.stack(bin_weights)
 
 
