@@ -13,46 +13,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
-from sst_ros.geometry import SPEED_OF_SOUND_M_S, MicArray, unit_vector
+from sst_ros.geometry import MicArray
+from sst_ros.sim.plane_wave import FS_HZ, plane_wave
 
 if TYPE_CHECKING:
     from sst_ros.model.checkpoint import LoadedModel
 
-FS = 16000
+FS = FS_HZ
 FRAME = 1600
-
-
-def speech_signal(n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n,) continuous speech at 16 kHz: real recorded utterances (the set-up's corpora) with their
-    silences cut out, concatenated. The shipped model is trained not to report broadband noise
-    from a point (a fan), so tests of the default model use speech."""
-    from sst_ros.sim.speech import get_speech_pool
-
-    pool = get_speech_pool(FS, 8, (140.0, 180.0), (30.0, 70.0))
-    parts, total = [], 0
-    while total < n + 256:
-        x, _ = pool.utterance(rng, 1.0)
-        frames = x[: x.size // 160 * 160].reshape(-1, 160)
-        energy = (frames**2).mean(axis=1)
-        voiced = frames[energy > 1e-3 * energy.max()].reshape(-1)  # drop pauses (10 ms frames)
-        parts.append(voiced)
-        total += voiced.size
-    return np.concatenate(parts)[: n + 256]
-
-
-def plane_wave(
-    array: MicArray, azimuth_deg: float, n: int, rng: np.random.Generator, source: np.ndarray | None = None
-) -> np.ndarray:
-    """(n, M) float32: band-limited noise (or ``source``, (n + 256,) samples, e.g. :func:`speech_signal`)
-    arriving from ``azimuth_deg`` (exact fractional delays)."""
-    src = rng.standard_normal(n + 256) if source is None else np.asarray(source, dtype=np.float64)[: n + 256]
-    spec = np.fft.rfft(src)
-    f = np.fft.rfftfreq(src.size, 1 / FS)
-    spec[(f < 100) | (f > 7000)] = 0
-    u = unit_vector(np.radians(azimuth_deg))
-    delays = -(array.positions_m - array.centre_m) @ u / SPEED_OF_SOUND_M_S  # (M,) seconds
-    out = np.fft.irfft(spec[None, :] * np.exp(-2j * np.pi * f[None, :] * delays[:, None]), n=src.size)
-    return (0.1 * out[:, 128 : 128 + n].T / out.std()).astype(np.float32)
 
 
 def make_clip(

@@ -26,9 +26,8 @@ def default_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def speech_wave(azimuth_deg: float, seconds: float, seed: int = 0) -> np.ndarray:
     """(N, 4) float32 speech from ``azimuth_deg`` at the ReSpeaker USB v2 (the default model's array)."""
-    from _model_synth import plane_wave, speech_signal
-
     from sst_ros.geometry import load_array
+    from sst_ros.sim.plane_wave import plane_wave, speech_signal
 
     rng = np.random.default_rng(seed)
     n = int(seconds * FS)

@@ -158,9 +158,8 @@ def test_spectrum_bin_map_matches_the_symmetric_audio_on_the_shipped_model() -> 
     bin is refused. The margin to "no map" is the shipped model's learned equivariance
     (symmetry augmentation), not exact: a smaller network trained on 2026-12-03 reached only
     0.72x for one reflection, so a new default model may need it revisited."""
-    from _model_synth import plane_wave, speech_signal
-
     from sst_ros.adapt.consistency import equivariance_loss, spectrum_bin_map
+    from sst_ros.sim.plane_wave import plane_wave, speech_signal
     from sst_ros.train.augment import Symmetry
 
     loaded = load_checkpoint(None)

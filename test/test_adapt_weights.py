@@ -94,11 +94,10 @@ def test_device_mismatched_sector_target_still_favours_in_sector_clips(weight_in
     mismatched device: D learns both differences, and the in-sector synthetic clips still get
     the larger weights (prob = IWAN's bounded form), whether D reads the embeddings or the
     decoded direction and activity (``AdaptConfig.weight_input``)."""
-    from _model_synth import plane_wave
-
     from sst_ros.adapt.batches import make_batch
     from sst_ros.adapt.discriminator import direction_features
     from sst_ros.model.checkpoint import load_checkpoint
+    from sst_ros.sim.plane_wave import plane_wave
 
     loaded = load_checkpoint(None)
     rng = np.random.default_rng(3)

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _model_synth import FRAME, FS, make_clip, speech_signal
+from _model_synth import FRAME, FS, make_clip
 
 from sst_ros.audio.pcm import encode_pcm
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import write_array_yaml, write_clip
 from sst_ros.geometry import MicArray, load_array
+from sst_ros.sim.plane_wave import speech_signal
 from sst_ros.train.report import read_predictions_csv
 
 ORDER = [1, 0, 3, 2]  # microphone i is on input channel ORDER[i]

@@ -70,7 +70,8 @@ def test_decision_needs_speech_a_sector_and_agreeing_halves(rng: np.random.Gener
 def _room(azimuths_deg: list[float], seconds_each: float, seed: int) -> np.ndarray:
     """(frames, 4) float32: static talkers (real speech) one after another in a 6 x 5 x 3 m room, RT60 0.3 s."""
     import pyroomacoustics as pra
-    from _model_synth import speech_signal
+
+    from sst_ros.sim.plane_wave import speech_signal
 
     array = load_array("respeaker_usb_v2")
     rng = np.random.default_rng(seed)
@@ -155,7 +156,7 @@ def prior_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Directi
 
 
 def _audio_from_behind_and_front(seed: int) -> np.ndarray:
-    from _model_synth import plane_wave, speech_signal
+    from sst_ros.sim.plane_wave import plane_wave, speech_signal
 
     array = load_array("respeaker_usb_v2")
     rng = np.random.default_rng(seed)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from _model_synth import plane_wave, tiny_adaptation_inputs, write_clipset
+from _model_synth import tiny_adaptation_inputs, write_clipset
 
 from sst_ros.adapt.batches import Batch
 from sst_ros.adapt.config import AdaptConfig
@@ -30,6 +30,7 @@ from sst_ros.errors import AudioFormatError, SstError
 from sst_ros.geometry import load_array
 from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.features import compute_features
+from sst_ros.sim.plane_wave import plane_wave
 from sst_ros.train.evaluate import evaluate
 from sst_ros.train.loop import TrainConfig, Trainer
 from sst_ros.train.nonfinite import NonFiniteLossError

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _model_synth import make_clip, plane_wave, speech_signal
+from _model_synth import make_clip
 
 from sst_ros.geometry import angular_distance_deg, load_array
 from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.infer import predict_audio
 from sst_ros.model.runtime import check_array_matches, default_model_path
 from sst_ros.model.stream import StreamingTracker
+from sst_ros.sim.plane_wave import plane_wave, speech_signal
 
 
 @pytest.fixture(scope="module")

@@ -107,9 +107,8 @@ def test_srp_chunked_features_equal_whole_clip(rng: np.random.Generator) -> None
 @pytest.mark.parametrize("array_name", ["respeaker_usb_v2", "minidsp_uma8", "respeaker_6mic_circular"])
 @pytest.mark.parametrize("azimuth_deg", [-170.0, -95.0, 0.0, 42.0, 135.0, 179.0])
 def test_srp_maps_peak_at_the_plane_wave_direction(array_name: str, azimuth_deg: float) -> None:
-    from _model_synth import plane_wave
-
     from sst_ros.geometry import angular_distance_deg, load_array
+    from sst_ros.sim.plane_wave import plane_wave
 
     array = load_array(array_name)
     cfg = _srp_cfg(array_name)

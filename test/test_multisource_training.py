@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from _model_synth import FRAME, FS, plane_wave, speech_signal, write_clipset
+from _model_synth import FRAME, FS, write_clipset
 
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import Labels, SourceLabels, read_labels, write_array_yaml, write_clip, write_labels
@@ -20,6 +20,7 @@ from sst_ros.geometry import angular_distance_deg, load_array
 from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.infer import predict_audio
+from sst_ros.sim.plane_wave import plane_wave, speech_signal
 from sst_ros.tracking.peaks import extract_peaks
 from sst_ros.tracking.types import PeakConfig
 from sst_ros.train.loop import TrainConfig, train

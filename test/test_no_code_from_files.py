@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _model_synth import plane_wave, tiny_adaptation_inputs, write_clipset
+from _model_synth import tiny_adaptation_inputs, write_clipset
 
 from sst_ros.adapt.batches import SourcePool
 from sst_ros.adapt.config import AdaptConfig
@@ -32,6 +32,7 @@ from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint, tensors_and_plain_data
 from sst_ros.model.crnn import CRNN, ModelConfig
 from sst_ros.model.features import FeatureConfig
+from sst_ros.sim.plane_wave import plane_wave
 from sst_ros.train.loop import TrainConfig, train
 
 FS = 16000

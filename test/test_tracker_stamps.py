@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from _model_synth import plane_wave, speech_signal
 from _tracker_dds import TRACKER_MODULE, NodeProcess, Probe, all_finite, pose_azimuth_deg, wait_for
 
 from sst_ros.geometry import load_array
+from sst_ros.sim.plane_wave import plane_wave, speech_signal
 
 pytestmark = pytest.mark.ros
 

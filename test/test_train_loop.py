@@ -123,8 +123,7 @@ def test_bad_config_key_is_named(tmp_path: Path) -> None:
 
 
 def test_symmetry_augmentation_is_exact() -> None:
-    from _model_synth import plane_wave
-
+    from sst_ros.sim.plane_wave import plane_wave
     from sst_ros.train.augment import apply_symmetry, array_symmetries
 
     array = load_array("respeaker_usb_v2")
