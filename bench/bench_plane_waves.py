@@ -5,10 +5,10 @@ Speech (the set-up's real recordings, pauses cut) arrives as an exact plane wave
 and seed, with a little independent sensor noise. Each model runs over each clip
 (:func:`sst_ros.model.infer.predict_audio`, the frame's highest peak); the error of a clip is the
 median angular error over its frames after the first second whose activity exceeds 0.5.
-Each clip is scored twice: with independent white sensor noise at ``--snr-db`` (34 dB below the
-plane wave by default, inside the -5..30 dB of the training scenes' noise) and without any noise
-(far above the training range: a test signal, or a talker close to the array in a quiet,
-damped room).
+Each clip is scored twice: with independent white sensor noise at ``--snr-db`` (by default
+``SENSOR_SNR_DB``, 34 dB below the plane wave, inside the -5..30 dB of the training scenes'
+noise) and without any noise (far above the training range: a test signal, or a talker close to
+the array in a quiet, damped room).
 
 No room, no noise field, no other source: a model that errs here has learnt a bias, not met a
 hard scene. The multi-source and single-talker benches (``bench_multisource.py``,
@@ -32,7 +32,7 @@ import numpy as np
 from sst_ros.geometry import angular_distance_deg
 from sst_ros.model.infer import predict_audio
 from sst_ros.model.runtime import default_model_path, load_model
-from sst_ros.sim.plane_wave import FS_HZ, plane_wave, speech_signal
+from sst_ros.sim.plane_wave import FS_HZ, SENSOR_SNR_DB, plane_wave, speech_signal, with_sensor_noise
 
 WARMUP_FRAMES = 10  # the recurrent state's first second is not scored
 ACTIVE = 0.5  # frames whose activity output is above this are scored
@@ -54,10 +54,7 @@ def probe(model_path: Path, azimuths_deg: np.ndarray, seeds: list[int], seconds:
     for i, seed in enumerate(seeds):
         for j, az in enumerate(azimuths_deg):
             rng = np.random.default_rng([seed, j])  # the same clip for every model
-            audio = plane_wave(loaded.array, float(az), n, rng, speech_signal(n, rng))
-            noise = rng.standard_normal(audio.shape).astype(np.float32)  # drawn always: the same speech
-            if np.isfinite(snr_db):
-                audio += np.float32(0.1 * 10 ** (-snr_db / 20)) * noise  # plane_wave's RMS is 0.1
+            audio = with_sensor_noise(plane_wave(loaded.array, float(az), n, rng, speech_signal(n, rng)), rng, snr_db)
             pred = predict_audio(loaded, audio, FS_HZ)
             on = pred.activity[WARMUP_FRAMES:] > ACTIVE
             active[i, j] = on.mean()
@@ -72,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--step", type=float, default=15.0, help="azimuth spacing, degrees (default 15)")
     p.add_argument("--seeds", default="1,2,3", help="clip seeds, comma separated (default 1,2,3)")
     p.add_argument("--seconds", type=float, default=6.0, help="clip length, s (default 6)")
-    p.add_argument("--snr-db", default="34,inf", help="sensor-noise conditions, dB, comma separated (default 34,inf)")
+    p.add_argument(
+        "--snr-db",
+        default=f"{SENSOR_SNR_DB:g},inf",
+        help=f"sensor-noise conditions, dB, comma separated (default {SENSOR_SNR_DB:g},inf)",
+    )
     p.add_argument("--per-azimuth", action="store_true", help="print every azimuth's error")
     args = p.parse_args(argv)
     azimuths = np.arange(-180.0, 180.0, args.step)

@@ -25,13 +25,15 @@ def default_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def speech_wave(azimuth_deg: float, seconds: float, seed: int = 0) -> np.ndarray:
-    """(N, 4) float32 speech from ``azimuth_deg`` at the ReSpeaker USB v2 (the default model's array)."""
+    """(N, 4) float32 speech from ``azimuth_deg`` at the ReSpeaker USB v2 (the default model's array),
+    with a sensor noise floor as a real array has (noise-free plane waves bias the models)."""
     from sst_ros.geometry import load_array
-    from sst_ros.sim.plane_wave import plane_wave, speech_signal
+    from sst_ros.sim.plane_wave import plane_wave, speech_signal, with_sensor_noise
 
     rng = np.random.default_rng(seed)
     n = int(seconds * FS)
-    return plane_wave(load_array("respeaker_usb_v2"), azimuth_deg, n, rng, speech_signal(n, rng))
+    wave = plane_wave(load_array("respeaker_usb_v2"), azimuth_deg, n, rng, speech_signal(n, rng))
+    return with_sensor_noise(wave, rng)
 
 
 def hide_packages(root: Path, names: tuple[str, ...], attempts: Path) -> Path:

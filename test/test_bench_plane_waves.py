@@ -30,3 +30,19 @@ def test_probe_prints_mean_worst_and_the_table(probe_module, capsys) -> None:
     assert "34 dB below: mean error" in out and "inf dB below: mean error" in out
     rows = [line.split(",") for line in out.splitlines() if line.startswith(("-180,", "0,"))]
     assert len(rows) == 2 and all(len(r) == 3 and np.isfinite(float(r[1])) for r in rows)
+
+
+def test_sensor_noise_sits_the_stated_level_below_the_wave_and_draws_the_same_either_way() -> None:
+    from sst_ros.geometry import load_array
+    from sst_ros.sim.plane_wave import WAVE_RMS, plane_wave, with_sensor_noise
+
+    wave = plane_wave(load_array("respeaker_usb_v2"), 60.0, 16000, np.random.default_rng(0))
+    assert np.allclose(wave.std(axis=0), WAVE_RMS, rtol=0.2)
+    noisy_rng, clean_rng = np.random.default_rng(1), np.random.default_rng(1)
+    noisy, clean = with_sensor_noise(wave, noisy_rng, 34.0), with_sensor_noise(wave, clean_rng, float("inf"))
+    assert np.array_equal(clean, wave)
+    snr_db = 10 * np.log10(np.mean(wave**2) / np.mean((noisy - wave) ** 2))
+    assert abs(snr_db - 34.0) < 0.3, snr_db
+    noise = (noisy - wave) / np.float32(WAVE_RMS * 10 ** (-34 / 20))
+    assert abs(float(np.corrcoef(noise[:, 0], noise[:, 1])[0, 1])) < 0.05  # independent per microphone
+    assert noisy_rng.integers(1 << 30) == clean_rng.integers(1 << 30)  # the same draws consumed

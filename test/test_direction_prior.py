@@ -156,13 +156,13 @@ def prior_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Directi
 
 
 def _audio_from_behind_and_front(seed: int) -> np.ndarray:
-    from sst_ros.sim.plane_wave import plane_wave, speech_signal
+    from sst_ros.sim.plane_wave import plane_wave, speech_signal, with_sensor_noise
 
     array = load_array("respeaker_usb_v2")
     rng = np.random.default_rng(seed)
     n = 3 * FS
-    return np.concatenate([plane_wave(array, 170.0, n, rng, speech_signal(n, rng)),
-                           plane_wave(array, 10.0, n, rng, speech_signal(n, rng))])  # fmt: skip
+    return with_sensor_noise(np.concatenate([plane_wave(array, 170.0, n, rng, speech_signal(n, rng)),
+                                             plane_wave(array, 10.0, n, rng, speech_signal(n, rng))]), rng)  # fmt: skip
 
 
 def test_checkpoint_carries_the_prior_and_the_step_applies_it(prior_model: tuple[Path, DirectionPrior]) -> None:

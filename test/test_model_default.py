@@ -11,7 +11,7 @@ from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.infer import predict_audio
 from sst_ros.model.runtime import check_array_matches, default_model_path
 from sst_ros.model.stream import StreamingTracker
-from sst_ros.sim.plane_wave import plane_wave, speech_signal
+from sst_ros.sim.plane_wave import plane_wave, speech_signal, with_sensor_noise
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,7 @@ def test_default_model_localises_free_field_noise(default) -> None:
     errors = []
     for az in np.arange(-180.0, 180.0, 45.0) + 7.0:
         n = 25 * 1600
-        audio = plane_wave(default.array, float(az), n, rng, speech_signal(n, rng))
-        audio = audio + 0.002 * rng.standard_normal(audio.shape).astype(np.float32)
+        audio = with_sensor_noise(plane_wave(default.array, float(az), n, rng, speech_signal(n, rng)), rng)
         pred = predict_audio(default, audio, 16000)
         errors.append(float(np.median(angular_distance_deg(pred.azimuth_deg[10:], az))))
         assert pred.activity[10:].mean() > 0.5

@@ -85,7 +85,9 @@ def test_help_and_predict_run_without_the_training_packages(onnx_path: Path, tmp
     assert len(got) == 30
     _assert_same_csv(got, ref)
     active = [g["azimuth_deg"] for g in got if g["activity"] > 0.5]
-    assert len(active) > 15 and float(np.median(angular_distance_deg(np.array(active), 150.0))) < 10.0
+    # 1-2 deg with speech_wave's sensor noise floor; without one the models are biased by up to
+    # about 15 deg at 150 deg (bench/bench_plane_waves.py), which a 10 deg bound let through
+    assert len(active) > 15 and float(np.median(angular_distance_deg(np.array(active), 150.0))) < 5.0
 
     # no --model: the shipped export of the default model, said in one line, the same CSV
     out = _sst(["predict", "--wav", str(wav), "--out", "default.csv", "--threads", "1"], hidden, tmp_path)

@@ -18,7 +18,7 @@ import pytest
 from _tracker_dds import TRACKER_MODULE, NodeProcess, Probe, all_finite, pose_azimuth_deg, wait_for
 
 from sst_ros.geometry import load_array
-from sst_ros.sim.plane_wave import plane_wave, speech_signal
+from sst_ros.sim.plane_wave import plane_wave, speech_signal, with_sensor_noise
 
 pytestmark = pytest.mark.ros
 
@@ -49,7 +49,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory):
 def talker() -> np.ndarray:
     rng = np.random.default_rng(0)
     n = int(SECONDS * FS)
-    return plane_wave(load_array("respeaker_usb_v2"), AZIMUTH_DEG, n, rng, speech_signal(n, rng))
+    wave = plane_wave(load_array("respeaker_usb_v2"), AZIMUTH_DEG, n, rng, speech_signal(n, rng))
+    return with_sensor_noise(wave, rng)
 
 
 def stream(probe: Probe, audio: np.ndarray, stamp: Callable[[int, int], int], burst: int = 1) -> None:

@@ -16,6 +16,14 @@ from sst_ros.geometry import SPEED_OF_SOUND_M_S, MicArray, unit_vector
 FS_HZ = 16000
 """Sample rate of :func:`speech_signal` and :func:`plane_wave` (Hz)."""
 
+WAVE_RMS = 0.1
+"""RMS of :func:`plane_wave`'s output per microphone (full scale 1)."""
+
+SENSOR_SNR_DB = 34.0
+"""A sensor noise floor inside the training scenes' -5..30 dB noise range, as real arrays have:
+without one a plane wave is coherent in every band, which no training scene is, and the models
+show a direction bias of up to about 17 deg (``bench/bench_plane_waves.py``)."""
+
 
 def speech_signal(n: int, rng: np.random.Generator) -> np.ndarray:
     """(n + 256,) continuous speech at 16 kHz: real recorded utterances (the set-up's corpora)
@@ -48,4 +56,14 @@ def plane_wave(
     u = unit_vector(np.radians(azimuth_deg))
     delays = -(array.positions_m - array.centre_m) @ u / SPEED_OF_SOUND_M_S  # (M,) seconds
     out = np.fft.irfft(spec[None, :] * np.exp(-2j * np.pi * f[None, :] * delays[:, None]), n=src.size)
-    return (0.1 * out[:, 128 : 128 + n].T / out.std()).astype(np.float32)
+    return (WAVE_RMS * out[:, 128 : 128 + n].T / out.std()).astype(np.float32)
+
+
+def with_sensor_noise(audio: np.ndarray, rng: np.random.Generator, snr_db: float = SENSOR_SNR_DB) -> np.ndarray:
+    """``audio`` ((n, M) float32, a :func:`plane_wave` of RMS :data:`WAVE_RMS`) plus independent white
+    noise per microphone ``snr_db`` dB below the wave. The noise is drawn from ``rng`` even for
+    ``snr_db = inf`` (no noise added), so the draws after it do not depend on the level."""
+    noise = rng.standard_normal(audio.shape).astype(np.float32)
+    if not np.isfinite(snr_db):
+        return audio
+    return audio + np.float32(WAVE_RMS * 10 ** (-snr_db / 20)) * noise
