@@ -14,7 +14,7 @@ import numpy as np
 
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.geometry import MicArray
-from sst_ros.sim.plane_wave import FS_HZ, plane_wave
+from sst_ros.sim.plane_wave import FS_HZ, plane_wave, with_sensor_noise
 
 if TYPE_CHECKING:
     from sst_ros.model.checkpoint import LoadedModel
@@ -32,13 +32,14 @@ def make_clip(
     source: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Labels]:
     """A static source at ``azimuth_deg``, on where ``active_pattern`` (per 100 ms frame): band-limited
-    noise bursts, or ``source`` ((n_frames * FRAME + 256,) samples, e.g. :func:`speech_signal`)."""
+    noise bursts, or ``source`` ((n_frames * FRAME + 256,) samples, e.g.
+    :func:`sst_ros.sim.plane_wave.speech_signal`), over a sensor noise floor."""
     if active_pattern is None:
         active_pattern = np.ones(n_frames, dtype=bool)
         active_pattern[rng.integers(0, n_frames, size=max(1, n_frames // 5))] = False
     wave = plane_wave(array, azimuth_deg, n_frames * FRAME, rng, source)
     gate = np.repeat(active_pattern.astype(np.float32), FRAME)[:, None]
-    audio = wave * gate + 0.002 * rng.standard_normal(wave.shape).astype(np.float32)
+    audio = with_sensor_noise(wave * gate, rng)
     labels = Labels(
         time_s=np.arange(n_frames) * 0.1,
         azimuth_deg=np.full(n_frames, azimuth_deg),

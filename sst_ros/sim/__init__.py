@@ -25,6 +25,8 @@ Recipe (one scene, all drawn from the seed):
   REP-103; active from direct-path energy). ``labels.multi_source``: 0-3 talkers
   (``talkers.*``: turn taking, level spread, crossing, minimum separation) and labelled
   fan / television / motor interferers (negative source ids), multi-source labels.
+- ``plane_wave``: not a scene: exact free-field plane waves at an array and a sensor noise
+  floor, for the model's physics tests and ``bench/bench_plane_waves.py``.
 """
 
 from sst_ros.sim.config import SceneConfig, load_scene_config

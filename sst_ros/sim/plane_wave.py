@@ -20,9 +20,10 @@ WAVE_RMS = 0.1
 """RMS of :func:`plane_wave`'s output per microphone (full scale 1)."""
 
 SENSOR_SNR_DB = 34.0
-"""A sensor noise floor inside the training scenes' -5..30 dB noise range, as real arrays have:
-without one a plane wave is coherent in every band, which no training scene is, and the models
-show a direction bias of up to about 17 deg (``bench/bench_plane_waves.py``)."""
+"""Default sensor noise floor, dB below the wave: 4 dB below the quietest diffuse noise of the
+training scenes (SNR -5..30 dB), as real arrays have one. Without any, a plane wave is coherent in
+every band, which no training scene is, and the models show a direction bias of 10-25 deg in
+some directions (``bench/bench_plane_waves.py``)."""
 
 
 def speech_signal(n: int, rng: np.random.Generator) -> np.ndarray:
