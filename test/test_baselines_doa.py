@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from sst_ros.errors import AudioFormatError, ConfigError
-from sst_ros.geometry import SPEED_OF_SOUND_M_S, angular_distance_deg, load_array, unit_vector
+from sst_ros.geometry import angular_distance_deg, load_array
 from sst_ros.model.azimuth import AzimuthGrid
+from sst_ros.sim.plane_wave import plane_wave, with_sensor_noise
 from sst_ros.train.baselines import (
     BASELINES,
     BaselineConfig,
@@ -22,18 +23,9 @@ FS = 16000
 
 
 def delayed_noise(array, azimuth_deg, rng, seconds=1.0, snr_db=20.0, fs=FS):
-    """Far-field white noise from ``azimuth_deg`` with exact fractional delays (anechoic) plus sensor noise."""
-    n = int(seconds * fs)
-    src = rng.standard_normal(n + 1024)
-    direction = unit_vector(np.radians(azimuth_deg))
-    # A microphone closer to the source (larger projection) hears it earlier.
-    delay_s = -(array.positions_m @ direction) / SPEED_OF_SOUND_M_S
-    spec = np.fft.rfft(src)
-    freqs = np.fft.rfftfreq(src.size, 1.0 / fs)
-    chans = [np.fft.irfft(spec * np.exp(-2j * np.pi * freqs * d), src.size)[512 : 512 + n] for d in delay_s]
-    audio = np.stack(chans, axis=1)
-    audio += 10 ** (-snr_db / 20) * rng.standard_normal(audio.shape)
-    return (0.1 * audio).astype(np.float32)
+    """Far-field full-band white noise from ``azimuth_deg`` (exact delays, anechoic) over sensor noise."""
+    wave = plane_wave(array, azimuth_deg, int(seconds * fs), rng, fs_hz=fs, band_hz=None)
+    return with_sensor_noise(wave, rng, snr_db)
 
 
 def test_registry_names_and_classes():

@@ -11,7 +11,8 @@ import pytest
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import Labels, write_array_yaml, write_clip
 from sst_ros.errors import DataError, ModelError
-from sst_ros.geometry import SPEED_OF_SOUND_M_S, load_array, unit_vector
+from sst_ros.geometry import load_array
+from sst_ros.sim.plane_wave import plane_wave
 from sst_ros.train.evaluate import evaluate
 from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.report import PREDICTION_COLUMNS, read_predictions_csv
@@ -21,19 +22,10 @@ SECONDS = 1.5
 N_FRAMES = 15
 
 
-def _delayed_noise(array, azimuth_deg, rng, n):
-    src = rng.standard_normal(n + 1024)
-    delay_s = -(array.positions_m @ unit_vector(np.radians(azimuth_deg))) / SPEED_OF_SOUND_M_S
-    spec = np.fft.rfft(src)
-    freqs = np.fft.rfftfreq(src.size, 1.0 / FS)
-    chans = [np.fft.irfft(spec * np.exp(-2j * np.pi * freqs * d), src.size)[512 : 512 + n] for d in delay_s]
-    return np.stack(chans, axis=1)
-
-
 def _write_set(directory, array, rng, azimuths=(60.0, -120.0)):
     n = int(SECONDS * FS)
     for i, az in enumerate(azimuths):
-        audio = 0.1 * _delayed_noise(array, az, rng, n)
+        audio = plane_wave(array, az, n, rng, band_hz=None).astype(np.float64)
         active = np.ones(N_FRAMES, dtype=bool)
         active[:3] = False  # silent lead-in, labelled inactive
         audio[: int(0.3 * FS)] *= 1e-3

@@ -12,7 +12,8 @@ import pytest
 
 from sst_ros.cli import main as sst_main
 from sst_ros.data.clipset import Labels, SourceLabels, read_labels, write_array_yaml, write_clip
-from sst_ros.geometry import SPEED_OF_SOUND_M_S, load_array, unit_vector
+from sst_ros.geometry import load_array
+from sst_ros.sim.plane_wave import plane_wave
 from sst_ros.tracking.score import score_tracks
 from sst_ros.train.evaluate import MODEL_METHOD, evaluate, tracking_spectrum
 from sst_ros.train.report import MULTI_SOURCE_KEYS, TRACK_COLUMNS
@@ -21,16 +22,6 @@ FS = 16000
 SECONDS = 2.0
 N_FRAMES = 20
 RNG_SEED = 11
-
-
-def _delayed_noise(array, azimuth_deg, rng, n):
-    """White noise arriving from ``azimuth_deg`` (far field, exact delays), (n, M)."""
-    src = rng.standard_normal(n + 1024)
-    delay_s = -(array.positions_m @ unit_vector(np.radians(azimuth_deg))) / SPEED_OF_SOUND_M_S
-    spec = np.fft.rfft(src)
-    freqs = np.fft.rfftfreq(src.size, 1.0 / FS)
-    chans = [np.fft.irfft(spec * np.exp(-2j * np.pi * freqs * d), src.size)[512 : 512 + n] for d in delay_s]
-    return np.stack(chans, axis=1)
 
 
 def _write_multi_set(directory, array, rng, scenes):
@@ -43,7 +34,7 @@ def _write_multi_set(directory, array, rng, scenes):
         audio = np.zeros((n, array.n_mics))
         sources = []
         for sid, az in [(k, a) for k, a in enumerate(talkers)] + [(-1 - k, a) for k, a in enumerate(interferers)]:
-            audio += 0.05 * _delayed_noise(array, az, rng, n)
+            audio += 0.5 * plane_wave(array, az, n, rng, band_hz=None)
             sources.append(SourceLabels(sid, np.full(N_FRAMES, az), np.zeros(N_FRAMES), active))
         audio[: int(0.3 * FS)] *= 1e-3
         audio += 1e-4 * rng.standard_normal(audio.shape)

@@ -45,15 +45,24 @@ def speech_signal(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def plane_wave(
-    array: MicArray, azimuth_deg: float, n: int, rng: np.random.Generator, source: np.ndarray | None = None
+    array: MicArray,
+    azimuth_deg: float,
+    n: int,
+    rng: np.random.Generator,
+    source: np.ndarray | None = None,
+    *,
+    fs_hz: int = FS_HZ,
+    band_hz: tuple[float, float] | None = (100.0, 7000.0),
 ) -> np.ndarray:
-    """(n, M) float32 at 16 kHz, RMS 0.1: ``source`` ((n + 256,) samples, e.g. :func:`speech_signal`;
-    default white noise from ``rng``) band-limited to 100-7000 Hz and arriving from ``azimuth_deg``
-    (degrees, array frame) with exact fractional delays."""
+    """(n, M) float32, RMS :data:`WAVE_RMS`: ``source`` ((n + 256,) samples at ``fs_hz``, e.g.
+    :func:`speech_signal`; default white noise from ``rng``) band-limited to ``band_hz`` (Hz;
+    None: the full band) and arriving from ``azimuth_deg`` (degrees, array frame, horizontal)
+    with exact fractional delays, circular over the n + 256 samples (the 128 at each end dropped)."""
     src = rng.standard_normal(n + 256) if source is None else np.asarray(source, dtype=np.float64)[: n + 256]
     spec = np.fft.rfft(src)
-    f = np.fft.rfftfreq(src.size, 1 / FS_HZ)
-    spec[(f < 100) | (f > 7000)] = 0
+    f = np.fft.rfftfreq(src.size, 1 / fs_hz)
+    if band_hz is not None:
+        spec[(f < band_hz[0]) | (f > band_hz[1])] = 0
     u = unit_vector(np.radians(azimuth_deg))
     delays = -(array.positions_m - array.centre_m) @ u / SPEED_OF_SOUND_M_S  # (M,) seconds
     out = np.fft.irfft(spec[None, :] * np.exp(-2j * np.pi * f[None, :] * delays[:, None]), n=src.size)
