@@ -54,6 +54,11 @@ class ProbeResult:
     """(A,) share of the scored frames (after the first second) reported active, in [0, 1]."""
 
 
+def scored_frames(seconds: float) -> int:
+    """Output frames (100 ms) of a clip of ``seconds`` after the unscored first second."""
+    return int(seconds * FS_HZ) // (FS_HZ // 10) - WARMUP_FRAMES
+
+
 def clip_rng(seed: int, azimuth_deg: float) -> np.random.Generator:
     """The generator of one probe clip: the same clip for every model, step and azimuth list."""
     return np.random.default_rng([seed, int(round((azimuth_deg % 360.0) * 1000))])
@@ -70,7 +75,7 @@ def probe(model_path: Path, azimuths_deg: np.ndarray, seeds: list[int], seconds:
         seconds: clip length, s; must exceed the unscored first second.
         snr_db: plane wave to sensor noise ratio, dB (``inf``: no noise).
     """
-    if seconds * 10 <= WARMUP_FRAMES:
+    if scored_frames(seconds) < 1:
         raise ValueError(f"clips of {seconds:g} s leave no frame after the unscored first second: use --seconds > 1")
     loaded = load_model(model_path)
     n = int(seconds * FS_HZ)
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--per-azimuth", action="store_true", help="print every azimuth's error")
     args = p.parse_args(argv)
-    if args.seconds * 10 <= WARMUP_FRAMES:
+    if scored_frames(args.seconds) < 1:
         p.error(f"--seconds {args.seconds:g}: clips must be longer than the unscored first second")
     if args.azimuths:
         azimuths = np.array([float(a) for a in args.azimuths.split(",")])

@@ -22,8 +22,8 @@ WAVE_RMS = 0.1
 SENSOR_SNR_DB = 34.0
 """Default sensor noise floor, dB below the wave: 4 dB below the quietest diffuse noise of the
 training scenes (SNR -5..30 dB), as real arrays have one. Without any, a plane wave is coherent in
-every band, which no training scene is, and the models show a direction bias of 10-25 deg in
-some directions (``bench/bench_plane_waves.py``)."""
+every band, which no training scene is, and the models show a direction bias of 13-26 deg in
+their worst direction (``bench/bench_plane_waves.py``)."""
 
 
 def speech_signal(n: int, rng: np.random.Generator) -> np.ndarray:
