@@ -90,8 +90,8 @@ def probe(model_path: Path, azimuths_deg: np.ndarray, seeds: list[int], seconds:
             active[i, j] = on.mean()
             if on.any():
                 errors[i, j] = np.median(angular_distance_deg(pred.azimuth_deg[WARMUP_FRAMES:][on], float(az)))
-    with np.errstate(all="ignore"):  # an azimuth no seed found active stays NaN
-        error_deg = np.array([np.nan if np.isnan(c).all() else np.nanmean(c) for c in errors.T])
+    # an azimuth no seed found active stays NaN (np.nanmean would warn on it)
+    error_deg = np.array([np.nan if np.isnan(c).all() else np.nanmean(c) for c in errors.T])
     return ProbeResult(error_deg=error_deg, active=active.mean(axis=0))
 
 
