@@ -8,7 +8,7 @@ labels have active and inactive frames; a little independent sensor noise is add
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -95,10 +95,11 @@ def tiny_adaptation_inputs(tmp_path: Path, rng: np.random.Generator) -> dict:
 
 
 def random_model(
-    array: MicArray, preset: str, seed: int, phase_reference: bool = True, kind: str = "stft"
+    array: MicArray, preset: str, seed: int, phase_reference: bool = True, kind: str = "stft", **overrides: Any
 ) -> LoadedModel:
     """An untrained network of ``preset`` for ``array`` with non-trivial BatchNorm statistics (as after
-    training), in eval mode: ``stft`` features (phase-referenced or not) or ``srp`` features."""
+    training), in eval mode: ``stft`` features (phase-referenced or not) or ``srp`` features;
+    ``overrides``: other :class:`ModelConfig` fields (e.g. ``interferer_map=True``)."""
     import torch
 
     from sst_ros.model.azimuth import grid_for_array
@@ -111,11 +112,11 @@ def random_model(
         fcfg = feature_config_for(array.positions_m, kind="srp")
         cfg = ModelConfig.preset(
             preset, array.n_mics, grid=grid_for_array(array), n_freq=fcfg.n_rows,
-            in_planes=fcfg.n_planes(array.n_mics), freq_pool=(2, 2, 2, 2, 2),
+            in_planes=fcfg.n_planes(array.n_mics), freq_pool=(2, 2, 2, 2, 2), **overrides,
         )  # fmt: skip
     else:
         fcfg = FeatureConfig(phase_reference=phase_reference)
-        cfg = ModelConfig.preset(preset, array.n_mics, grid=grid_for_array(array))
+        cfg = ModelConfig.preset(preset, array.n_mics, grid=grid_for_array(array), **overrides)
     model = CRNN(cfg)
     with torch.no_grad():
         for m in model.modules():

@@ -21,9 +21,9 @@ from sst_ros.sim.scene import simulate_scene
 from sst_ros.tracking.pipeline import AudioFormat, TrackingPipeline
 
 
-def _srp_model(seed: int) -> LoadedModel:
+def _srp_model(seed: int, interferer_map: bool = False) -> LoadedModel:
     """A random ``cpu``-preset srp network with non-trivial BatchNorm statistics, as after training."""
-    return random_model(load_array("respeaker_usb_v2"), "cpu", seed, kind="srp")
+    return random_model(load_array("respeaker_usb_v2"), "cpu", seed, kind="srp", interferer_map=interferer_map)
 
 
 def _offline(model: CRNN, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,8 +32,9 @@ def _offline(model: CRNN, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return out.spectrum[0].numpy(), out.activity[0].numpy()
 
 
-def test_fused_step_equals_the_offline_network_in_any_chunks(rng: np.random.Generator) -> None:
-    loaded = _srp_model(seed=4)
+@pytest.mark.parametrize("interferer_map", [False, True])
+def test_fused_step_equals_the_offline_network_in_any_chunks(rng: np.random.Generator, interferer_map: bool) -> None:
+    loaded = _srp_model(seed=4, interferer_map=interferer_map)
     audio = 0.05 * rng.standard_normal((16000 * 4 + 321, 4))
     feats = compute_features(audio, loaded.feature_cfg)
     spec_ref, act_ref = _offline(loaded.model, feats)

@@ -41,7 +41,8 @@ def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: Batch, loss: TaskLos
     act = batch.active[:, :T]
     n_src = az.shape[-1]
     tgt = grid.targets(az.reshape(B * T, n_src), act.reshape(B * T, n_src)).reshape(B, T, -1)
-    spec_logit, act_logit = model.head_logits(h)
+    logits = model.head_logits(h)  # the talker map (the synthetic batches label no interferer)
+    spec_logit, act_logit = logits.spectrum, logits.activity
     any_active = torch.from_numpy(act.any(axis=-1)).to(h)  # (B, T): a talker is active (h's dtype and device)
     per_frame = loss.per_frame(spec_logit, act_logit, torch.from_numpy(tgt).to(h), any_active)  # (B, T)
     mask = valid_frames(batch.lengths, T, h.device).to(h.dtype)

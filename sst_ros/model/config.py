@@ -35,6 +35,9 @@ class ModelConfig:
         head_hidden: sizes of the two hidden head layers.
         grid: azimuth grid of the spectrum output.
         in_planes: input feature planes (0 = 2M, the STFT real/imaginary planes).
+        interferer_map: a second map over the same azimuth grid, of directional non-speech
+            interferers (television, fan, motor); the spectrum output is then the talker map times
+            (1 - the interferer map), so a peak the model judges an interferer is damped.
     """
 
     n_mics: int
@@ -48,6 +51,7 @@ class ModelConfig:
     head_hidden: tuple[int, int] = (256, 128)
     grid: AzimuthGrid = field(default_factory=AzimuthGrid)
     in_planes: int = 0
+    interferer_map: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.conv_channels)

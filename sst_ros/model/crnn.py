@@ -5,7 +5,9 @@ Architecture after Zhong and Dietzen 2025 (reference code): blocks of
 (4, 2, 2, 2, 2) and, in the last block, over time (5 STFT frames of 20 ms = one 100 ms output
 frame); a one-layer unidirectional GRU over the 100 ms frames; a per-frame head
 ``H -> h1 (tanh) -> h2 (ReLU) -> K (sigmoid)`` giving a spatial spectrum over azimuth, and an
-activity output ``h2 -> 1 (sigmoid)``.
+activity output ``h2 -> 1 (sigmoid)``. With ``ModelConfig.interferer_map`` a branch of its own
+``H -> h2 (tanh) -> K (sigmoid)`` maps directional non-speech interferers, and the spectrum the
+network returns is the talker map times (1 - that map).
 
 Made causal: every convolution is padded only on the *past* side in time (two frames), the
 time pooling windows are aligned at multiples of ``frames_per_output`` STFT frames, and the
@@ -31,7 +33,7 @@ from torch.nn import functional as F
 from sst_ros.errors import ConfigError
 from sst_ros.model.config import ModelConfig  # re-exported: the network's shape lives beside it in the API
 
-__all__ = ["CRNN", "ModelConfig", "ModelOutput", "StreamState"]
+__all__ = ["CRNN", "HeadLogits", "ModelConfig", "ModelOutput", "StreamState"]
 
 _KT = 3  # conv kernel size in time (causal: KT - 1 frames of history)
 
@@ -48,6 +50,20 @@ class ModelOutput(NamedTuple):
     spectrum: torch.Tensor
     activity: torch.Tensor
     embedding: torch.Tensor
+
+
+class HeadLogits(NamedTuple):
+    """The head's outputs before their sigmoids (the training losses take these).
+
+    Attributes:
+        spectrum: (B, T_out, K) logits of the talker map.
+        activity: (B, T_out) logits of the activity output.
+        interferer: (B, T_out, K) logits of the interferer map; None for a network without one.
+    """
+
+    spectrum: torch.Tensor
+    activity: torch.Tensor
+    interferer: torch.Tensor | None = None
 
 
 @dataclass
@@ -125,8 +141,15 @@ class CRNN(nn.Module):
         self.head2 = nn.Linear(h1, h2)
         self.head_spec = nn.Linear(h2, cfg.grid.n_bins)
         self.head_act = nn.Linear(h2, 1)
-        with torch.no_grad():  # start with a low, flat spectrum (sparse targets)
+        # the interferer map reads the embeddings through a hidden layer of its own: the talker
+        # head's last layer is trained to be blind to interferers
+        self.head_interf: nn.Sequential | None = None
+        with torch.no_grad():  # start with low, flat maps (sparse targets)
             self.head_spec.bias.fill_(-3.0)
+            if cfg.interferer_map:
+                interf_out = nn.Linear(h2, cfg.grid.n_bins)
+                interf_out.bias.fill_(-3.0)
+                self.head_interf = nn.Sequential(nn.Linear(cfg.gru_hidden, h2), nn.Tanh(), interf_out)
 
     # ---- state -------------------------------------------------------------------------
     def init_state(self, batch: int = 1) -> StreamState:
@@ -178,15 +201,21 @@ class CRNN(nn.Module):
         Args:
             h: (B, T_out, H) embeddings.
         Returns:
-            spectrum (B, T_out, K) in [0, 1], activity (B, T_out) in [0, 1].
+            spectrum (B, T_out, K) in [0, 1] (with an interferer map: the talker map times (1 -
+            the interferer map)), activity (B, T_out) in [0, 1].
         """
-        z = F.relu(self.head2(torch.tanh(self.head1(h))))
-        return torch.sigmoid(self.head_spec(z)), torch.sigmoid(self.head_act(z)).squeeze(-1)
+        logits = self.head_logits(h)
+        spectrum = torch.sigmoid(logits.spectrum)
+        if logits.interferer is not None:
+            spectrum = spectrum * torch.sigmoid(-logits.interferer)  # 1 - sigmoid(x) = sigmoid(-x)
+        return spectrum, torch.sigmoid(logits.activity)
 
-    def head_logits(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Like :meth:`head` but before the sigmoids (numerically stable losses)."""
+    def head_logits(self, h: torch.Tensor) -> HeadLogits:
+        """The head before the sigmoids and before the interferer map damps the talker map
+        (numerically stable losses, each map against its own target)."""
         z = F.relu(self.head2(torch.tanh(self.head1(h))))
-        return self.head_spec(z), self.head_act(z).squeeze(-1)
+        interferer = self.head_interf(h) if self.head_interf is not None else None
+        return HeadLogits(self.head_spec(z), self.head_act(z).squeeze(-1), interferer)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         """Offline pass over whole clips: (B, 2M, n_freq, T) -> :class:`ModelOutput`."""

@@ -16,6 +16,7 @@ for a copy to CUDA that overlaps the step.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -26,13 +27,28 @@ from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.model.features import FeatureConfig, compute_features
 from sst_ros.train.augment import Symmetry, random_augment
 from sst_ros.train.examples import TrainingExamples
-from sst_ros.train.losses import interferer_bin_weights
+from sst_ros.train.losses import interferer_bin_weights, interferer_map_target
 
 __all__ = ["Batch", "StepBatches", "batch_loader"]
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-"""features (B, C, F, T) float32, spectrum targets (B, T_out, K), activity labels (B, T_out) float
-0/1 and the spectrum loss's per-bin factors (B, T_out, K) (:func:`~sst_ros.train.losses.interferer_bin_weights`)."""
+class Batch(NamedTuple):
+    """One step's training batch (this rank's share).
+
+    Attributes:
+        features: (B, C, F, T) float32 features.
+        target: (B, T_out, K) spectrum targets of the talkers.
+        active: (B, T_out) activity labels, float 0/1.
+        bin_weight: (B, T_out, K) the spectrum loss's per-bin factors
+            (:func:`~sst_ros.train.losses.interferer_bin_weights`; all 1 when off).
+        interferer_target: (B, T_out, K) the interferer map's targets
+            (:func:`~sst_ros.train.losses.interferer_map_target`; 0 without an interferer).
+    """
+
+    features: torch.Tensor
+    target: torch.Tensor
+    active: torch.Tensor
+    bin_weight: torch.Tensor
+    interferer_target: torch.Tensor
 
 
 class StepBatches(Dataset[Batch]):
@@ -87,7 +103,7 @@ class StepBatches(Dataset[Batch]):
         return range(k0, k0 + self.per_rank)
 
     def __getitem__(self, step: int) -> Batch:
-        feats, targets, acts, bin_weights = [], [], [], []
+        feats, targets, acts, bin_weights, interferers = [], [], [], [], []
         for k in self.example_indices(step):
             rng = np.random.default_rng([self.seed, k])
             audio, _, labels = self.examples.crop(self.examples.item(k), self.crop_frames, rng)
@@ -98,12 +114,15 @@ class StepBatches(Dataset[Batch]):
             targets.append(torch.from_numpy(target))
             acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
             i_az, i_active = labels.interferer_tracks()
-            if self.interferer_weight == 1.0 or not i_az.shape[1]:  # off, or no interferer: every factor 1
-                factor = np.ones_like(target)
-            else:
-                factor = interferer_bin_weights(target, self.grid.targets(i_az, i_active), self.interferer_weight)
+            if i_az.shape[1]:
+                i_bumps = self.grid.targets(i_az, i_active)
+                interferer = interferer_map_target(target, i_bumps)
+                factor = interferer_bin_weights(target, i_bumps, self.interferer_weight)
+            else:  # no interferer: nothing to map, every factor 1
+                interferer, factor = np.zeros_like(target), np.ones_like(target)
+            interferers.append(torch.from_numpy(interferer))
             bin_weights.append(torch.from_numpy(factor))
-        return torch.stack(feats), torch.stack(targets), torch.stack(acts), torch.stack(bin_weights)
+        return Batch(*(torch.stack(t) for t in (feats, targets, acts, bin_weights, interferers)))
 
 
 def batch_loader(batches: StepBatches, first_step: int, steps: int, workers: int, pin_memory: bool) -> Iterator[Batch]:

@@ -49,6 +49,9 @@ class TrainConfig:
             interferer (television, fan, motor) where no talker is, >= 1 (1: off, every bin counts
             the same); a peak there then costs the model this many times more
             (:func:`~sst_ros.train.losses.interferer_bin_weights`).
+        interferer_map_lr_factor: factor of the learning rate of the interferer map's layer
+            (``model: {interferer_map: true}``), > 0: a map added to a fine-tuned checkpoint starts
+            untrained, and at a fine-tuning run's small learning rate it hardly moves.
         augment_symmetry: apply random array symmetries.
         gain_db_range: random overall gain, dB (features are normalised; this exercises it).
         val_every: steps between validations.
@@ -92,6 +95,7 @@ class TrainConfig:
     spectrum_weight: float = TaskLoss.spectrum_weight
     activity_weight: float = TaskLoss.activity_weight
     interferer_weight: float = 1.0
+    interferer_map_lr_factor: float = 1.0
     augment_symmetry: bool = True
     gain_db_range: float = 6.0
     val_every: int = 200
@@ -114,6 +118,11 @@ class TrainConfig:
         if not (math.isfinite(self.interferer_weight) and self.interferer_weight >= 1.0):
             raise ConfigError(
                 f"train config: interferer_weight must be a finite number >= 1 (1: off), got {self.interferer_weight}"
+            )
+        if not (math.isfinite(self.interferer_map_lr_factor) and self.interferer_map_lr_factor > 0):
+            raise ConfigError(
+                "train config: interferer_map_lr_factor must be a finite number > 0, got "
+                f"{self.interferer_map_lr_factor}"
             )
         if self.crop_s <= 0:
             raise ConfigError(f"train config: crop_s must be > 0, got {self.crop_s}")

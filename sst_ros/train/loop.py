@@ -61,7 +61,7 @@ from sst_ros.errors import ConfigError, ModelError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
-from sst_ros.model.crnn import CRNN, ModelConfig
+from sst_ros.model.crnn import CRNN, HeadLogits, ModelConfig
 from sst_ros.model.device import resolve_device
 from sst_ros.model.features import FeatureConfig, compute_features, feature_config_for
 from sst_ros.train.augment import Symmetry, array_symmetries
@@ -79,7 +79,7 @@ from sst_ros.train.distributed import (
     torchrun_job_id,
 )
 from sst_ros.train.examples import ClipExamples, SimulatedExamples, TrainingExamples, training_data
-from sst_ros.train.losses import TaskLoss
+from sst_ros.train.losses import TaskLoss, interferer_map_target
 from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.nonfinite import check_finite
 from sst_ros.train.precision import MixedPrecision
@@ -121,20 +121,31 @@ def evaluate_clips(
         for i in range(len(clips)):
             audio, _, labels = clips.load(i)
             x = torch.from_numpy(compute_features(audio, feature_cfg))[None].to(dev)
-            spec_logit, act_logit = model.head_logits(model.extract(x))
-            T = min(spec_logit.shape[1], len(labels))
-            spectrum = torch.sigmoid(spec_logit[0, :T]).cpu()
-            pred = model.decode(spectrum)
+            h = model.extract(x)
+            spectrum, activity = model.head(h)  # with an interferer map: the damped talker map
+            T = min(spectrum.shape[1], len(labels))
+            pred = model.decode(spectrum[0, :T])
             true_az, active = labels.nearest_talker(pred)  # several talkers: the one nearest the estimate
             preds.append(pred)
-            pacts.append(torch.sigmoid(act_logit[0, :T]).cpu().numpy())
+            pacts.append(activity[0, :T].cpu().numpy())
             trues.append(true_az)
             acts.append(active)
             if task_loss is not None:
+                grid = model.cfg.grid
                 az, on = labels.talker_tracks()
-                target = torch.from_numpy(model.cfg.grid.targets(az[:T], on[:T]))[None].to(dev)
+                target = grid.targets(az[:T], on[:T])
                 act = torch.from_numpy(on[:T].any(axis=1).astype(np.float32))[None].to(dev)
-                per_frame = task_loss.per_frame(spec_logit[:, :T], act_logit[:, :T], target, act)
+                logits = model.head_logits(h)
+                interferer_logit = interferer_target = None
+                if logits.interferer is not None:
+                    i_az, i_on = labels.interferer_tracks()
+                    i_bumps = grid.targets(i_az[:T], i_on[:T]) if i_az.shape[1] else np.zeros_like(target)
+                    interferer_logit = logits.interferer[:, :T]
+                    interferer_target = torch.from_numpy(interferer_map_target(target, i_bumps))[None].to(dev)
+                per_frame = task_loss.per_frame(
+                    logits.spectrum[:, :T], logits.activity[:, :T], torch.from_numpy(target)[None].to(dev), act,
+                    None, interferer_logit, interferer_target,
+                )  # fmt: skip
                 loss_sum, n_frames = loss_sum + float(per_frame.sum()), n_frames + T
     if not preds:
         return doa_metrics(np.zeros(0), np.zeros(0), np.zeros(0, bool), np.zeros(0))
@@ -178,16 +189,15 @@ def _model_configs(cfg: TrainConfig, array: MicArray) -> tuple[FeatureConfig, Mo
 
 
 class _TaskLogits(nn.Module):
-    """The network's forward pass as training calls it (spectrum and activity logits), so that
+    """The network's forward pass as training calls it (the head's logits), so that
     DistributedDataParallel, which hooks ``forward``, sees it."""
 
     def __init__(self, model: CRNN) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out: tuple[torch.Tensor, torch.Tensor] = self.model.head_logits(self.model.extract(x))
-        return out
+    def forward(self, x: torch.Tensor) -> HeadLogits:
+        return self.model.head_logits(self.model.extract(x))
 
 
 @dataclass
@@ -262,7 +272,13 @@ class Trainer:
         self.task_loss = TaskLoss(cfg.loss, cfg.spectrum_weight, cfg.activity_weight)
         torch.manual_seed(cfg.seed)
         self.model = CRNN(self.model_cfg).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # the interferer map's layer in a group of its own: its learning rate has its own factor
+        imap = [p for n, p in self.model.named_parameters() if n.startswith("head_interf.")]
+        rest = [p for n, p in self.model.named_parameters() if not n.startswith("head_interf.")]
+        groups = [{"params": rest, "lr_factor": 1.0}]
+        if imap:
+            groups.append({"params": imap, "lr_factor": cfg.interferer_map_lr_factor})
+        self.opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.precision = MixedPrecision(self.device, cfg.amp)
         if resume:
             self._restore()
@@ -319,26 +335,34 @@ class Trainer:
 
     def _initialise(self, path: str) -> None:
         """Weights of checkpoint ``path`` (fine-tuning); its features and network must be this run's,
-        or differ only in the steered-response azimuth rows (:func:`rows_only_difference`).
+        or differ only in the steered-response azimuth rows (:func:`rows_only_difference`), or lack
+        the interferer map this run's network has (the map then starts untrained).
 
         Raises:
             ModelError: unreadable checkpoint, or one built with other features or another network.
         """
         ck = load_checkpoint(path)
-        rows = rows_only_difference(ck.feature_cfg, ck.model_cfg, self.feature_cfg, self.model_cfg)
+        # a network without an interferer map can start one: every other weight fits, the map starts untrained
+        adds_map = self.model_cfg.interferer_map and not ck.model_cfg.interferer_map
+        their_net = dataclasses.replace(ck.model_cfg, interferer_map=True) if adds_map else ck.model_cfg
+        rows = rows_only_difference(ck.feature_cfg, their_net, self.feature_cfg, self.model_cfg)
         if rows is None:
             for what, theirs, ours in (
                 ("features", ck.feature_cfg, self.feature_cfg),
                 ("network", ck.model_cfg, self.model_cfg),
             ):
-                if theirs != ours:
+                if (their_net if what == "network" else theirs) != ours:
                     raise ModelError(
                         f"init_from {path}: its {what} ({theirs}) differ from this run's ({ours}); train with the "
                         "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array "
                         "(srp_azimuths may differ when freq_pool brings the same number of rows to the GRU)"
                     )
-        self.model.load_state_dict(ck.model.state_dict())  # copied onto the run's device
-        if rows:
+        missing, _ = self.model.load_state_dict(ck.model.state_dict(), strict=not adds_map)  # onto the run's device
+        if adds_map:
+            if any(not k.startswith("head_interf.") for k in missing):  # a guard: only the map may be new
+                raise ModelError(f"init_from {path}: weights missing beyond the interferer map: {missing}")
+            log.info("initialised from %s, which has no interferer map: the map starts untrained", path)
+        elif rows:
             log.warning("initialised from %s: %s", path, rows)
         else:
             log.info("initialised from %s", path)
@@ -395,15 +419,15 @@ class Trainer:
             self._batches = batch_loader(self.step_batches, self.progress.step, self.cfg.steps, self.workers, pin)
         return next(self._batches)
 
-    def loss(
-        self, x: torch.Tensor, target: torch.Tensor, active: torch.Tensor, bin_weight: torch.Tensor
-    ) -> torch.Tensor:
+    def loss(self, batch: Batch) -> torch.Tensor:
         """Mean task loss of a batch (frames beyond the shorter of output and labels dropped)."""
-        spec_logit, act_logit = self.net(x)
-        T = min(spec_logit.shape[1], target.shape[1])
+        logits = self.net(batch.features)
+        T = min(logits.spectrum.shape[1], batch.target.shape[1])
+        interferer = None if logits.interferer is None else logits.interferer[:, :T].float()
         return self.task_loss.per_frame(
-            spec_logit[:, :T].float(), act_logit[:, :T].float(), target[:, :T], active[:, :T], bin_weight[:, :T]
-        ).mean()
+            logits.spectrum[:, :T].float(), logits.activity[:, :T].float(), batch.target[:, :T],
+            batch.active[:, :T], batch.bin_weight[:, :T], interferer, batch.interferer_target[:, :T],
+        ).mean()  # fmt: skip
 
     def step(self) -> float:
         """One optimisation step; returns its loss (the mean over all processes).
@@ -414,11 +438,11 @@ class Trainer:
                 of the gradients under mixed precision skips the step instead (the loss scale
                 is lowered).
         """
-        x, target, active, bin_weight = (t.to(self.device, non_blocking=True) for t in self.batch())
+        batch = Batch(*(t.to(self.device, non_blocking=True) for t in self.batch()))
         for g in self.opt.param_groups:
-            g["lr"] = self.cfg.learning_rate(self.progress.step)
+            g["lr"] = self.cfg.learning_rate(self.progress.step) * g.get("lr_factor", 1.0)  # none: a run before it
         with self.precision.autocast():
-            loss = self.loss(x, target, active, bin_weight)
+            loss = self.loss(batch)
         mean_loss = all_ranks_mean(loss, self.ranks)  # every rank takes the same decision
         where = f"training step {self.progress.step + 1} ({self.out})"
         check_finite(mean_loss, "loss", where, self._nonfinite_fix())

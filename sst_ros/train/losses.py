@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from sst_ros.errors import ConfigError
 
-__all__ = ["SPECTRUM_LOSSES", "TaskLoss", "interferer_bin_weights", "task_loss_per_frame"]
+__all__ = ["SPECTRUM_LOSSES", "TaskLoss", "interferer_bin_weights", "interferer_map_target", "task_loss_per_frame"]
 
 SPECTRUM_LOSSES = ("bce", "mse")
 
@@ -27,11 +27,14 @@ def task_loss_per_frame(
     spectrum_weight: float = 1.0,
     activity_weight: float = 0.2,
     bin_weight: torch.Tensor | None = None,
+    interferer_logit: torch.Tensor | None = None,
+    interferer_target: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Loss of each output frame.
 
     ``spectrum_weight`` x (BCE or MSE of the sigmoid spatial spectrum against the Gaussian-bump
-    target, mean over azimuth bins, each bin's term times ``bin_weight`` when given) +
+    target, mean over azimuth bins, each bin's term times ``bin_weight`` when given; plus the same
+    loss of the interferer map against its target, for a network with one) +
     ``activity_weight`` x BCE of the activity output.
 
     Args:
@@ -41,16 +44,26 @@ def task_loss_per_frame(
         active: (B, T) labelled activity, 0 or 1.
         bin_weight: (B, T, K) factor of each bin's spectrum term (None: all 1), e.g. larger
             around an interferer that must not become a peak (:func:`interferer_bin_weights`).
+        interferer_logit: (B, T, K) logits of the interferer map (None: a network without one).
+        interferer_target: (B, T, K) its targets (:func:`interferer_map_target`); needed with
+            ``interferer_logit``.
     Returns:
         (B, T) loss per frame.
     """
-    if spectrum_loss == "bce":
-        per_bin = F.binary_cross_entropy_with_logits(spec_logit, target, reduction="none")
-    elif spectrum_loss == "mse":
-        per_bin = (torch.sigmoid(spec_logit) - target) ** 2
-    else:
+    if spectrum_loss not in SPECTRUM_LOSSES:
         raise ConfigError(f"spectrum loss must be one of {', '.join(SPECTRUM_LOSSES)}, got '{spectrum_loss}'")
-    l_spec = (per_bin if bin_weight is None else per_bin * bin_weight).mean(-1)
+
+    def per_bin(logit: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        if spectrum_loss == "bce":
+            return F.binary_cross_entropy_with_logits(logit, tgt, reduction="none")
+        return (torch.sigmoid(logit) - tgt) ** 2
+
+    talker = per_bin(spec_logit, target)
+    l_spec = (talker if bin_weight is None else talker * bin_weight).mean(-1)
+    if interferer_logit is not None:
+        if interferer_target is None:
+            raise ValueError("an interferer map's loss needs its target")
+        l_spec = l_spec + per_bin(interferer_logit, interferer_target).mean(-1)
     l_act = F.binary_cross_entropy_with_logits(act_logit, active, reduction="none")
     return spectrum_weight * l_spec + activity_weight * l_act
 
@@ -101,11 +114,14 @@ class TaskLoss:
         target: torch.Tensor,
         active: torch.Tensor,
         bin_weight: torch.Tensor | None = None,
+        interferer_logit: torch.Tensor | None = None,
+        interferer_target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, T) loss per frame: :func:`task_loss_per_frame` with these settings."""
         return task_loss_per_frame(
             spec_logit, act_logit, target, active, spectrum_loss=self.spectrum_loss,
             spectrum_weight=self.spectrum_weight, activity_weight=self.activity_weight, bin_weight=bin_weight,
+            interferer_logit=interferer_logit, interferer_target=interferer_target,
         )  # fmt: skip
 
 
@@ -124,5 +140,19 @@ def interferer_bin_weights(talker_target: np.ndarray, interferer_target: np.ndar
     Returns:
         (T, K) float32 factors >= 1.
     """
-    w = 1.0 + (float(weight) - 1.0) * interferer_target * (1.0 - talker_target)
+    w = 1.0 + (float(weight) - 1.0) * interferer_map_target(talker_target, interferer_target)
     return w.astype(np.float32)
+
+
+def interferer_map_target(talker_target: np.ndarray, interferer_target: np.ndarray) -> np.ndarray:
+    """Target of the interferer map (``ModelConfig.interferer_map``): an active interferer's bump
+    where no talker is, ``interferer bump x (1 - talker bump)``, so that the map never damps a
+    talker's direction (a talker next to a television must still be reported).
+
+    Args:
+        talker_target: (T, K) the spectrum target of the talkers (:meth:`AzimuthGrid.targets`).
+        interferer_target: (T, K) the same bumps built for the interferers.
+    Returns:
+        (T, K) float32 targets in [0, 1].
+    """
+    return (interferer_target * (1.0 - talker_target)).astype(np.float32)
