@@ -31,6 +31,7 @@ from sst_ros.geometry import load_array
 from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.features import compute_features
 from sst_ros.sim.plane_wave import plane_wave
+from sst_ros.train.batches import Batch as TrainBatch
 from sst_ros.train.evaluate import evaluate
 from sst_ros.train.loop import TrainConfig, Trainer
 from sst_ros.train.nonfinite import NonFiniteLossError
@@ -293,11 +294,11 @@ def test_nonfinite_loss_stops_source_training_keeping_latest(tmp_path: Path, mon
     trainer = Trainer(cfg, run)
     real = Trainer.batch
 
-    def batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, target, active, bin_weight = real(self)
+    def batch(self: Trainer) -> TrainBatch:
+        got = real(self)
         if self.progress.step == 2:
-            x[0, 0, 0, 0] = float("inf")
-        return x, target, active, bin_weight
+            got.features[0, 0, 0, 0] = float("inf")
+        return got
 
     monkeypatch.setattr(Trainer, "batch", batch)
     with pytest.raises(NonFiniteLossError, match=r"training step 3 .*loss is (nan|inf).*latest\.pt keeps step 2"):

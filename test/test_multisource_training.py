@@ -211,10 +211,10 @@ def test_interferer_weight_makes_a_peak_at_an_interferer_cost_more(tmp_path: Pat
 
 def test_interferer_map_learns_where_the_interferer_is_and_damps_the_spectrum_there(tmp_path: Path) -> None:
     """``model: {interferer_map: true}``: the batch carries the map's target (the interferer's
-    bump, 0 at the talker), a run started from a checkpoint without the map keeps that
-    checkpoint's other weights, and after training the map is high at the interferer and low at
-    the talker, the spectrum is the talker map damped by it (offline, streaming and exported to
-    ONNX alike), and the interferer's bin is lower than the same run's without the map."""
+    bump, 0 at the talker); a run started from a checkpoint without the map keeps that
+    checkpoint's other weights and trains the map's layers at their own rate, also when resumed;
+    after training the map is high at the interferer and low at the talker, and the spectrum is
+    the talker map damped by it, offline, streaming and exported to ONNX alike."""
     from sst_ros.data.clipset import ClipSet
     from sst_ros.model.crnn import CRNN
     from sst_ros.model.features import compute_features
@@ -225,10 +225,10 @@ def test_interferer_map_learns_where_the_interferer_is_and_damps_the_spectrum_th
     clips = _talker_and_interferer_set(tmp_path / "clips")
     base = dict(
         data=[str(clips)], val_data=[str(clips)], preset="tiny", features={"phase_reference": True, "n_freq": 64},
-        crop_s=2.0, batch_size=8, steps=120, lr=3e-3, val_every=120, num_threads=1, seed=0, augment_symmetry=False,
+        crop_s=2.0, batch_size=8, steps=2, lr=3e-3, val_every=2, num_threads=1, seed=0, augment_symmetry=False,
     )
     plain = Trainer(TrainConfig(**base), tmp_path / "p")  # type: ignore[arg-type]
-    plain.run(progress=False)
+    plain.run(progress=False)  # a checkpoint without the map
     mapped_cfg = {**base, "model": {"interferer_map": True}, "steps": 240, "val_every": 240}
     mapped = Trainer(TrainConfig(**mapped_cfg), tmp_path / "m")  # type: ignore[arg-type]
     batch = mapped.step_batches[0]
@@ -236,15 +236,15 @@ def test_interferer_map_learns_where_the_interferer_is_and_damps_the_spectrum_th
     talker_bin = int(np.argmin(angular_distance_deg(centers, PAIRS[0][0])))
     interferer_bin = int(np.argmin(angular_distance_deg(centers, PAIRS[0][1])))
     of_clip0 = batch.target[..., talker_bin] > 0.99
+    assert int(of_clip0.sum()) > 0
     assert float(batch.interferer_target[..., interferer_bin][of_clip0].min()) > 0.99
     assert float(batch.interferer_target[..., talker_bin][of_clip0].max()) < 1e-3
     assert torch.all(batch.bin_weight == 1.0)  # interferer_weight stays off
     assert torch.all(plain.step_batches[0].interferer_target == batch.interferer_target)  # built either way
 
-    # fine-tuning a network without the map: every other weight is the checkpoint's
-    # fine-tuning a network without the map: every other weight is the checkpoint's, and the new
-    # map's layer learns at its own rate
-    tuned_cfg = {**mapped_cfg, "steps": 1, "init_from": str(tmp_path / "p" / "latest.pt"),
+    # fine-tuning a network without the map: every other weight is the checkpoint's, and the
+    # map's layers learn at their own rate, the config's also after a resume
+    tuned_cfg = {**mapped_cfg, "steps": 2, "init_from": str(tmp_path / "p" / "latest.pt"),
                  "interferer_map_lr_factor": 5.0}  # fmt: skip
     tuned = Trainer(TrainConfig(**tuned_cfg), tmp_path / "t")  # type: ignore[arg-type]
     start = load_checkpoint(tmp_path / "p" / "latest.pt").model.state_dict()
@@ -252,9 +252,15 @@ def test_interferer_map_learns_where_the_interferer_is_and_damps_the_spectrum_th
     assert {k.split(".")[0] for k in set(got) - set(start)} == {"head_interf"}
     assert all(torch.equal(start[k], got[k].cpu()) for k in start)
     tuned.step()
-    rest, imap = tuned.opt.param_groups
-    assert imap["lr"] == pytest.approx(5.0 * rest["lr"]) and rest["lr"] > 0
-    assert {id(p) for p in imap["params"]} == {id(p) for p in tuned.model.head_interf.parameters()}
+    rest_group, map_group = tuned.opt.param_groups
+    assert map_group["lr"] == pytest.approx(5.0 * rest_group["lr"]) and rest_group["lr"] > 0
+    assert tuned.model.head_interf is not None
+    assert {id(p) for p in map_group["params"]} == {id(p) for p in tuned.model.head_interf.parameters()}
+    tuned.save()
+    resumed = Trainer(TrainConfig(**{**tuned_cfg, "interferer_map_lr_factor": 2.0}), tmp_path / "t", resume=True)  # type: ignore[arg-type]
+    resumed.step()
+    rest_group, map_group = resumed.opt.param_groups
+    assert resumed.progress.step == 2 and map_group["lr"] == pytest.approx(2.0 * rest_group["lr"])
     with pytest.raises(ConfigError, match="interferer_map_lr_factor must be a finite number > 0"):
         TrainConfig(**{**base, "interferer_map_lr_factor": 0.0})  # type: ignore[arg-type]
 
@@ -263,7 +269,7 @@ def test_interferer_map_learns_where_the_interferer_is_and_damps_the_spectrum_th
     net: CRNN = model.model
     assert net.cfg.interferer_map and net.head_interf is not None
     cs = ClipSet(clips)
-    at_map, at_spectrum, plain_model = [], [], load_checkpoint(tmp_path / "p" / "latest.pt")
+    map_heights, talker_heights = [], []
     for k, (talker, interferer) in enumerate(PAIRS):
         audio, fs, _ = cs.load(k)
         with torch.no_grad():
@@ -277,14 +283,12 @@ def test_interferer_map_learns_where_the_interferer_is_and_damps_the_spectrum_th
         assert np.abs(pred.spectrum - spectrum[0, : len(pred.spectrum)].numpy()).max() < 1e-5
         i_bin = int(np.argmin(angular_distance_deg(centers, interferer)))
         t_bin = int(np.argmin(angular_distance_deg(centers, talker)))
-        imap = torch.sigmoid(logits.interferer[0, 5:]).mean(0).numpy()
-        at_map.append((imap[i_bin], imap[t_bin]))
-        at_spectrum.append((pred.spectrum[5:, i_bin].mean(), pred.spectrum[5:, t_bin].mean(),
-                            predict_audio(plain_model, audio, fs).spectrum[5:, i_bin].mean()))  # fmt: skip
-    maps, spectra = np.array(at_map), np.array(at_spectrum)
+        interferer_map = torch.sigmoid(logits.interferer[0, 5:]).mean(0).numpy()
+        map_heights.append((interferer_map[i_bin], interferer_map[t_bin]))
+        talker_heights.append(pred.spectrum[5:, t_bin].mean())
+    maps = np.array(map_heights)
     assert maps[:, 0].mean() > 0.5 and maps[:, 1].mean() < 0.2, maps  # the interferer, not the talker
-    assert spectra[:, 0].mean() < 0.7 * spectra[:, 2].mean(), spectra  # lower than without the map
-    assert spectra[:, 1].mean() > 0.5, spectra  # the talker is still reported
+    assert np.mean(talker_heights) > 0.5, talker_heights  # the talker is still reported
     result = export_onnx(tmp_path / "m" / "latest.pt", tmp_path / "m.onnx")  # checks itself against torch
     assert result.difference.outputs <= 1e-4
     onnx_model = load_model(tmp_path / "m.onnx", threads=1)

@@ -23,7 +23,7 @@ from sst_ros.geometry import load_array
 from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.device import check_device_spec, resolve_device
 from sst_ros.model.runtime import default_model_path, load_model
-from sst_ros.train.batches import StepBatches, batch_loader
+from sst_ros.train.batches import Batch, StepBatches, batch_loader
 from sst_ros.train.loop import TrainConfig, Trainer, train
 
 NO_CUDA = not torch.cuda.is_available()
@@ -122,7 +122,8 @@ def test_a_batch_depends_on_the_step_only(clips: Path, tmp_path: Path) -> None:
     in_workers = list(batch_loader(one, 2, 5, workers=2, pin_memory=False))
     for step, (a, b) in enumerate(zip(in_process, in_workers, strict=True), start=2):
         split = [h[step] for h in halves]
-        for i in range(4):  # features, targets, activity, loss factors
+        assert isinstance(a, Batch) and isinstance(b, Batch)  # kept through the worker processes
+        for i in range(len(Batch._fields)):  # features, targets, activity, loss factors, interferer map targets
             torch.testing.assert_close(a[i], b[i], rtol=0, atol=0)
             torch.testing.assert_close(a[i], torch.cat([split[0][i], split[1][i]]), rtol=0, atol=0)
     assert not torch.equal(in_process[0][0], in_process[1][0])  # the steps differ

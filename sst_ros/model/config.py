@@ -105,6 +105,8 @@ class ModelConfig:
         d = asdict(self)
         for k in ("conv_channels", "freq_pool", "time_pool", "head_hidden"):
             d[k] = list(d[k])
+        if not self.interferer_map:  # absent when off: versions before the field still read the file
+            del d["interferer_map"]
         return d
 
     @classmethod

@@ -33,9 +33,12 @@ from torch.nn import functional as F
 from sst_ros.errors import ConfigError
 from sst_ros.model.config import ModelConfig  # re-exported: the network's shape lives beside it in the API
 
-__all__ = ["CRNN", "HeadLogits", "ModelConfig", "ModelOutput", "StreamState"]
+__all__ = ["CRNN", "INTERFERER_MAP_PREFIX", "HeadLogits", "ModelConfig", "ModelOutput", "StreamState"]
 
 _KT = 3  # conv kernel size in time (causal: KT - 1 frames of history)
+
+INTERFERER_MAP_PREFIX = "head_interf."
+"""Start of the names of the interferer map's parameters (``ModelConfig.interferer_map``)."""
 
 
 class ModelOutput(NamedTuple):
@@ -204,7 +207,12 @@ class CRNN(nn.Module):
             spectrum (B, T_out, K) in [0, 1] (with an interferer map: the talker map times (1 -
             the interferer map)), activity (B, T_out) in [0, 1].
         """
-        logits = self.head_logits(h)
+        return self.outputs(self.head_logits(h))
+
+    @staticmethod
+    def outputs(logits: HeadLogits) -> tuple[torch.Tensor, torch.Tensor]:
+        """What :meth:`head` returns, from :meth:`head_logits`: the spectrum (B, T_out, K) in
+        [0, 1], damped by the interferer map where there is one, and the activity (B, T_out)."""
         spectrum = torch.sigmoid(logits.spectrum)
         if logits.interferer is not None:
             spectrum = spectrum * torch.sigmoid(-logits.interferer)  # 1 - sigmoid(x) = sigmoid(-x)
@@ -212,7 +220,14 @@ class CRNN(nn.Module):
 
     def head_logits(self, h: torch.Tensor) -> HeadLogits:
         """The head before the sigmoids and before the interferer map damps the talker map
-        (numerically stable losses, each map against its own target)."""
+        (numerically stable losses, each map against its own target).
+
+        Args:
+            h: (B, T_out, H) embeddings.
+        Returns:
+            :class:`HeadLogits`: talker map (B, T_out, K), activity (B, T_out) and interferer map
+            (B, T_out, K) or None.
+        """
         z = F.relu(self.head2(torch.tanh(self.head1(h))))
         interferer = self.head_interf(h) if self.head_interf is not None else None
         return HeadLogits(self.head_spec(z), self.head_act(z).squeeze(-1), interferer)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sst_ros.data.clipset import Labels
 from sst_ros.errors import ConfigError
 from sst_ros.model.azimuth import AzimuthGrid
 from sst_ros.model.features import FeatureConfig, compute_features
@@ -29,7 +30,8 @@ from sst_ros.train.augment import Symmetry, random_augment
 from sst_ros.train.examples import TrainingExamples
 from sst_ros.train.losses import interferer_bin_weights, interferer_map_target
 
-__all__ = ["Batch", "StepBatches", "batch_loader"]
+__all__ = ["Batch", "StepBatches", "batch_loader", "interferer_bumps"]
+
 
 class Batch(NamedTuple):
     """One step's training batch (this rank's share).
@@ -113,9 +115,8 @@ class StepBatches(Dataset[Batch]):
             target = self.grid.targets(az, active)
             targets.append(torch.from_numpy(target))
             acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
-            i_az, i_active = labels.interferer_tracks()
-            if i_az.shape[1]:
-                i_bumps = self.grid.targets(i_az, i_active)
+            i_bumps = interferer_bumps(labels, self.grid, len(target))
+            if i_bumps is not None:
                 interferer = interferer_map_target(target, i_bumps)
                 factor = interferer_bin_weights(target, i_bumps, self.interferer_weight)
             else:  # no interferer: nothing to map, every factor 1
@@ -123,6 +124,21 @@ class StepBatches(Dataset[Batch]):
             interferers.append(torch.from_numpy(interferer))
             bin_weights.append(torch.from_numpy(factor))
         return Batch(*(torch.stack(t) for t in (feats, targets, acts, bin_weights, interferers)))
+
+
+def interferer_bumps(labels: Labels, grid: AzimuthGrid, n_frames: int) -> np.ndarray | None:
+    """The spectrum-target bumps of the labelled interferers (ids < 0), as for talkers.
+
+    Args:
+        labels: a clip's (or crop's) labels.
+        grid: the model's azimuth grid.
+        n_frames: label frames to use, from the first.
+    Returns:
+        (n_frames, K) float32 bumps (zero where no interferer is active), or None when the
+        labels hold no interferer.
+    """
+    i_az, i_active = labels.interferer_tracks()
+    return grid.targets(i_az[:n_frames], i_active[:n_frames]) if i_az.shape[1] else None
 
 
 def batch_loader(batches: StepBatches, first_step: int, steps: int, workers: int, pin_memory: bool) -> Iterator[Batch]:

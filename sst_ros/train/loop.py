@@ -61,11 +61,11 @@ from sst_ros.errors import ConfigError, ModelError
 from sst_ros.geometry import MicArray, load_array
 from sst_ros.model.azimuth import grid_for_array
 from sst_ros.model.checkpoint import load_checkpoint, save_checkpoint
-from sst_ros.model.crnn import CRNN, HeadLogits, ModelConfig
+from sst_ros.model.crnn import CRNN, INTERFERER_MAP_PREFIX, HeadLogits, ModelConfig
 from sst_ros.model.device import resolve_device
 from sst_ros.model.features import FeatureConfig, compute_features, feature_config_for
 from sst_ros.train.augment import Symmetry, array_symmetries
-from sst_ros.train.batches import Batch, StepBatches, batch_loader
+from sst_ros.train.batches import Batch, StepBatches, batch_loader, interferer_bumps
 from sst_ros.train.config import TrainConfig
 from sst_ros.train.distributed import (
     all_ranks_mean,
@@ -121,8 +121,8 @@ def evaluate_clips(
         for i in range(len(clips)):
             audio, _, labels = clips.load(i)
             x = torch.from_numpy(compute_features(audio, feature_cfg))[None].to(dev)
-            h = model.extract(x)
-            spectrum, activity = model.head(h)  # with an interferer map: the damped talker map
+            logits = model.head_logits(model.extract(x))
+            spectrum, activity = model.outputs(logits)  # with an interferer map: the damped talker map
             T = min(spectrum.shape[1], len(labels))
             pred = model.decode(spectrum[0, :T])
             true_az, active = labels.nearest_talker(pred)  # several talkers: the one nearest the estimate
@@ -131,20 +131,18 @@ def evaluate_clips(
             trues.append(true_az)
             acts.append(active)
             if task_loss is not None:
-                grid = model.cfg.grid
                 az, on = labels.talker_tracks()
-                target = grid.targets(az[:T], on[:T])
+                target = model.cfg.grid.targets(az[:T], on[:T])
                 act = torch.from_numpy(on[:T].any(axis=1).astype(np.float32))[None].to(dev)
-                logits = model.head_logits(h)
                 interferer_logit = interferer_target = None
                 if logits.interferer is not None:
-                    i_az, i_on = labels.interferer_tracks()
-                    i_bumps = grid.targets(i_az[:T], i_on[:T]) if i_az.shape[1] else np.zeros_like(target)
+                    i_bumps = interferer_bumps(labels, model.cfg.grid, T)
+                    i_target = np.zeros_like(target) if i_bumps is None else interferer_map_target(target, i_bumps)
                     interferer_logit = logits.interferer[:, :T]
-                    interferer_target = torch.from_numpy(interferer_map_target(target, i_bumps))[None].to(dev)
+                    interferer_target = torch.from_numpy(i_target)[None].to(dev)
                 per_frame = task_loss.per_frame(
                     logits.spectrum[:, :T], logits.activity[:, :T], torch.from_numpy(target)[None].to(dev), act,
-                    None, interferer_logit, interferer_target,
+                    interferer_logit=interferer_logit, interferer_target=interferer_target,
                 )  # fmt: skip
                 loss_sum, n_frames = loss_sum + float(per_frame.sum()), n_frames + T
     if not preds:
@@ -272,12 +270,11 @@ class Trainer:
         self.task_loss = TaskLoss(cfg.loss, cfg.spectrum_weight, cfg.activity_weight)
         torch.manual_seed(cfg.seed)
         self.model = CRNN(self.model_cfg).to(self.device)
-        # the interferer map's layer in a group of its own: its learning rate has its own factor
-        imap = [p for n, p in self.model.named_parameters() if n.startswith("head_interf.")]
-        rest = [p for n, p in self.model.named_parameters() if not n.startswith("head_interf.")]
-        groups = [{"params": rest, "lr_factor": 1.0}]
-        if imap:
-            groups.append({"params": imap, "lr_factor": cfg.interferer_map_lr_factor})
+        # the interferer map's layers in a group of their own: their learning rate has its own factor
+        named = list(self.model.named_parameters())
+        groups = [{"params": [p for n, p in named if not n.startswith(INTERFERER_MAP_PREFIX)]}]
+        if self.model_cfg.interferer_map:
+            groups.append({"params": [p for n, p in named if n.startswith(INTERFERER_MAP_PREFIX)]})
         self.opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.precision = MixedPrecision(self.device, cfg.amp)
         if resume:
@@ -289,6 +286,9 @@ class Trainer:
                 )
         elif cfg.init_from:
             self._initialise(cfg.init_from)
+        # set after restoring: a resumed run takes this config's factors, not the saved ones
+        for group, factor in zip(self.opt.param_groups, (1.0, cfg.interferer_map_lr_factor), strict=False):
+            group["lr_factor"] = factor
         self.net: nn.Module = _TaskLogits(self.model)
         if self.ranks.distributed:  # after restoring: DDP broadcasts rank 0's weights to the others
             global_batchnorm(self.model)  # BatchNorm of the global batch: the single-process step
@@ -357,15 +357,15 @@ class Trainer:
                         "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array "
                         "(srp_azimuths may differ when freq_pool brings the same number of rows to the GRU)"
                     )
-        missing, _ = self.model.load_state_dict(ck.model.state_dict(), strict=not adds_map)  # onto the run's device
-        if adds_map:
-            if any(not k.startswith("head_interf.") for k in missing):  # a guard: only the map may be new
-                raise ModelError(f"init_from {path}: weights missing beyond the interferer map: {missing}")
-            log.info("initialised from %s, which has no interferer map: the map starts untrained", path)
-        elif rows:
+        missing, unexpected = self.model.load_state_dict(ck.model.state_dict(), strict=not adds_map)  # onto the device
+        if unexpected or any(not k.startswith(INTERFERER_MAP_PREFIX) for k in missing):  # only the map may be new
+            raise ModelError(f"init_from {path}: weights that do not fit: missing {missing}, unexpected {unexpected}")
+        if rows:
             log.warning("initialised from %s: %s", path, rows)
         else:
             log.info("initialised from %s", path)
+        if adds_map:
+            log.info("%s has no interferer map: the map starts untrained", path)
 
     def _restore(self) -> None:
         """Weights, optimiser state and progress from ``latest.pt`` (read with ``weights_only=True``).
@@ -440,7 +440,7 @@ class Trainer:
         """
         batch = Batch(*(t.to(self.device, non_blocking=True) for t in self.batch()))
         for g in self.opt.param_groups:
-            g["lr"] = self.cfg.learning_rate(self.progress.step) * g.get("lr_factor", 1.0)  # none: a run before it
+            g["lr"] = self.cfg.learning_rate(self.progress.step) * g["lr_factor"]
         with self.precision.autocast():
             loss = self.loss(batch)
         mean_loss = all_ranks_mean(loss, self.ranks)  # every rank takes the same decision
