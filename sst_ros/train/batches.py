@@ -30,7 +30,7 @@ from sst_ros.train.augment import Symmetry, random_augment
 from sst_ros.train.examples import TrainingExamples
 from sst_ros.train.losses import interferer_bin_weights, interferer_map_target
 
-__all__ = ["Batch", "StepBatches", "batch_loader", "interferer_bumps"]
+__all__ = ["Batch", "StepBatches", "batch_loader", "interferer_targets"]
 
 
 class Batch(NamedTuple):
@@ -115,30 +115,34 @@ class StepBatches(Dataset[Batch]):
             target = self.grid.targets(az, active)
             targets.append(torch.from_numpy(target))
             acts.append(torch.from_numpy(active.any(axis=1).astype(np.float32)))
-            i_bumps = interferer_bumps(labels, self.grid, len(target))
-            if i_bumps is not None:
-                interferer = interferer_map_target(target, i_bumps)
-                factor = interferer_bin_weights(target, i_bumps, self.interferer_weight)
-            else:  # no interferer: nothing to map, every factor 1
-                interferer, factor = np.zeros_like(target), np.ones_like(target)
+            interferer, factor = interferer_targets(labels, self.grid, target, self.interferer_weight)
             interferers.append(torch.from_numpy(interferer))
             bin_weights.append(torch.from_numpy(factor))
         return Batch(*(torch.stack(t) for t in (feats, targets, acts, bin_weights, interferers)))
 
 
-def interferer_bumps(labels: Labels, grid: AzimuthGrid, n_frames: int) -> np.ndarray | None:
-    """The spectrum-target bumps of the labelled interferers (ids < 0), as for talkers.
+def interferer_targets(
+    labels: Labels, grid: AzimuthGrid, talker_target: np.ndarray, weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the labelled interferers (ids < 0) ask of the loss, over the frames of ``talker_target``.
 
     Args:
         labels: a clip's (or crop's) labels.
         grid: the model's azimuth grid.
-        n_frames: label frames to use, from the first.
+        talker_target: (T, K) the talkers' spectrum target (:meth:`AzimuthGrid.targets`) of the
+            first T label frames.
+        weight: ``interferer_weight`` (1: off).
     Returns:
-        (n_frames, K) float32 bumps (zero where no interferer is active), or None when the
-        labels hold no interferer.
+        the interferer map's target (:func:`~sst_ros.train.losses.interferer_map_target`) and the
+        spectrum loss's per-bin factors (:func:`~sst_ros.train.losses.interferer_bin_weights`),
+        (T, K) float32 each; zeros and ones when the labels hold no interferer.
     """
     i_az, i_active = labels.interferer_tracks()
-    return grid.targets(i_az[:n_frames], i_active[:n_frames]) if i_az.shape[1] else None
+    if not i_az.shape[1]:  # no interferer: nothing to map, every factor 1
+        return np.zeros_like(talker_target), np.ones_like(talker_target)
+    n = len(talker_target)
+    bumps = grid.targets(i_az[:n], i_active[:n])
+    return interferer_map_target(talker_target, bumps), interferer_bin_weights(talker_target, bumps, weight)
 
 
 def batch_loader(batches: StepBatches, first_step: int, steps: int, workers: int, pin_memory: bool) -> Iterator[Batch]:

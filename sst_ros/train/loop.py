@@ -65,7 +65,7 @@ from sst_ros.model.crnn import CRNN, INTERFERER_MAP_PREFIX, HeadLogits, ModelCon
 from sst_ros.model.device import resolve_device
 from sst_ros.model.features import FeatureConfig, compute_features, feature_config_for
 from sst_ros.train.augment import Symmetry, array_symmetries
-from sst_ros.train.batches import Batch, StepBatches, batch_loader, interferer_bumps
+from sst_ros.train.batches import Batch, StepBatches, batch_loader, interferer_targets
 from sst_ros.train.config import TrainConfig
 from sst_ros.train.distributed import (
     all_ranks_mean,
@@ -79,7 +79,7 @@ from sst_ros.train.distributed import (
     torchrun_job_id,
 )
 from sst_ros.train.examples import ClipExamples, SimulatedExamples, TrainingExamples, training_data
-from sst_ros.train.losses import TaskLoss, interferer_map_target
+from sst_ros.train.losses import TaskLoss
 from sst_ros.train.metrics import doa_metrics
 from sst_ros.train.nonfinite import check_finite
 from sst_ros.train.precision import MixedPrecision
@@ -136,8 +136,7 @@ def evaluate_clips(
                 act = torch.from_numpy(on[:T].any(axis=1).astype(np.float32))[None].to(dev)
                 interferer_logit = interferer_target = None
                 if logits.interferer is not None:
-                    i_bumps = interferer_bumps(labels, model.cfg.grid, T)
-                    i_target = np.zeros_like(target) if i_bumps is None else interferer_map_target(target, i_bumps)
+                    i_target, _ = interferer_targets(labels, model.cfg.grid, target)
                     interferer_logit = logits.interferer[:, :T]
                     interferer_target = torch.from_numpy(i_target)[None].to(dev)
                 per_frame = task_loss.per_frame(
@@ -347,11 +346,11 @@ class Trainer:
         their_net = dataclasses.replace(ck.model_cfg, interferer_map=True) if adds_map else ck.model_cfg
         rows = rows_only_difference(ck.feature_cfg, their_net, self.feature_cfg, self.model_cfg)
         if rows is None:
-            for what, theirs, ours in (
-                ("features", ck.feature_cfg, self.feature_cfg),
-                ("network", ck.model_cfg, self.model_cfg),
+            for what, theirs, compared, ours in (  # compared: theirs, with the map this run may add
+                ("features", ck.feature_cfg, ck.feature_cfg, self.feature_cfg),
+                ("network", ck.model_cfg, their_net, self.model_cfg),
             ):
-                if (their_net if what == "network" else theirs) != ours:
+                if compared != ours:
                     raise ModelError(
                         f"init_from {path}: its {what} ({theirs}) differ from this run's ({ours}); train with the "
                         "checkpoint's own training config (preset, features, resolution_deg, sigma_deg) and array "
