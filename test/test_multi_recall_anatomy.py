@@ -100,3 +100,39 @@ def test_matched_recall_reweights_by_the_reference_rate_per_sinr_bin() -> None:
     assert anatomy.matched_recall(rows, reference) == (1.0 + 3 * 0.5) / 4
     # a bin the reference lacks keeps the rows' own rate
     assert anatomy.matched_recall(_rows([2.0, 2.0], [True, False]), reference) == 0.5
+
+
+def test_false_tracks_name_what_lies_in_the_gate() -> None:
+    t = np.arange(4) * 0.1
+    labels = Labels.from_sources(
+        t,
+        [
+            SourceLabels(0, np.zeros(4), np.zeros(4), np.array([True, True, False, False])),
+            SourceLabels(1, np.full(4, 90.0), np.zeros(4), np.array([False, False, False, False])),
+            SourceLabels(-1, np.full(4, -90.0), np.zeros(4), np.array([True, True, True, False])),  # an interferer
+        ],
+    )
+    frames = [
+        # frame 0: talker 0 matched; a second track 40 deg beside it; one at the silent talker 1
+        _frame(tracks=(_track(1, 2.0), _track(2, 40.0), _track(3, 95.0))),
+        # frame 1: talker 0 matched; a track on the active interferer; one where nothing is
+        _frame(tracks=(_track(1, 1.0), _track(4, -85.0), _track(5, 180.0))),
+        # frame 2: talker 0 silent, active in frame 1: its label edge; a track at 150 deg
+        _frame(tracks=(_track(1, 3.0), _track(5, 150.0))),
+        # frame 3: the interferer silent by label
+        _frame(tracks=(_track(4, -90.0),)),
+    ]
+    reported, causes = anatomy.false_tracks(labels, frames)
+    assert reported == 9
+    assert causes == [
+        "beside an active talker",
+        "silent talker",
+        "interferer",
+        "elsewhere",
+        "label edge of a talker",
+        "elsewhere",
+        "silent interferer",
+    ]
+    # a talker silent in frames 2 and 3 only: frame 3 is no longer an edge
+    late = [_frame(), _frame(), _frame(), _frame(tracks=(_track(1, 0.0),))]
+    assert anatomy.false_tracks(labels, late) == (1, ["silent talker"])

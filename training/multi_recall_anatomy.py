@@ -1,4 +1,4 @@
-"""Where the multi-source benchmark's missed talker-frames come from.
+"""Where the multi-source benchmark's missed talker-frames and false tracks come from.
 
 Re-simulates ``bench/bench_multisource.py``'s held-out sets (its recipes, seeds and scene indices,
 :func:`bench_multisource.set_parts`; the audio rounded to 16-bit PCM as its WAV clips are, so the
@@ -16,6 +16,16 @@ active talker-frame (a 100 ms label frame in which the talker is labelled active
 - **the talker's own level**: the frame's image energy against the talker's loudest frame
   (labels call a frame active down to about -35 dB of the talker's own level);
 - **scene SNR** (the drawn talker-to-noise ratio) and **frames since the talker's onset**.
+
+and the precision down, per reported track in a label frame that no active talker took (a
+false positive), by **what lies within the 30 degree gate of it**: a talker labelled silent in
+this frame but active in the one before or after (a **label edge**: labels call a 100 ms frame
+active only when two thirds of its 10 ms sub-frames are speech, so the frame in which an
+utterance ends or starts is silent by label while the audio holds some of it and its echoes),
+a talker labelled silent otherwise, an interferer (active, or labelled silent), an active talker within twice the
+gate (a second track beside it, or one too far off), or nothing. It also prints the precision
+and F1 that the set would have if the label-edge tracks were not scored, a reference for how
+much of the precision is the labels' frame convention.
 
 A talker-frame counts as detected when the scorer's per-frame optimal assignment
 (:func:`sst_ros.tracking.score.match_frame`, 30 degree gate) gives it a reported track. The
@@ -67,6 +77,14 @@ LEVEL_BINS_DB = ((-np.inf, -10.0), (-10.0, -5.0), (-5.0, 0.0), (0.0, 5.0), (5.0,
 OWN_LEVEL_BINS_DB = ((-np.inf, -20.0), (-20.0, -10.0), (-10.0, np.inf))
 SNR_BINS_DB = ((-np.inf, 5.0), (5.0, 15.0), (15.0, np.inf))
 ONSET_BINS = ((0, 1), (1, 3), (3, 11), (11, 10**9))
+FALSE_TRACK_CAUSES = (
+    "label edge of a talker",
+    "silent talker",
+    "interferer",
+    "silent interferer",
+    "beside an active talker",
+    "elsewhere",
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +209,56 @@ def talker_frames(
     return rows
 
 
+def false_tracks(labels: Labels, frames: Sequence[FrameTracks]) -> tuple[int, list[str]]:
+    """The reported tracks of one clip and the cause of each false one (:data:`FALSE_TRACK_CAUSES`).
+
+    A reported track is false in a label frame when the per-frame optimal assignment to the active
+    talkers (30 degree gate, as :func:`talker_frames`) leaves it unmatched; its cause is the first
+    of, within the gate of it: a talker labelled silent in the frame and active in the frame before
+    or after it; a talker labelled silent; an active interferer; then an active talker within twice
+    the gate; else "elsewhere".
+
+    Args:
+        labels: the clip's multi-source labels, one row per 100 ms frame.
+        frames: the tracker's output per prediction frame, aligned with the label frames.
+    Returns:
+        (reported track-frames, the causes of the false ones).
+    """
+    from sst_ros.geometry import angular_distance_deg
+    from sst_ros.tracking.score import GATE_DEG, match_frame
+
+    talkers, interferers = labels.talkers(), labels.interferers()
+    n = min(len(frames), len(labels))
+    reported, causes = 0, []
+
+    def near(az: float, sources: Sequence[float], gate: float) -> bool:
+        return any(float(angular_distance_deg(az, a)) <= gate for a in sources if np.isfinite(a))
+
+    for k in range(n):
+        est = [t.azimuth_deg for t in frames[k].tracks]
+        reported += len(est)
+        active = [t for t in talkers if t.active[k]]
+        matched = {j for _, j, _ in match_frame([t.azimuth_deg[k] for t in active], est, GATE_DEG)}
+        silent = [t for t in talkers if not t.active[k]]
+        edge = [t.azimuth_deg[k] for t in silent if (k > 0 and t.active[k - 1]) or (k + 1 < n and t.active[k + 1])]
+        for j, az in enumerate(est):
+            if j in matched:
+                continue
+            if near(az, edge, GATE_DEG):
+                causes.append(FALSE_TRACK_CAUSES[0])
+            elif near(az, [t.azimuth_deg[k] for t in silent], GATE_DEG):
+                causes.append(FALSE_TRACK_CAUSES[1])
+            elif near(az, [s.azimuth_deg[k] for s in interferers if s.active[k]], GATE_DEG):
+                causes.append(FALSE_TRACK_CAUSES[2])
+            elif near(az, [s.azimuth_deg[k] for s in interferers if not s.active[k]], GATE_DEG):
+                causes.append(FALSE_TRACK_CAUSES[3])
+            elif near(az, [t.azimuth_deg[k] for t in active], 2.0 * GATE_DEG):
+                causes.append(FALSE_TRACK_CAUSES[4])
+            else:
+                causes.append(FALSE_TRACK_CAUSES[5])
+    return reported, causes
+
+
 def pcm16(audio: np.ndarray, fs: int) -> np.ndarray:
     """``audio`` (N, M) as the benchmark's 16-bit WAV clips hold it (written and read back in memory)."""
     import soundfile as sf
@@ -201,8 +269,23 @@ def pcm16(audio: np.ndarray, fs: int) -> np.ndarray:
     return sf.read(buf, dtype="float32", always_2d=True)[0]
 
 
-def analyse_scene(scene: Scene, loaded: TrackerModel, tracking: PipelineConfig) -> list[TalkerFrame]:
-    """Run the model and the tracker on a scene simulated with ``keep_images`` and return its talker-frames.
+@dataclass(frozen=True)
+class SceneAnatomy:
+    """What :func:`analyse_scene` found in one scene.
+
+    Attributes:
+        talker_frames: one row per active talker-frame (:func:`talker_frames`).
+        reported: reported track-frames (tracks summed over the label frames).
+        false_tracks: the cause of each false one (:func:`false_tracks`).
+    """
+
+    talker_frames: list[TalkerFrame]
+    reported: int
+    false_tracks: list[str]
+
+
+def analyse_scene(scene: Scene, loaded: TrackerModel, tracking: PipelineConfig) -> SceneAnatomy:
+    """Run the model and the tracker on a scene simulated with ``keep_images``: its talker-frames and false tracks.
 
     Raises:
         DataError: the scene was simulated without ``keep_images``, or its frames are not the model's.
@@ -227,7 +310,8 @@ def analyse_scene(scene: Scene, loaded: TrackerModel, tracking: PipelineConfig) 
     energy = frame_energies(scene.talker_images, frame_len, n)
     background = frame_energies([scene.background_image], frame_len, n)[0]
     snr_db = float(scene.metadata["noise"]["snr_db"])
-    return talker_frames(labels, frames[:n], pred.spectrum, grid, energy, background, snr_db, tracking)
+    rows = talker_frames(labels, frames[:n], pred.spectrum, grid, energy, background, snr_db, tracking)
+    return SceneAnatomy(rows, *false_tracks(labels, frames[:n]))
 
 
 def set_scenes(name: str, draw: bench_multisource.Draw) -> Iterator[Scene]:
@@ -307,6 +391,26 @@ def print_anatomy(name: str, rows: Sequence[TalkerFrame]) -> None:
         print(_row(label, rows, (onset >= lo) & (onset < hi)))
 
 
+def print_false_tracks(name: str, scenes: Sequence[SceneAnatomy]) -> None:
+    """Print one set's false tracks by cause (shares of its reported track-frames), its precision and
+    F1, and both with the label-edge tracks not scored."""
+    reported = sum(s.reported for s in scenes)
+    causes = [c for s in scenes for c in s.false_tracks]
+    hits = sum(r.detected for s in scenes for r in s.talker_frames)
+    n_true = sum(len(s.talker_frames) for s in scenes)
+    if not reported or not n_true:
+        print(f"{name}: no reported track or no active talker-frame")
+        return
+    for c in FALSE_TRACK_CAUSES:
+        print(f"  false track: {c:<24s} {100 * causes.count(c) / reported:5.1f} % of the {reported} reported")
+    recall = hits / n_true
+    edge = causes.count(FALSE_TRACK_CAUSES[0])
+    for label, scored in (("", reported), (", label-edge tracks not scored", reported - edge)):
+        precision = (reported - len(causes)) / max(scored, 1)
+        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+        print(f"  precision {precision:.3f}, F1 {f1:.3f} (recall {recall:.3f}){label}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="checkpoint or ONNX export (default: the shipped default model)")
@@ -330,8 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     draw = bench_multisource.Draw(n=args.n, seed_offset=args.seed_offset)
     by_set: dict[str, list[TalkerFrame]] = {}
     for name in names:
-        by_set[name] = [r for scene in set_scenes(name, draw) for r in analyse_scene(scene, loaded, tracking)]
+        scenes = [analyse_scene(scene, loaded, tracking) for scene in set_scenes(name, draw)]
+        by_set[name] = [r for s in scenes for r in s.talker_frames]
         print_anatomy(name, by_set[name])
+        print_false_tracks(name, scenes)
     single = by_set.get("one_talker")
     for name, rows in by_set.items():
         if single and rows and name != "one_talker":
