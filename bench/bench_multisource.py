@@ -67,16 +67,6 @@ SETS: dict[str, tuple[int, list[tuple[float, dict[str, Any]]]]] = {
         ],
     ),
 }
-COLUMNS = (
-    ("mae_deg", "MAE deg", "{:8.2f}"),
-    ("precision", "prec", "{:6.3f}"),
-    ("recall", "recall", "{:6.3f}"),
-    ("overlap_recall", "overlap", "{:7.3f}"),
-    ("f1", "F1", "{:6.3f}"),
-    ("id_switches_per_min", "IDsw/min", "{:8.2f}"),
-    ("ospa_deg", "OSPA", "{:6.2f}"),
-    ("interferer_rate", "interf", "{:6.1%}"),
-)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     from sst_ros.train.evaluate import evaluate
-    from sst_ros.train.report import write_json
+    from sst_ros.train.report import metric_cells, metric_header, write_json
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -277,18 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"multi-source tracking, pooled over each set's frames (gate 30 deg, OSPA c = 30 deg, p = 1; "
           f"at most {args.max_sources} tracks per frame; base config {base_name})")  # fmt: skip
-    head = f"{'set':<18} {'clips':>5} {'seed':>7} {'method':<10} " + " ".join(
-        f"{title:>{len(fmt.format(0.0))}}" for _, title, fmt in COLUMNS
-    )
+    head = f"{'set':<18} {'clips':>5} {'seed':>7} {'method':<10} {metric_header()}"
     print(head)
     print("-" * len(head))
     for name, res in summary["sets"].items():
         for m, pooled in res["methods"].items():
-            cells = []
-            for key, _, fmt in COLUMNS:
-                v = pooled.get(key)
-                cells.append(fmt.format(v) if v is not None and v == v else f"{'n/a':>{len(fmt.format(0.0))}}")
-            print(f"{name:<18} {res['labels']['clips']:>5} {res['seed']:>7} {m:<10} " + " ".join(cells))
+            print(f"{name:<18} {res['labels']['clips']:>5} {res['seed']:>7} {m:<10} {metric_cells(pooled)}")
     print()
     for name, res in summary["sets"].items():
         lab = res["labels"]

@@ -16,7 +16,7 @@ from sst_ros.geometry import load_array
 from sst_ros.sim.plane_wave import plane_wave
 from sst_ros.tracking.score import score_tracks
 from sst_ros.train.evaluate import MODEL_METHOD, evaluate, tracking_spectrum
-from sst_ros.train.report import MULTI_SOURCE_KEYS, TRACK_COLUMNS
+from sst_ros.train.report import MULTI_SOURCE_COLUMNS, MULTI_SOURCE_KEYS, TRACK_COLUMNS, metric_cells, metric_header
 
 FS = 16000
 SECONDS = 2.0
@@ -71,6 +71,10 @@ def test_evaluate_multi_source_set_end_to_end(tiny_model, multi_dir, tmp_path):
     md = (out / "report.md").read_text()
     assert "## All frames pooled" in md and "## Multi-source tracking (every talker)" in md
     assert "### Per clip: F1 / matched MAE (deg)" in md and "multi01" in md.split("Multi-source")[1]
+    heading = "| method | " + " | ".join(c.heading for c in MULTI_SOURCE_COLUMNS) + " | talker frames | track frames |"
+    assert heading in md.splitlines()
+    srp_row = next(line for line in md.split("Multi-source")[1].splitlines() if line.startswith("| srp_phat |"))
+    assert srp_row.count("|") == heading.count("|")
     # The baseline finds both static noise talkers (anechoic, exact delays) through the tracker.
     srp = report["clips"][0]["multi_source"]["srp_phat"]
     assert report["clips"][0]["n_talkers"] == 2 and report["clips"][1]["n_interferers"] == 1
@@ -104,6 +108,12 @@ def test_evaluate_cli_multi_source_baselines_only(multi_dir, tmp_path, capsys):
     data = json.loads((out / "report.json").read_text())
     assert data["multi_source"]["settings"]["max_sources"] == 2
     assert list(data["multi_source"]["methods"]) == ["normmusic"]
+    # the printed table is the shared column list's, with the report's pooled figures
+    lines = printed.splitlines()
+    assert f"{'method':<12} {metric_header()}" in lines
+    pooled = data["multi_source"]["methods"]["normmusic"]["pooled"]
+    assert f"{'normmusic':<12} {metric_cells(pooled)}" in lines
+    assert f"{pooled['f1']:.3f}" in metric_cells(pooled) and "%" in metric_cells(pooled)
     assert not (out / "plots").exists()
     # --multi-source off: today's single-source report only.
     rc = sst_main([*args[:-1], str(tmp_path / "off"), "--multi-source", "off", "--no-plots"])

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from sst_ros.tracking.score import TrackScore
     from sst_ros.train.evaluate import score_clip_tracks, track_clip
+    from sst_ros.train.report import metric_cells, metric_header
 
     t0 = time.perf_counter()
     plans, clips = model_runs(args)
@@ -219,11 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     start_sc = scores(start)
     print(f"\ntracking settings tuned on the sets' draw at seed offset {args.seed_offset} ({args.n} clips each)")
-    print(f"{'set':<18} {'settings':<8} {'F1':>6} {'prec':>6} {'recall':>6} {'MAE':>6} {'IDsw/min':>8} {'interf':>7}")
+    print(f"{'set':<18} {'settings':<8} {metric_header()}")
     for name in clips:
         for label, sc in (("start", start_sc[name]), ("tuned", best_sc[name])):
-            print(f"{name:<18} {label:<8} {sc.f1:6.3f} {sc.precision:6.3f} {sc.recall:6.3f} {sc.mae_deg:6.2f} "
-                  f"{sc.id_switches_per_min:8.2f} {sc.interferer_rate:7.1%}")  # fmt: skip
+            print(f"{name:<18} {label:<8} {metric_cells(sc.to_dict())}")
     print(f"mean F1: start {mean_f1(start_sc):.4f}, tuned {mean_f1(best_sc):.4f}")
     print("tuned settings (the start's where unchanged):")
     old = settings_of(start)

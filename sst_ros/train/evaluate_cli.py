@@ -87,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; prints the Markdown summary table. Returns 0."""
     from sst_ros.train.evaluate import evaluate
+    from sst_ros.train.report import metric_cells, metric_header
 
     if args.max_sources < 1:
         raise ConfigError(f"--max-sources must be >= 1, got {args.max_sources}")
@@ -119,14 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if report.get("multi_source"):
         gate = report["multi_source"]["settings"]["gate_deg"]
         print(f"\ntracks vs every talker (at most {args.max_sources} per frame, gate {gate:g} deg):")
-        print(f"{'method':<12} {'MAE deg':>8} {'prec':>6} {'recall':>6} {'overlap':>7} {'F1':>6} ", end="")
-        print(f"{'IDsw/min':>8} {'OSPA':>6} {'interf':>7}")
+        print(f"{'method':<12} {metric_header()}")
         for name, res in report["multi_source"]["methods"].items():
-            m = res["pooled"]
-            print(
-                f"{name:<12} {m['mae_deg']:8.2f} {m['precision']:6.3f} {m['recall']:6.3f} "
-                f"{m['overlap_recall']:7.3f} {m['f1']:6.3f} "
-                f"{m['id_switches_per_min']:8.2f} {m['ospa_deg']:6.2f} {100 * m['interferer_rate']:6.1f}%"
-            )
+            print(f"{name:<12} {metric_cells(res['pooled'])}")
     print(f"report: {out / 'report.md'}  {out / 'report.json'}")
     return 0

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,13 +32,17 @@ from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
     "METRIC_KEYS",
+    "MULTI_SOURCE_COLUMNS",
     "MULTI_SOURCE_KEYS",
+    "MetricColumn",
     "PREDICTION_COLUMNS",
     "TRACK_COLUMNS",
     "PredictionTable",
     "aggregate_clip_metrics",
     "format_markdown_report",
     "json_safe",
+    "metric_cells",
+    "metric_header",
     "plot_clip",
     "plot_clip_tracks",
     "read_predictions_csv",
@@ -50,9 +54,43 @@ __all__ = [
 PREDICTION_COLUMNS = ("time_s", "azimuth_deg", "elevation_deg", "activity")
 TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "elevation_deg", "activity")
 METRIC_KEYS = ("mae_deg", "acc5", "acc10", "activity_f1")
-MULTI_SOURCE_KEYS = (
-    "mae_deg", "precision", "recall", "overlap_recall", "f1", "id_switches_per_min", "ospa_deg", "interferer_rate",
-)  # fmt: skip
+
+
+class MetricColumn(NamedTuple):
+    """How the tables show one multi-source metric (a key of ``TrackScore.to_dict``).
+
+    Attributes:
+        key: the metric's key.
+        title: its short title in the printed tables (``sst evaluate``, ``bench/bench_multisource.py``).
+        heading: its heading in the Markdown report.
+        digits: decimals shown (of the percentage when ``percent``).
+        percent: shown as a percentage.
+    """
+
+    key: str
+    title: str
+    heading: str
+    digits: int
+    percent: bool = False
+
+    @property
+    def width(self) -> int:
+        """Characters of the printed column."""
+        return max(len(self.title), 7 if self.percent else 6)
+
+
+#: The multi-source metrics, in the order every table shows them: the one list of them.
+MULTI_SOURCE_COLUMNS = (
+    MetricColumn("mae_deg", "MAE deg", "matched MAE (deg)", 2),
+    MetricColumn("precision", "prec", "precision", 3),
+    MetricColumn("recall", "recall", "recall", 3),
+    MetricColumn("overlap_recall", "overlap", "overlap recall", 3),
+    MetricColumn("f1", "F1", "F1", 3),
+    MetricColumn("id_switches_per_min", "IDsw/min", "ID sw/min", 2),
+    MetricColumn("ospa_deg", "OSPA", "OSPA (deg)", 2),
+    MetricColumn("interferer_rate", "interf", "interferer rate", 1, True),
+)
+MULTI_SOURCE_KEYS = tuple(c.key for c in MULTI_SOURCE_COLUMNS)
 
 
 @dataclass
@@ -210,10 +248,21 @@ def aggregate_clip_metrics(
 
 
 def _fmt(value: Any, digits: int = 2, percent: bool = False) -> str:
+    """``value`` with ``digits`` decimals, or as a percentage with one; "n/a" when it is missing or not finite."""
     f = _num(value)
     if not math.isfinite(f):
         return "n/a"
     return f"{100 * f:.1f} %" if percent else f"{f:.{digits}f}"
+
+
+def metric_header(columns: Sequence[MetricColumn] = MULTI_SOURCE_COLUMNS) -> str:
+    """The printed tables' titles of ``columns``, right-aligned to their widths."""
+    return " ".join(f"{c.title:>{c.width}}" for c in columns)
+
+
+def metric_cells(metrics: Mapping[str, Any], columns: Sequence[MetricColumn] = MULTI_SOURCE_COLUMNS) -> str:
+    """One printed row of ``metrics`` (``TrackScore.to_dict``) under :func:`metric_header`; "n/a" where missing."""
+    return " ".join(f"{_fmt(metrics.get(c.key), c.digits, c.percent):>{c.width}}" for c in columns)
 
 
 def _fmt_spread(stats: Mapping[str, Any], percent: bool = False) -> str:
@@ -317,19 +366,14 @@ def _multi_source_markdown(report: Mapping[str, Any]) -> list[str]:
         "",
         "### All frames pooled",
         "",
-        "| method | matched MAE (deg) | precision | recall | overlap recall | F1 | ID sw/min | OSPA (deg) | "
-        "interferer rate | talker frames | track frames |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | " + " | ".join(c.heading for c in MULTI_SOURCE_COLUMNS) + " | talker frames | track frames |",
+        "|---|" + "---:|" * (len(MULTI_SOURCE_COLUMNS) + 2),
     ]
     for name, res in methods.items():
         m = res["pooled"]
-        lines.append(
-            f"| {name} | {_fmt(m.get('mae_deg'))} | {_fmt(m.get('precision'), 3)} | {_fmt(m.get('recall'), 3)} | "
-            f"{_fmt(m.get('overlap_recall'), 3)} | {_fmt(m.get('f1'), 3)} | {_fmt(m.get('id_switches_per_min'))} | "
-            f"{_fmt(m.get('ospa_deg'))} | "
-            f"{_fmt(m.get('interferer_rate'), percent=True)} | {int(_num(m.get('n_true')))} | "
-            f"{int(_num(m.get('n_reported')))} |"
-        )
+        cells = [_fmt(m.get(c.key), c.digits, c.percent) for c in MULTI_SOURCE_COLUMNS]
+        cells += [str(int(_num(m.get("n_true")))), str(int(_num(m.get("n_reported"))))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "### Across clips (mean ± standard deviation of the per-clip figures)",
