@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 from _model_synth import tiny_adaptation_inputs, write_clipset
 
-from sst_ros.adapt.batches import Batch
+from sst_ros.adapt.batches import PaddedBatch
 from sst_ros.adapt.config import AdaptConfig
 from sst_ros.adapt.run import adapt_checkpoint
 from sst_ros.adapt.state import load_state
@@ -31,7 +31,7 @@ from sst_ros.geometry import load_array
 from sst_ros.model.checkpoint import load_checkpoint
 from sst_ros.model.features import compute_features
 from sst_ros.sim.plane_wave import plane_wave
-from sst_ros.train.batches import Batch as TrainBatch
+from sst_ros.train.batches import Batch
 from sst_ros.train.evaluate import evaluate
 from sst_ros.train.loop import TrainConfig, Trainer
 from sst_ros.train.nonfinite import NonFiniteLossError
@@ -235,7 +235,7 @@ def _poison_step(monkeypatch: pytest.MonkeyPatch, bad_step: int) -> list[int]:
     seen: list[int] = []
     real = IwanTrainer._batches
 
-    def batches(self: IwanTrainer, step: int) -> tuple[Batch, Batch, list[np.ndarray]]:
+    def batches(self: IwanTrainer, step: int) -> tuple[PaddedBatch, PaddedBatch, list[np.ndarray]]:
         src, tgt, tcrops = real(self, step)
         seen.append(step)
         if step == bad_step:
@@ -294,7 +294,7 @@ def test_nonfinite_loss_stops_source_training_keeping_latest(tmp_path: Path, mon
     trainer = Trainer(cfg, run)
     real = Trainer.batch
 
-    def batch(self: Trainer) -> TrainBatch:
+    def batch(self: Trainer) -> Batch:
         got = real(self)
         if self.progress.step == 2:
             got.features[0, 0, 0, 0] = float("inf")

@@ -20,12 +20,13 @@ from sst_ros.data.clipset import LabelledAudio, Labels
 from sst_ros.errors import DataError
 from sst_ros.model.features import FeatureConfig, compute_features
 
-__all__ = ["Batch", "SourcePool", "labelled_batch", "make_batch", "pad_batch", "pad_time", "valid_frames"]
+__all__ = ["PaddedBatch", "SourcePool", "labelled_batch", "make_batch", "pad_batch", "pad_time", "valid_frames"]
 
 
 @dataclass
-class Batch:
-    """Padded feature batch.
+class PaddedBatch:
+    """A padded feature batch of adaptation crops (crops of different lengths, padded in time; the
+    training steps' fixed-length batches are :class:`sst_ros.train.batches.Batch`).
 
     Attributes:
         x: (B, 2M, n_freq, T) features, zero-padded in time.
@@ -46,10 +47,10 @@ class Batch:
         """Number of clips B."""
         return int(self.x.shape[0])
 
-    def to(self, device: torch.device) -> Batch:
+    def to(self, device: torch.device) -> PaddedBatch:
         """This batch with its features on ``device`` (lengths stay on the CPU, where sequence
         packing wants them; :func:`valid_frames` puts masks where they are needed)."""
-        return Batch(self.x.to(device, non_blocking=True), self.lengths, self.azimuth_deg, self.active)
+        return PaddedBatch(self.x.to(device, non_blocking=True), self.lengths, self.azimuth_deg, self.active)
 
 
 def valid_frames(lengths: torch.Tensor, t: int, device: torch.device | None = None) -> torch.Tensor:
@@ -90,8 +91,8 @@ def make_batch(
     feature_cfg: FeatureConfig,
     frames_per_output: int,
     labels: Sequence[Labels] | None = None,
-) -> Batch:
-    """Features of audio crops as a padded :class:`Batch`.
+) -> PaddedBatch:
+    """Features of audio crops as a padded :class:`PaddedBatch`.
 
     Args:
         crops: float32 (n_i, M) audio crops at ``feature_cfg.sample_rate_hz``.
@@ -114,7 +115,7 @@ def make_batch(
     x = x.permute(0, 2, 3, 1).contiguous()  # (B, 2M, F, T)
     lengths = torch.tensor(lens, dtype=torch.int64)
     if labels is None:
-        return Batch(x, lengths)
+        return PaddedBatch(x, lengths)
     t_max = int(lengths.max())
     tracks = [lab.talker_tracks() for lab in labels]  # every talker: (F, S) azimuth and activity
     n_src = max(a.shape[1] for a, _ in tracks)
@@ -123,10 +124,10 @@ def make_batch(
     for i, (a, on) in enumerate(tracks):
         n = min(lens[i], a.shape[0])
         az[i, :n, : a.shape[1]], act[i, :n, : a.shape[1]] = a[:n], on[:n]
-    return Batch(x, lengths, az, act)
+    return PaddedBatch(x, lengths, az, act)
 
 
-def labelled_batch(crops: Sequence[LabelledAudio], feature_cfg: FeatureConfig, frames_per_output: int) -> Batch:
+def labelled_batch(crops: Sequence[LabelledAudio], feature_cfg: FeatureConfig, frames_per_output: int) -> PaddedBatch:
     """:func:`make_batch` of labelled crops."""
     return make_batch([c.audio for c in crops], feature_cfg, frames_per_output, [c.labels for c in crops])
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from sst_ros.adapt.batches import Batch, make_batch, valid_frames
+from sst_ros.adapt.batches import PaddedBatch, make_batch, valid_frames
 from sst_ros.data.clip_reader import ClipReader
 from sst_ros.errors import DataError
 from sst_ros.model.crnn import CRNN
@@ -18,7 +18,7 @@ from sst_ros.train.losses import TaskLoss
 __all__ = ["evaluate_oracle", "masked_entropy", "spectrum_entropy", "task_loss_per_clip"]
 
 
-def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: Batch, loss: TaskLoss) -> torch.Tensor:
+def task_loss_per_clip(model: CRNN, h: torch.Tensor, batch: PaddedBatch, loss: TaskLoss) -> torch.Tensor:
     """Task loss of each clip: ``loss`` (source training's settings, :class:`TaskLoss`)
     against Gaussian-bump targets (``AzimuthGrid.targets``, zero on inactive frames), averaged over
     each clip's valid (unpadded) output frames.

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sst_ros.adapt.batches import Batch, make_batch
+from sst_ros.adapt.batches import PaddedBatch, make_batch
 from sst_ros.adapt.evaluation import masked_entropy
 from sst_ros.geometry import wrap_deg
 from sst_ros.model.azimuth import AzimuthGrid
@@ -64,7 +64,7 @@ class TargetProbe:
             falling silent on hard frames.
     """
 
-    batches: list[Batch]
+    batches: list[PaddedBatch]
     symmetries: list[Symmetry]
     mask: np.ndarray | None = None
 
@@ -119,19 +119,19 @@ def moving_symmetries(symmetries: Sequence[Symmetry]) -> list[Symmetry]:
 
 
 def symmetric_batch(
-    base: Batch, crops: Sequence[np.ndarray], sym: Symmetry, feature_cfg: FeatureConfig, frames_per_output: int
-) -> Batch:
+    base: PaddedBatch, crops: Sequence[np.ndarray], sym: Symmetry, feature_cfg: FeatureConfig, frames_per_output: int
+) -> PaddedBatch:
     """The batch of ``crops`` (whose batch is ``base``) with their channels permuted by ``sym``:
     a row permutation of ``base``'s features where :func:`srp_azimuth_map` allows, otherwise
     features of the permuted audio."""
     src = srp_azimuth_map(feature_cfg, sym)
     if src is not None:
-        return Batch(_symmetric_features(base.x, feature_cfg, src), base.lengths)
+        return PaddedBatch(_symmetric_features(base.x, feature_cfg, src), base.lengths)
     permuted = [apply_symmetry(c, np.zeros(0), sym)[0] for c in crops]
     return make_batch(permuted, feature_cfg, frames_per_output)
 
 
-def _valid(batch: Batch, t: int) -> np.ndarray:
+def _valid(batch: PaddedBatch, t: int) -> np.ndarray:
     return np.arange(t)[None, :] < batch.lengths.numpy()[:, None]
 
 

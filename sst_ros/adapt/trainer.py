@@ -70,7 +70,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sst_ros.adapt.batches import Batch, SourcePool, labelled_batch, make_batch, pad_time, valid_frames
+from sst_ros.adapt.batches import PaddedBatch, SourcePool, labelled_batch, make_batch, pad_time, valid_frames
 from sst_ros.adapt.config import AdaptConfig
 from sst_ros.adapt.consistency import active_entropy, equivariance_loss, spectrum_bin_map
 from sst_ros.adapt.discriminator import (
@@ -234,7 +234,7 @@ class IwanTrainer:
             out.append(c[:n])
         return out
 
-    def _batches(self, step: int) -> tuple[Batch, Batch, list[np.ndarray]]:
+    def _batches(self, step: int) -> tuple[PaddedBatch, PaddedBatch, list[np.ndarray]]:
         """The step's synthetic and target batches, and the target crops (for the symmetric batch)."""
         rng = np.random.default_rng([self.cfg.seed, step])
         crops = self.source.sample(rng, self.cfg.batch_size, self.min_frames, self.max_frames)
@@ -251,7 +251,7 @@ class IwanTrainer:
         audio, labels = random_augment(crop.audio, crop.labels, self.symmetries, _GAIN_DB_RANGE, rng)
         return crop._replace(audio=audio, labels=labels)
 
-    def _joint_extract(self, net: CRNN, a: Batch, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _joint_extract(self, net: CRNN, a: PaddedBatch, b: PaddedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward pass over both batches (padded to a common length), split again."""
         t = max(a.x.shape[-1], b.x.shape[-1])
         h = net.extract(torch.cat([pad_time(a.x, t), pad_time(b.x, t)]))
@@ -273,7 +273,13 @@ class IwanTrainer:
             )
 
     def _adversarial(
-        self, h_s: torch.Tensor, g_s: torch.Tensor, h_t: torch.Tensor, src: Batch, tgt: Batch, w: torch.Tensor
+        self,
+        h_s: torch.Tensor,
+        g_s: torch.Tensor,
+        h_t: torch.Tensor,
+        src: PaddedBatch,
+        tgt: PaddedBatch,
+        w: torch.Tensor,
     ) -> tuple[torch.Tensor, float | None]:
         """``L_adv`` of ``D0`` and its domain accuracy (see the module docstring for the forms)."""
         if self.cfg.variant == "source_only":
@@ -285,7 +291,7 @@ class IwanTrainer:
         logit0_t = self.disc0(self.grl(h_t, coeff), tgt.lengths)
         return domain_adversarial_loss(logit0_s, logit0_t, w), domain_accuracy(logit0_s.detach(), logit0_t.detach())
 
-    def _consistency(self, h_t: torch.Tensor, tgt: Batch, tcrops: list[np.ndarray]) -> torch.Tensor:
+    def _consistency(self, h_t: torch.Tensor, tgt: PaddedBatch, tcrops: list[np.ndarray]) -> torch.Tensor:
         """Weighted entropy and symmetry-equivariance terms of ``FE_t`` on the target batch
         (:mod:`sst_ros.adapt.consistency`); 0 when both weights are 0."""
         cfg = self.cfg
@@ -314,7 +320,7 @@ class IwanTrainer:
         return direction_features(spectrum, activity, self._bin_centers_rad)
 
     @torch.no_grad()
-    def source_target_probability(self, batch: Batch) -> torch.Tensor:
+    def source_target_probability(self, batch: PaddedBatch) -> torch.Tensor:
         """``D``'s P(target | clip) of synthetic clips, (B,), read through the frozen ``FE_s``."""
         self.disc.eval()
         return self.disc.probability(self._d_input(self.fe_s, self.fe_s.extract(batch.x)), batch.lengths)
