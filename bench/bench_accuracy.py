@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from sst_ros.train.evaluate import MODEL_METHOD, evaluate
-    from sst_ros.train.report import write_json
+    from sst_ros.train.report import METRIC_COLUMNS, METRIC_KEYS, metric_cells, metric_header, write_json
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"[{name}] evaluated {report['n_clips']} clips in {time.perf_counter() - t0:.0f} s", flush=True)
         methods = report["methods"]
-        summary[name] = {m: {k: r["pooled"][k] for k in ("mae_deg", "acc5", "acc10", "activity_f1", "n_active")}
+        summary[name] = {m: {k: r["pooled"][k] for k in (*METRIC_KEYS, "n_active")}
                          for m, r in methods.items()}  # fmt: skip
         baseline_mae = {m: r["pooled"]["mae_deg"] for m, r in methods.items() if m != MODEL_METHOD}
         model = methods[MODEL_METHOD]["pooled"]
@@ -124,13 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                           model["acc10"] >= ACC10_GOAL))  # fmt: skip
 
     print()
-    print(f"{'set':<8} {'method':<10} {'MAE deg':>8} {'ACC10':>7} {'ACC5':>7} {'act F1':>7} {'active frames':>14}")
+    print(f"{'set':<8} {'method':<10} {metric_header(METRIC_COLUMNS)} {'active frames':>14}")
     for name, res in summary.items():
         for m, r in res.items():
             if m == "goal":
                 continue
-            print(f"{name:<8} {m:<10} {r['mae_deg']:8.2f} {100 * r['acc10']:6.1f}% {100 * r['acc5']:6.1f}% "
-                  f"{r['activity_f1']:7.3f} {r['n_active']:14d}")  # fmt: skip
+            print(f"{name:<8} {m:<10} {metric_cells(r, METRIC_COLUMNS)} {r['n_active']:14d}")
     print()
     for text, ok in goals:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")

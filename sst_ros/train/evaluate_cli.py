@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; prints the Markdown summary table. Returns 0."""
     from sst_ros.train.evaluate import evaluate
-    from sst_ros.train.report import metric_cells, metric_header
+    from sst_ros.train.report import METRIC_COLUMNS, metric_cells, metric_header
 
     if args.max_sources < 1:
         raise ConfigError(f"--max-sources must be >= 1, got {args.max_sources}")
@@ -110,13 +110,9 @@ def run(args: argparse.Namespace) -> int:
         direction_prior=not args.no_direction_prior,
     )
     out = Path(args.out)
-    print(f"{'method':<12} {'MAE deg':>8} {'ACC5':>7} {'ACC10':>7} {'act F1':>7} {'frames':>7}")
+    print(f"{'method':<12} {metric_header(METRIC_COLUMNS)} {'frames':>7}")
     for name, res in report["methods"].items():
-        m = res["pooled"]
-        print(
-            f"{name:<12} {m['mae_deg']:8.2f} {100 * m['acc5']:6.1f}% {100 * m['acc10']:6.1f}% "
-            f"{m['activity_f1']:7.3f} {res['n_frames']:7d}"
-        )
+        print(f"{name:<12} {metric_cells(res['pooled'], METRIC_COLUMNS)} {res['n_frames']:7d}")
     if report.get("multi_source"):
         gate = report["multi_source"]["settings"]["gate_deg"]
         print(f"\ntracks vs every talker (at most {args.max_sources} per frame, gate {gate:g} deg):")

@@ -31,6 +31,7 @@ from sst_ros.errors import DataError
 from sst_ros.timebase import OUTPUT_FRAME_S
 
 __all__ = [
+    "METRIC_COLUMNS",
     "METRIC_KEYS",
     "MULTI_SOURCE_COLUMNS",
     "MULTI_SOURCE_KEYS",
@@ -53,7 +54,6 @@ __all__ = [
 
 PREDICTION_COLUMNS = ("time_s", "azimuth_deg", "elevation_deg", "activity")
 TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "elevation_deg", "activity")
-METRIC_KEYS = ("mae_deg", "acc5", "acc10", "activity_f1")
 
 
 class MetricColumn(NamedTuple):
@@ -79,7 +79,15 @@ class MetricColumn(NamedTuple):
         return max(len(self.title), 7 if self.percent else 6)
 
 
-#: The multi-source metrics, in the order every table shows them: the one list of them.
+#: The single-estimate metrics, in the order every table shows them.
+METRIC_COLUMNS = (
+    MetricColumn("mae_deg", "MAE deg", "MAE (deg)", 2),
+    MetricColumn("acc5", "ACC5", "ACC5", 1, True),
+    MetricColumn("acc10", "ACC10", "ACC10", 1, True),
+    MetricColumn("activity_f1", "act F1", "activity F1", 3),
+)
+METRIC_KEYS = tuple(c.key for c in METRIC_COLUMNS)
+#: The multi-source metrics, in the order every table shows them.
 MULTI_SOURCE_COLUMNS = (
     MetricColumn("mae_deg", "MAE deg", "matched MAE (deg)", 2),
     MetricColumn("precision", "prec", "precision", 3),
@@ -255,6 +263,24 @@ def _fmt(value: Any, digits: int = 2, percent: bool = False) -> str:
     return f"{100 * f:.1f} %" if percent else f"{f:.{digits}f}"
 
 
+def _heading(columns: Sequence[MetricColumn], extra: Sequence[str] = ()) -> str:
+    """A Markdown table's heading row: method, the columns' headings, then ``extra``."""
+    return "| method | " + " | ".join([*(c.heading for c in columns), *extra]) + " |"
+
+
+def _rule(n_values: int) -> str:
+    """The Markdown rule under :func:`_heading`: the method left-aligned, ``n_values`` right-aligned."""
+    return "|---|" + "---:|" * n_values
+
+
+def _markdown_cells(metrics: Mapping[str, Any], columns: Sequence[MetricColumn]) -> list[str]:
+    return [_fmt(metrics.get(c.key), c.digits, c.percent) for c in columns]
+
+
+def _markdown_row(name: str, cells: Sequence[str], extra: Sequence[str] = ()) -> str:
+    return f"| {name} | " + " | ".join([*cells, *extra]) + " |"
+
+
 def metric_header(columns: Sequence[MetricColumn] = MULTI_SOURCE_COLUMNS) -> str:
     """The printed tables' titles of ``columns``, right-aligned to their widths."""
     return " ".join(f"{c.title:>{c.width}}" for c in columns)
@@ -297,29 +323,24 @@ def format_markdown_report(report: Mapping[str, Any]) -> str:
         "",
         "## All frames pooled",
         "",
-        "| method | MAE (deg) | ACC5 | ACC10 | activity F1 | active frames | frames | real-time factor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        _heading(METRIC_COLUMNS, ("active frames", "frames", "real-time factor")),
+        _rule(len(METRIC_COLUMNS) + 3),
     ]
     for name, res in methods.items():
         m = res["pooled"]
-        lines.append(
-            f"| {name} | {_fmt(m.get('mae_deg'))} | {_fmt(m.get('acc5'), percent=True)} | "
-            f"{_fmt(m.get('acc10'), percent=True)} | {_fmt(m.get('activity_f1'))} | {int(m.get('n_active', 0))} | "
-            f"{int(res.get('n_frames', 0))} | {_fmt(res.get('real_time_factor'), 3)} |"
-        )
+        extra = (str(int(m.get("n_active", 0))), str(int(res.get("n_frames", 0))), _fmt(res.get("real_time_factor"), 3))
+        lines.append(_markdown_row(name, _markdown_cells(m, METRIC_COLUMNS), extra))
     lines += [
         "",
         "## Across clips (mean ± standard deviation of the per-clip figures)",
         "",
-        "| method | MAE (deg) | ACC5 | ACC10 | activity F1 | clips |",
-        "|---|---:|---:|---:|---:|---:|",
+        _heading(METRIC_COLUMNS, ("clips",)),
+        _rule(len(METRIC_COLUMNS) + 1),
     ]
     for name, res in methods.items():
         s = res["across_clips"]
-        lines.append(
-            f"| {name} | {_fmt_spread(s['mae_deg'])} | {_fmt_spread(s['acc5'], True)} | "
-            f"{_fmt_spread(s['acc10'], True)} | {_fmt_spread(s['activity_f1'])} | {s['mae_deg']['n_clips']} |"
-        )
+        cells = [_fmt_spread(s[c.key], c.percent) for c in METRIC_COLUMNS]
+        lines.append(_markdown_row(name, cells, (str(s["mae_deg"]["n_clips"]),)))
     clips = report.get("clips", [])
     if clips:
         names = list(methods)
@@ -347,6 +368,8 @@ def _multi_source_markdown(report: Mapping[str, Any]) -> list[str]:
     st: Mapping[str, Any] = ms.get("settings", {})
     gate, cutoff = _fmt(st.get("gate_deg"), 0), _fmt(st.get("ospa_cutoff_deg"), 0)
     methods: Mapping[str, Any] = ms["methods"]
+    # the across-clips table shows the spread of four of them
+    spread = [c for c in MULTI_SOURCE_COLUMNS if c.key in ("mae_deg", "f1", "id_switches_per_min", "ospa_deg")]
     lines = [
         "",
         "## Multi-source tracking (every talker)",
@@ -366,27 +389,24 @@ def _multi_source_markdown(report: Mapping[str, Any]) -> list[str]:
         "",
         "### All frames pooled",
         "",
-        "| method | " + " | ".join(c.heading for c in MULTI_SOURCE_COLUMNS) + " | talker frames | track frames |",
-        "|---|" + "---:|" * (len(MULTI_SOURCE_COLUMNS) + 2),
+        _heading(MULTI_SOURCE_COLUMNS, ("talker frames", "track frames")),
+        _rule(len(MULTI_SOURCE_COLUMNS) + 2),
     ]
     for name, res in methods.items():
         m = res["pooled"]
-        cells = [_fmt(m.get(c.key), c.digits, c.percent) for c in MULTI_SOURCE_COLUMNS]
-        cells += [str(int(_num(m.get("n_true")))), str(int(_num(m.get("n_reported"))))]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        extra = (str(int(_num(m.get("n_true")))), str(int(_num(m.get("n_reported")))))
+        lines.append(_markdown_row(name, _markdown_cells(m, MULTI_SOURCE_COLUMNS), extra))
     lines += [
         "",
         "### Across clips (mean ± standard deviation of the per-clip figures)",
         "",
-        "| method | matched MAE (deg) | F1 | ID sw/min | OSPA (deg) | clips |",
-        "|---|---:|---:|---:|---:|---:|",
+        _heading(spread, ("clips",)),
+        _rule(len(spread) + 1),
     ]
     for name, res in methods.items():
         s = res["across_clips"]
-        lines.append(
-            f"| {name} | {_fmt_spread(s['mae_deg'])} | {_fmt_spread(s['f1'])} | "
-            f"{_fmt_spread(s['id_switches_per_min'])} | {_fmt_spread(s['ospa_deg'])} | {s['f1']['n_clips']} |"
-        )
+        cells = [_fmt_spread(s[c.key], c.percent) for c in spread]
+        lines.append(_markdown_row(name, cells, (str(s["f1"]["n_clips"]),)))
     clips = [c for c in report.get("clips", []) if c.get("multi_source")]
     if clips:
         names = list(methods)
