@@ -136,3 +136,35 @@ def test_false_tracks_name_what_lies_in_the_gate() -> None:
     # a talker silent in frames 2 and 3 only: frame 3 is no longer an edge
     late = [_frame(), _frame(), _frame(), _frame(tracks=(_track(1, 0.0),))]
     assert anatomy.false_tracks(labels, late) == (1, ["silent talker"])
+
+
+def test_false_tracks_edges_before_onsets_precedence_and_duplicates() -> None:
+    t = np.arange(4) * 0.1
+    labels = Labels.from_sources(
+        t,
+        [
+            SourceLabels(0, np.zeros(4), np.zeros(4), np.array([False, False, True, True])),
+            SourceLabels(1, np.full(4, 60.0), np.zeros(4), np.array([False, False, False, False])),
+            SourceLabels(-1, np.full(4, 70.0), np.zeros(4), np.array([True, True, True, True])),  # an interferer
+        ],
+    )
+    frames = [
+        _frame(tracks=(_track(1, 0.0),)),  # talker 0 silent, not beside an active frame: silent talker
+        _frame(tracks=(_track(1, 0.0), _track(2, 62.0))),  # before talker 0's onset: an edge; 62: the interferer wins
+        _frame(tracks=(_track(1, 0.0), _track(3, 15.0), _track(4, float("nan")))),  # a duplicate 15 deg off
+    ]
+    reported, causes = anatomy.false_tracks(labels, frames)
+    assert reported == 5  # the NaN track is not counted, as the scorer drops it
+    assert causes == ["silent talker", "label edge of a talker", "interferer", "beside an active talker"]
+    # the output stops a frame before the labels: its last frame still sees the onset after it
+    assert anatomy.false_tracks(labels, frames[:2])[1][1] == "label edge of a talker"
+
+
+def test_print_false_tracks_precision_with_and_without_the_label_edges(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [anatomy.TalkerFrame(i < 8, "", 0.0, 0.0, 0.0, 0.0, 0) for i in range(10)]  # recall 0.8
+    scene = anatomy.SceneAnatomy(rows, 10, ["label edge of a talker", "elsewhere"])  # 8 of 10 reported are right
+    anatomy.print_false_tracks("two_talkers", [scene])
+    out = capsys.readouterr().out
+    assert "false track: label edge of a talker    10.0 % of the 10 reported" in out
+    assert "precision 0.800, F1 0.800 (recall 0.800)\n" in out
+    assert "precision 0.889, F1 0.842 (recall 0.800), label-edge tracks not scored" in out  # 8 / 9

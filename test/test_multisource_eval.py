@@ -114,6 +114,10 @@ def test_evaluate_cli_multi_source_baselines_only(multi_dir, tmp_path, capsys):
     pooled = data["multi_source"]["methods"]["normmusic"]["pooled"]
     assert f"{'normmusic':<12} {metric_cells(pooled)}" in lines
     assert f"{pooled['f1']:.3f}" in metric_cells(pooled) and "%" in metric_cells(pooled)
+    row = dict(mae_deg=6.19, precision=0.868, recall=0.694, overlap_recall=float("nan"), f1=0.771,
+               id_switches_per_min=2.5, ospa_deg=11.76, interferer_rate=0.07)  # fmt: skip
+    assert metric_header() == "MAE deg   prec recall overlap     F1 IDsw/min   OSPA  interf"
+    assert metric_cells(row) == "   6.19  0.868  0.694     n/a  0.771     2.50  11.76   7.0 %"
     assert not (out / "plots").exists()
     # --multi-source off: today's single-source report only.
     rc = sst_main([*args[:-1], str(tmp_path / "off"), "--multi-source", "off", "--no-plots"])

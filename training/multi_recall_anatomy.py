@@ -22,10 +22,10 @@ false positive), by **what lies within the 30 degree gate of it**: a talker labe
 this frame but active in the one before or after (a **label edge**: labels call a 100 ms frame
 active only when two thirds of its 10 ms sub-frames are speech, so the frame in which an
 utterance ends or starts is silent by label while the audio holds some of it and its echoes),
-a talker labelled silent otherwise, an interferer (active, or labelled silent), an active talker within twice the
-gate (a second track beside it, or one too far off), or nothing. It also prints the precision
-and F1 that the set would have if the label-edge tracks were not scored, a reference for how
-much of the precision is the labels' frame convention.
+an active interferer, a talker labelled silent otherwise, an interferer labelled silent, an
+active talker within twice the gate (a second track beside it, or one too far off), or
+nothing. It also prints the precision and F1 that the set would have if the label-edge tracks
+were not scored, a reference for how much of the precision is the labels' frame convention.
 
 A talker-frame counts as detected when the scorer's per-frame optimal assignment
 (:func:`sst_ros.tracking.score.match_frame`, 30 degree gate) gives it a reported track. The
@@ -79,8 +79,8 @@ SNR_BINS_DB = ((-np.inf, 5.0), (5.0, 15.0), (15.0, np.inf))
 ONSET_BINS = ((0, 1), (1, 3), (3, 11), (11, 10**9))
 FALSE_TRACK_CAUSES = (
     "label edge of a talker",
-    "silent talker",
     "interferer",
+    "silent talker",
     "silent interferer",
     "beside an active talker",
     "elsewhere",
@@ -214,9 +214,11 @@ def false_tracks(labels: Labels, frames: Sequence[FrameTracks]) -> tuple[int, li
 
     A reported track is false in a label frame when the per-frame optimal assignment to the active
     talkers (30 degree gate, as :func:`talker_frames`) leaves it unmatched; its cause is the first
-    of, within the gate of it: a talker labelled silent in the frame and active in the frame before
-    or after it; a talker labelled silent; an active interferer; then an active talker within twice
-    the gate; else "elsewhere".
+    of, within the gate of it: a talker labelled silent in the frame and active in the label frame
+    before or after it; an active interferer; a talker labelled silent; an interferer labelled
+    silent; then an active talker within twice the gate (a second track beside a matched one, or
+    one too far off); else "elsewhere". Tracks with a non-finite azimuth are not counted (as the
+    scorer drops them).
 
     Args:
         labels: the clip's multi-source labels, one row per 100 ms frame.
@@ -234,28 +236,28 @@ def false_tracks(labels: Labels, frames: Sequence[FrameTracks]) -> tuple[int, li
     def near(az: float, sources: Sequence[float], gate: float) -> bool:
         return any(float(angular_distance_deg(az, a)) <= gate for a in sources if np.isfinite(a))
 
+    n_labels = len(labels)
     for k in range(n):
-        est = [t.azimuth_deg for t in frames[k].tracks]
+        est = [t.azimuth_deg for t in frames[k].tracks if np.isfinite(t.azimuth_deg)]
         reported += len(est)
         active = [t for t in talkers if t.active[k]]
         matched = {j for _, j, _ in match_frame([t.azimuth_deg[k] for t in active], est, GATE_DEG)}
         silent = [t for t in talkers if not t.active[k]]
-        edge = [t.azimuth_deg[k] for t in silent if (k > 0 and t.active[k - 1]) or (k + 1 < n and t.active[k + 1])]
+        # the neighbours are label frames: the last scored frame may still have one after it
+        edge = [
+            t.azimuth_deg[k] for t in silent if (k > 0 and t.active[k - 1]) or (k + 1 < n_labels and t.active[k + 1])
+        ]
+        candidates = (
+            (edge, GATE_DEG),
+            ([s.azimuth_deg[k] for s in interferers if s.active[k]], GATE_DEG),
+            ([t.azimuth_deg[k] for t in silent], GATE_DEG),
+            ([s.azimuth_deg[k] for s in interferers if not s.active[k]], GATE_DEG),
+            ([t.azimuth_deg[k] for t in active], 2.0 * GATE_DEG),
+        )
         for j, az in enumerate(est):
-            if j in matched:
-                continue
-            if near(az, edge, GATE_DEG):
-                causes.append(FALSE_TRACK_CAUSES[0])
-            elif near(az, [t.azimuth_deg[k] for t in silent], GATE_DEG):
-                causes.append(FALSE_TRACK_CAUSES[1])
-            elif near(az, [s.azimuth_deg[k] for s in interferers if s.active[k]], GATE_DEG):
-                causes.append(FALSE_TRACK_CAUSES[2])
-            elif near(az, [s.azimuth_deg[k] for s in interferers if not s.active[k]], GATE_DEG):
-                causes.append(FALSE_TRACK_CAUSES[3])
-            elif near(az, [t.azimuth_deg[k] for t in active], 2.0 * GATE_DEG):
-                causes.append(FALSE_TRACK_CAUSES[4])
-            else:
-                causes.append(FALSE_TRACK_CAUSES[5])
+            if j not in matched:
+                cause = next((i for i, (sources, gate) in enumerate(candidates) if near(az, sources, gate)), None)
+                causes.append(FALSE_TRACK_CAUSES[-1 if cause is None else cause])
     return reported, causes
 
 

@@ -57,11 +57,13 @@ TRACK_COLUMNS = ("time_s", "track_id", "azimuth_deg", "elevation_deg", "activity
 
 
 class MetricColumn(NamedTuple):
-    """How the tables show one multi-source metric (a key of ``TrackScore.to_dict``).
+    """How the tables show one metric (a key of the pooled metrics: ``sst_ros.train.metrics``' for the
+    single estimate, ``TrackScore.to_dict``'s for multi-source tracking).
 
     Attributes:
         key: the metric's key.
-        title: its short title in the printed tables (``sst evaluate``, ``bench/bench_multisource.py``).
+        title: its short title in the printed tables (``sst evaluate``, ``bench/bench_accuracy.py``,
+            ``bench/bench_multisource.py``, ``training/tune_tracking.py``).
         heading: its heading in the Markdown report.
         digits: decimals shown (of the percentage when ``percent``).
         percent: shown as a percentage.
@@ -256,11 +258,11 @@ def aggregate_clip_metrics(
 
 
 def _fmt(value: Any, digits: int = 2, percent: bool = False) -> str:
-    """``value`` with ``digits`` decimals, or as a percentage with one; "n/a" when it is missing or not finite."""
+    """``value`` with ``digits`` decimals (of the percentage with ``percent``); "n/a" when missing or not finite."""
     f = _num(value)
     if not math.isfinite(f):
         return "n/a"
-    return f"{100 * f:.1f} %" if percent else f"{f:.{digits}f}"
+    return f"{100 * f:.{digits}f} %" if percent else f"{f:.{digits}f}"
 
 
 def _heading(columns: Sequence[MetricColumn], extra: Sequence[str] = ()) -> str:
@@ -274,10 +276,12 @@ def _rule(n_values: int) -> str:
 
 
 def _markdown_cells(metrics: Mapping[str, Any], columns: Sequence[MetricColumn]) -> list[str]:
+    """The Markdown cells of ``metrics`` in ``columns``."""
     return [_fmt(metrics.get(c.key), c.digits, c.percent) for c in columns]
 
 
 def _markdown_row(name: str, cells: Sequence[str], extra: Sequence[str] = ()) -> str:
+    """A Markdown table row: the method's name, ``cells``, then ``extra``."""
     return f"| {name} | " + " | ".join([*cells, *extra]) + " |"
 
 
@@ -287,17 +291,19 @@ def metric_header(columns: Sequence[MetricColumn] = MULTI_SOURCE_COLUMNS) -> str
 
 
 def metric_cells(metrics: Mapping[str, Any], columns: Sequence[MetricColumn] = MULTI_SOURCE_COLUMNS) -> str:
-    """One printed row of ``metrics`` (``TrackScore.to_dict``) under :func:`metric_header`; "n/a" where missing."""
+    """One printed row of ``metrics`` (pooled metrics by key) under :func:`metric_header`; "n/a" where missing."""
     return " ".join(f"{_fmt(metrics.get(c.key), c.digits, c.percent):>{c.width}}" for c in columns)
 
 
-def _fmt_spread(stats: Mapping[str, Any], percent: bool = False) -> str:
+def _fmt_spread(stats: Mapping[str, Any], digits: int = 2, percent: bool = False) -> str:
+    """``mean ± std`` of an :func:`aggregate_clip_metrics` entry with ``digits`` decimals (percentages
+    with ``percent``); "n/a" when the mean is missing or not finite."""
     mean, std = _num(stats.get("mean")), _num(stats.get("std"))
     if not math.isfinite(mean):
         return "n/a"
     if percent:
-        return f"{100 * mean:.1f} ± {100 * std:.1f} %"
-    return f"{mean:.2f} ± {std:.2f}"
+        return f"{100 * mean:.{digits}f} ± {100 * std:.{digits}f} %"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def format_markdown_report(report: Mapping[str, Any]) -> str:
@@ -339,7 +345,7 @@ def format_markdown_report(report: Mapping[str, Any]) -> str:
     ]
     for name, res in methods.items():
         s = res["across_clips"]
-        cells = [_fmt_spread(s[c.key], c.percent) for c in METRIC_COLUMNS]
+        cells = [_fmt_spread(s[c.key], c.digits, c.percent) for c in METRIC_COLUMNS]
         lines.append(_markdown_row(name, cells, (str(s["mae_deg"]["n_clips"]),)))
     clips = report.get("clips", [])
     if clips:
@@ -355,7 +361,7 @@ def format_markdown_report(report: Mapping[str, Any]) -> str:
             cells = []
             for name in names:
                 m = clip["metrics"].get(name, {})
-                cells.append(f"{_fmt(m.get('mae_deg'), 1)} / {_fmt(m.get('acc10'), percent=True)}")
+                cells.append(f"{_fmt(m.get('mae_deg'), 1)} / {_fmt(m.get('acc10'), 1, percent=True)}")
             lines.append(f"| {clip['name']} | {clip['n_frames']} | " + " | ".join(cells) + " |")
     if report.get("multi_source"):
         lines += _multi_source_markdown(report)
@@ -405,7 +411,7 @@ def _multi_source_markdown(report: Mapping[str, Any]) -> list[str]:
     ]
     for name, res in methods.items():
         s = res["across_clips"]
-        cells = [_fmt_spread(s[c.key], c.percent) for c in spread]
+        cells = [_fmt_spread(s[c.key], c.digits, c.percent) for c in spread]
         lines.append(_markdown_row(name, cells, (str(s["f1"]["n_clips"]),)))
     clips = [c for c in report.get("clips", []) if c.get("multi_source")]
     if clips:
@@ -430,7 +436,7 @@ def _multi_source_markdown(report: Mapping[str, Any]) -> list[str]:
                 m = clip["multi_source"][n]
                 cells.append(
                     f"{_fmt(m.get('ospa_deg'), 1)} / {int(_num(m.get('n_id_switches')))} / "
-                    f"{_fmt(m.get('interferer_rate'), percent=True)}"
+                    f"{_fmt(m.get('interferer_rate'), 1, percent=True)}"
                 )
             lines.append(
                 f"| {clip['name']} | {clip.get('n_talkers', '?')} | {clip.get('n_interferers', '?')} | "
