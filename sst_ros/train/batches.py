@@ -142,7 +142,8 @@ def interferer_targets(
         return np.zeros_like(talker_target), np.ones_like(talker_target)
     n = len(talker_target)
     bumps = grid.targets(i_az[:n], i_active[:n])
-    return interferer_map_target(talker_target, bumps), interferer_bin_weights(talker_target, bumps, weight)
+    map_target = interferer_map_target(talker_target, bumps)
+    return map_target, interferer_bin_weights(map_target, weight)
 
 
 def batch_loader(batches: StepBatches, first_step: int, steps: int, workers: int, pin_memory: bool) -> Iterator[Batch]:

@@ -125,22 +125,22 @@ class TaskLoss:
         )  # fmt: skip
 
 
-def interferer_bin_weights(talker_target: np.ndarray, interferer_target: np.ndarray, weight: float) -> np.ndarray:
+def interferer_bin_weights(map_target: np.ndarray, weight: float) -> np.ndarray:
     """Per-bin factors of the spectrum loss that make a peak at an interferer cost more.
 
-    ``1 + (weight - 1) x interferer bump x (1 - talker bump)``: ``weight`` at an active
-    interferer's direction where no talker is, 1 far from it and wherever a talker's target is
-    1 (a talker next to a television must still be reported). Without it an interferer's few
-    bins are a small part of the per-frame mean, so a peak there costs the model little.
+    ``1 + (weight - 1) x interferer bump x (1 - talker bump)`` (the bracket is
+    :func:`interferer_map_target`): ``weight`` at an active interferer's direction where no
+    talker is, 1 far from it and wherever a talker's target is 1 (a talker next to a television
+    must still be reported). Without it an interferer's few bins are a small part of the
+    per-frame mean, so a peak there costs the model little.
 
     Args:
-        talker_target: (T, K) the spectrum target of the talkers (:meth:`AzimuthGrid.targets`).
-        interferer_target: (T, K) the same bumps built for the interferers.
+        map_target: (T, K) :func:`interferer_map_target` of the talkers' and interferers' bumps.
         weight: the factor at an interferer's centre, >= 1 (1: every bin 1).
     Returns:
         (T, K) float32 factors >= 1.
     """
-    w = 1.0 + (float(weight) - 1.0) * interferer_map_target(talker_target, interferer_target)
+    w = 1.0 + (float(weight) - 1.0) * map_target
     return w.astype(np.float32)
 
 
